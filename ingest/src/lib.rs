@@ -1,0 +1,14 @@
+//! Camera ingest: one supervised RTSP session per camera (via `retina`), the per-camera frame
+//! fan-out, and the camera simulator used by the demo, the tests and the load benchmarks.
+//!
+//! This crate never touches RocksDB or HTTP: it turns cameras into [`Frame`]s and [`Health`].
+
+pub mod camera;
+pub mod session;
+pub mod sim;
+
+pub use camera::{
+    CameraConfig, Codec, Credentials, Frame, Health, HealthSnapshot, Secret, SessionState,
+    Transport, VideoParams,
+};
+pub use session::{CameraHandle, SessionError, spawn_camera};

@@ -1,0 +1,277 @@
+//! The camera session supervisor: holds one RTSP session per camera through `retina`,
+//! reconnecting forever with jittered exponential backoff, ending stalled sessions, and fanning
+//! frames out to the one recorder (lossless, back-pressured) and to live viewers (lossy).
+//!
+//! A camera that is down at startup is retried like any other: there is no "first connect"
+//! special case that could give up.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use futures::StreamExt;
+use rand::Rng;
+use retina::client::{PlayOptions, SessionOptions, SetupOptions};
+use retina::codec::{CodecItem, FrameFormat, ParametersRef, VideoParametersCodec};
+use tokio::sync::{broadcast, mpsc};
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+use crate::camera::{CameraConfig, Codec, Frame, Health, SessionState, Transport, VideoParams};
+
+/// Why a session ended.
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    #[error("RTSP: {0}")]
+    Rtsp(#[from] retina::Error),
+    #[error("timed out {0}")]
+    Timeout(&'static str),
+    #[error("no frame for {0:?} (stalled)")]
+    Stalled(Duration),
+    #[error("camera offers no H.264 or H.265 video stream")]
+    NoVideo,
+    #[error("stream parameters unusable: {0}")]
+    BadParameters(String),
+    #[error("camera closed the stream")]
+    Eof,
+    #[error("recorder is gone")]
+    RecorderGone,
+}
+
+/// A running camera: its health, live frames and the handle to stop it.
+#[derive(Debug)]
+pub struct CameraHandle {
+    pub name: String,
+    pub health: Arc<Health>,
+    live: broadcast::Sender<Frame>,
+    cancel: CancellationToken,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl CameraHandle {
+    /// Subscribes to live frames (for live view). A slow subscriber misses frames rather than
+    /// slowing the camera.
+    pub fn subscribe(&self) -> broadcast::Receiver<Frame> {
+        self.live.subscribe()
+    }
+
+    /// Stops the session and waits for it to end. The recorder channel closes afterwards, so
+    /// the recorder sees the end and commits what it has.
+    pub async fn stop(self) {
+        self.cancel.cancel();
+        let _ = self.task.await;
+    }
+}
+
+/// Starts supervising one camera. Frames go to `recorder` (awaited: a slow disk slows reading
+/// from the camera instead of dropping video) and to live subscribers.
+pub fn spawn_camera(cfg: CameraConfig, recorder: mpsc::Sender<Frame>) -> CameraHandle {
+    let health = Arc::new(Health::default());
+    let (live, _) = broadcast::channel(256);
+    let cancel = CancellationToken::new();
+    let span = tracing::info_span!("camera", camera = %cfg.name);
+    let name = cfg.name.clone();
+    let task = tokio::spawn(
+        supervise(cfg, recorder, live.clone(), health.clone(), cancel.clone()).instrument(span),
+    );
+    CameraHandle {
+        name,
+        health,
+        live,
+        cancel,
+        task,
+    }
+}
+
+async fn supervise(
+    cfg: CameraConfig,
+    recorder: mpsc::Sender<Frame>,
+    live: broadcast::Sender<Frame>,
+    health: Arc<Health>,
+    cancel: CancellationToken,
+) {
+    let mut backoff = cfg.backoff_initial;
+    let mut session_no = 0u64;
+    loop {
+        session_no += 1;
+        health.set_state(SessionState::Connecting);
+        let started = Instant::now();
+        let frames_before = health.frames.load(Ordering::Relaxed);
+        let result = tokio::select! {
+            _ = cancel.cancelled() => break,
+            r = run_session(&cfg, session_no, &recorder, &live, &health)
+                .instrument(tracing::info_span!("session", n = session_no)) => r,
+        };
+        let streamed = health.frames.load(Ordering::Relaxed) > frames_before;
+        match result {
+            Err(SessionError::RecorderGone) => break,
+            Err(e) => {
+                if matches!(e, SessionError::Stalled(_)) {
+                    health.stalls.fetch_add(1, Ordering::Relaxed);
+                }
+                tracing::warn!(error = %e, after = ?started.elapsed(), "camera session ended");
+                health.set_error(e.to_string());
+            }
+            Ok(()) => {}
+        }
+        health.reconnects.fetch_add(1, Ordering::Relaxed);
+        if streamed {
+            backoff = cfg.backoff_initial;
+        }
+        // Jitter keeps a hundred cameras behind one dead switch from reconnecting in lockstep.
+        let delay = backoff.mul_f64(rand::rng().random_range(0.8..=1.0));
+        backoff = (backoff * 2).min(cfg.backoff_max);
+        health.set_state(SessionState::Backoff);
+        tokio::select! {
+            _ = cancel.cancelled() => break,
+            _ = tokio::time::sleep(delay) => {}
+        }
+    }
+    health.set_state(SessionState::Stopped);
+}
+
+fn video_params(p: &retina::codec::VideoParameters) -> Result<VideoParams, SessionError> {
+    let codec = match p.codec_params() {
+        VideoParametersCodec::H264 { .. } => Codec::H264,
+        VideoParametersCodec::H265 { .. } => Codec::H265,
+        _ => return Err(SessionError::NoVideo),
+    };
+    let sample_entry = p
+        .mp4_sample_entry()
+        .build()
+        .map_err(|e| SessionError::BadParameters(e.to_string()))?;
+    let (w, h) = p.pixel_dimensions();
+    Ok(VideoParams {
+        codec,
+        rfc6381: p.rfc6381_codec().to_owned(),
+        width: u16::try_from(w).map_err(|_| SessionError::BadParameters(format!("width {w}")))?,
+        height: u16::try_from(h).map_err(|_| SessionError::BadParameters(format!("height {h}")))?,
+        sample_entry: Bytes::from(sample_entry),
+        extra_data: Bytes::copy_from_slice(p.extra_data()),
+    })
+}
+
+fn now_us() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_micros() as i64)
+        .unwrap_or(0)
+}
+
+async fn run_session(
+    cfg: &CameraConfig,
+    session_no: u64,
+    recorder: &mpsc::Sender<Frame>,
+    live: &broadcast::Sender<Frame>,
+    health: &Health,
+) -> Result<(), SessionError> {
+    let setup = async {
+        let creds = cfg
+            .credentials
+            .as_ref()
+            .map(|c| retina::client::Credentials {
+                username: c.username.clone(),
+                password: c.password.expose().to_owned(),
+            });
+        let mut session = retina::client::Session::describe(
+            cfg.url.clone(),
+            SessionOptions::default()
+                .creds(creds)
+                .user_agent(concat!("vms/", env!("CARGO_PKG_VERSION")).to_owned()),
+        )
+        .await?;
+        let stream_i = session
+            .streams()
+            .iter()
+            .position(|s| s.media() == "video" && matches!(s.encoding_name(), "h264" | "h265"))
+            .ok_or(SessionError::NoVideo)?;
+        let transport = match cfg.transport {
+            Transport::Tcp => retina::client::Transport::Tcp(Default::default()),
+            Transport::Udp => retina::client::Transport::Udp(Default::default()),
+        };
+        session
+            .setup(
+                stream_i,
+                SetupOptions::default()
+                    .transport(transport)
+                    .frame_format(FrameFormat::MP4),
+            )
+            .await?;
+        let playing = session.play(PlayOptions::default()).await?;
+        Ok::<_, SessionError>((playing.demuxed()?, stream_i))
+    };
+    let (mut demuxed, stream_i) = tokio::time::timeout(cfg.connect_timeout, setup)
+        .await
+        .map_err(|_| SessionError::Timeout("connecting"))??;
+    tracing::info!(url = %cfg.url, "session playing");
+
+    let mut params: Option<Arc<VideoParams>> = None;
+    let mut window_start = Instant::now();
+    let (mut window_frames, mut window_bytes) = (0u64, 0u64);
+    loop {
+        let item = match tokio::time::timeout(cfg.stall_timeout, demuxed.next()).await {
+            Err(_) => return Err(SessionError::Stalled(cfg.stall_timeout)),
+            Ok(None) => return Err(SessionError::Eof),
+            Ok(Some(item)) => item?,
+        };
+        let CodecItem::VideoFrame(vf) = item else {
+            continue;
+        };
+        if vf.stream_id() != stream_i {
+            continue;
+        }
+        let mut new_params = None;
+        if params.is_none() || vf.has_new_parameters() {
+            let Some(ParametersRef::Video(p)) = demuxed.streams()[stream_i].parameters() else {
+                return Err(SessionError::BadParameters("no video parameters".into()));
+            };
+            let p = Arc::new(video_params(p)?);
+            tracing::info!(codec = %p.rfc6381, width = p.width, height = p.height, "stream parameters");
+            health.set_codec(&p.rfc6381);
+            new_params = Some(p.clone());
+            params = Some(p);
+        }
+        let Some(current) = params.clone() else {
+            continue;
+        };
+        let wall_us = now_us();
+        let frame = Frame {
+            session: session_no,
+            new_params,
+            params: current,
+            pts_90k: vf.timestamp().timestamp(),
+            wall_us,
+            keyframe: vf.is_random_access_point(),
+            data: Bytes::from(vf.into_data()),
+        };
+        let len = frame.data.len() as u64;
+        let _ = live.send(frame.clone());
+        recorder
+            .send(frame)
+            .await
+            .map_err(|_| SessionError::RecorderGone)?;
+        health.frames.fetch_add(1, Ordering::Relaxed);
+        if window_frames == 0 {
+            // First frame of the session or of a rate window: cheap to (re)assert.
+            health.set_state(SessionState::Streaming);
+        }
+        health.bytes.fetch_add(len, Ordering::Relaxed);
+        health
+            .last_frame_us
+            .store(wall_us as u64, Ordering::Relaxed);
+        window_frames += 1;
+        window_bytes += len;
+        let elapsed = window_start.elapsed();
+        if elapsed >= Duration::from_secs(1) {
+            let secs = elapsed.as_secs_f64();
+            health.set_rates(
+                window_frames as f64 / secs,
+                window_bytes as f64 * 8.0 / secs,
+            );
+            window_start = Instant::now();
+            window_frames = 0;
+            window_bytes = 0;
+        }
+    }
+}

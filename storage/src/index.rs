@@ -1,0 +1,220 @@
+//! The RocksDB index: column families, big-endian keys (so range scans come out in time order)
+//! and the rows stored under them.
+//!
+//! Rows are `postcard`-encoded serde structs behind a one-byte row version, so a corrupt value
+//! is a decode error naming the column family and key, never a panic.
+
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
+
+use crate::Error;
+
+/// The schema this build writes. Bump it with an upgrader in [`crate::Store::open`].
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// Column family names.
+pub mod cf {
+    /// `schema_version` and other single values.
+    pub const META: &str = "meta";
+    /// camera name → [`super::CameraRow`].
+    pub const CAMERAS: &str = "cameras";
+    /// run id (u64) → [`super::RunRow`].
+    pub const RUNS: &str = "runs";
+    /// (camera, start UTC) → [`super::SegmentRow`].
+    pub const SEGMENTS: &str = "segments";
+    /// (camera, start UTC) → [`super::FragmentRow`].
+    pub const FRAGMENTS: &str = "fragments";
+    /// hold id (u64) → [`super::HoldRow`].
+    pub const HOLDS: &str = "holds";
+    /// (deletion UTC, camera, segment start) → [`super::DeletionRow`]: the retention log.
+    pub const DELETIONS: &str = "deletions";
+
+    pub const ALL: [&str; 7] = [META, CAMERAS, RUNS, SEGMENTS, FRAGMENTS, HOLDS, DELETIONS];
+}
+
+pub const SCHEMA_KEY: &[u8] = b"schema_version";
+
+/// A camera's numeric id: small and fixed-width so it prefixes keys.
+pub type CameraId = u32;
+
+/// Encodes an i64 so that byte order equals numeric order (flip the sign bit).
+pub fn ord_i64(v: i64) -> [u8; 8] {
+    ((v as u64) ^ (1 << 63)).to_be_bytes()
+}
+
+fn unord_i64(b: [u8; 8]) -> i64 {
+    (u64::from_be_bytes(b) ^ (1 << 63)) as i64
+}
+
+/// Key of a segment or fragment row: camera id then start time, both big-endian.
+pub fn camera_time_key(camera: CameraId, start_utc: i64) -> [u8; 12] {
+    let mut k = [0u8; 12];
+    k[..4].copy_from_slice(&camera.to_be_bytes());
+    k[4..].copy_from_slice(&ord_i64(start_utc));
+    k
+}
+
+/// Decodes a [`camera_time_key`]; `None` if the key is not 12 bytes.
+pub fn parse_camera_time_key(k: &[u8]) -> Option<(CameraId, i64)> {
+    let k: &[u8; 12] = k.try_into().ok()?;
+    let cam = u32::from_be_bytes([k[0], k[1], k[2], k[3]]);
+    let mut t = [0u8; 8];
+    t.copy_from_slice(&k[4..]);
+    Some((cam, unord_i64(t)))
+}
+
+pub fn u64_key(v: u64) -> [u8; 8] {
+    v.to_be_bytes()
+}
+
+pub fn parse_u64_key(k: &[u8]) -> Option<u64> {
+    Some(u64::from_be_bytes(k.try_into().ok()?))
+}
+
+/// Key of a deletion log row: when, then which segment.
+pub fn deletion_key(at_utc: i64, camera: CameraId, segment_start: i64) -> [u8; 20] {
+    let mut k = [0u8; 20];
+    k[..8].copy_from_slice(&ord_i64(at_utc));
+    k[8..].copy_from_slice(&camera_time_key(camera, segment_start));
+    k
+}
+
+const ROW_VERSION: u8 = 1;
+
+/// Encodes a row: version byte then postcard.
+pub fn encode<T: Serialize>(row: &T) -> Vec<u8> {
+    let mut out = vec![ROW_VERSION];
+    // Serialising these plain structs into a Vec cannot fail.
+    if let Ok(body) = postcard::to_allocvec(row) {
+        out.extend_from_slice(&body);
+    }
+    out
+}
+
+/// Decodes a row, naming the column family and key on failure.
+pub fn decode<T: DeserializeOwned>(cf: &'static str, key: &[u8], value: &[u8]) -> Result<T, Error> {
+    let corrupt = |why: String| Error::Corrupt {
+        cf,
+        key: hex::encode(key),
+        why,
+    };
+    match value.split_first() {
+        Some((&ROW_VERSION, body)) => {
+            postcard::from_bytes(body).map_err(|e| corrupt(e.to_string()))
+        }
+        Some((v, _)) => Err(corrupt(format!("unknown row version {v}"))),
+        None => Err(corrupt("empty value".into())),
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CameraRow {
+    pub id: CameraId,
+}
+
+/// One continuous camera session with unchanged codec parameters.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunRow {
+    pub camera: CameraId,
+    pub start_utc: i64,
+    pub codec: String,
+    pub width: u16,
+    pub height: u16,
+    /// `ftyp` + `moov` for this run, stored once: playback and export build on it.
+    pub init_segment: Vec<u8>,
+    /// Camera clock minus server clock, when measured (RTCP SR or ONVIF).
+    pub clock_offset_us: Option<i64>,
+}
+
+/// One segment file.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SegmentRow {
+    pub id: u64,
+    pub run: u64,
+    /// Path relative to the store's root.
+    pub file: String,
+    pub start_utc: i64,
+    /// End of the last committed fragment.
+    pub end_utc: i64,
+    /// Bytes of the file that the index vouches for (init segment + committed fragments).
+    pub size: u64,
+    pub fragments: u32,
+    pub frames: u64,
+    /// Set when the segment is closed; the SHA-256 of the whole file.
+    pub sha256: Option<[u8; 32]>,
+}
+
+impl SegmentRow {
+    pub fn closed(&self) -> bool {
+        self.sha256.is_some()
+    }
+}
+
+/// One fragment (one GOP or at most the configured fragment duration).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FragmentRow {
+    /// Start UTC of the segment that holds it (the segment row's key).
+    pub segment_start: i64,
+    pub run: u64,
+    pub offset: u64,
+    pub len: u32,
+    pub end_utc: i64,
+    /// Decode time of the first sample within the run, 90 kHz.
+    pub base_decode_90k: u64,
+    pub duration_90k: u32,
+    pub frames: u32,
+    /// Whether the first sample is a keyframe (playback may start here).
+    pub starts_with_key: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HoldRow {
+    pub camera: CameraId,
+    pub start_utc: i64,
+    pub end_utc: i64,
+    pub reason: String,
+    pub created_utc: i64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeletionRow {
+    pub camera: CameraId,
+    pub segment_start: i64,
+    pub segment_end: i64,
+    pub bytes: u64,
+    pub reason: String,
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_sort_in_time_order() {
+        let times = [i64::MIN, -1, 0, 1, 1_700_000_000_000_000, i64::MAX];
+        for w in times.windows(2) {
+            assert!(camera_time_key(3, w[0]) < camera_time_key(3, w[1]));
+            assert_eq!(
+                parse_camera_time_key(&camera_time_key(3, w[0])),
+                Some((3, w[0]))
+            );
+        }
+        assert!(camera_time_key(3, i64::MAX) < camera_time_key(4, i64::MIN));
+    }
+
+    #[test]
+    fn corrupt_rows_are_errors() {
+        let row = HoldRow {
+            camera: 1,
+            start_utc: 2,
+            end_utc: 3,
+            reason: "case 42".into(),
+            created_utc: 4,
+        };
+        let v = encode(&row);
+        assert_eq!(decode::<HoldRow>(cf::HOLDS, b"k", &v).unwrap(), row);
+        assert!(decode::<HoldRow>(cf::HOLDS, b"k", &[]).is_err());
+        assert!(decode::<HoldRow>(cf::HOLDS, b"k", &[9, 1, 2]).is_err());
+        assert!(decode::<HoldRow>(cf::HOLDS, b"k", &v[..v.len() - 3]).is_err());
+    }
+}

@@ -1,0 +1,415 @@
+//! The per-camera recorder: turns a camera's frames into runs, fragments (one per GOP, at most
+//! `max_fragment`) and segment files (about `segment_target` each).
+//!
+//! Timestamps are where recorders break, so the rules live here, next to the fMP4 invariant
+//! they protect (every sample duration positive): a frame whose RTP timestamp does not advance,
+//! or jumps further than `max_frame_gap`, ends the run and starts a new one at the next
+//! keyframe. Recording never stops because of bad timestamps.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use bytes::Bytes;
+
+use crate::fmp4::{self, SampleInfo, TIMESCALE, TrackParams};
+use crate::index::{CameraId, FragmentRow, RunRow, SegmentRow};
+use crate::store::{Store, segment_dir};
+use crate::writer::{Op, OpenSegment};
+use crate::{Error, Result};
+
+/// One access unit handed to the recorder.
+#[derive(Clone, Debug)]
+pub struct RecFrame {
+    /// Set on the first frame of a new camera session or when the codec parameters changed:
+    /// the recorder starts a new run with these parameters.
+    pub new_run: Option<Arc<TrackParams>>,
+    /// RTP timestamp in 90 kHz units, extended to 64 bits (monotonic within a session).
+    pub pts_90k: i64,
+    /// Server wall-clock time the frame arrived, microseconds since the Unix epoch.
+    pub wall_us: i64,
+    pub keyframe: bool,
+    /// Length-prefixed NAL units, exactly as they go into the MP4.
+    pub data: Bytes,
+}
+
+#[derive(Clone, Debug)]
+pub struct RecorderOptions {
+    /// Close a segment file at the first keyframe after this many seconds.
+    pub segment_target_secs: u32,
+    /// Cut a fragment after this long even without a keyframe (long-GOP cameras).
+    pub max_fragment_ms: u32,
+    /// A timestamp step larger than this between consecutive frames is a jump (new run).
+    pub max_frame_gap_ms: u32,
+    /// Largest rate, in parts per million, at which index time is pulled toward the server
+    /// clock when the camera's clock drifts.
+    pub max_drift_ppm: u32,
+}
+
+impl Default for RecorderOptions {
+    fn default() -> Self {
+        RecorderOptions {
+            segment_target_secs: 60,
+            max_fragment_ms: 2_000,
+            max_frame_gap_ms: 5_000,
+            max_drift_ppm: 500,
+        }
+    }
+}
+
+/// Counters a recorder keeps; shared with whoever reports health.
+#[derive(Debug, Default)]
+pub struct RecorderStats {
+    pub frames: AtomicU64,
+    pub fragments: AtomicU64,
+    pub bytes: AtomicU64,
+    pub runs: AtomicU64,
+    pub segments_closed: AtomicU64,
+    /// Frames dropped while waiting for the first keyframe of a run.
+    pub frames_before_keyframe: AtomicU64,
+    /// Timestamp jumps or reversals that ended a run.
+    pub timestamp_anomalies: AtomicU64,
+    /// Fragments that could not be written (disk full, I/O error) and their frames.
+    pub write_errors: AtomicU64,
+    pub frames_lost: AtomicU64,
+    /// End of the last committed fragment, microseconds since the epoch (0 if none).
+    pub last_commit_end_utc: AtomicU64,
+    /// Sum and count of (commit time − first frame arrival) per fragment, for latency reports.
+    pub commit_latency_us_sum: AtomicU64,
+}
+
+#[derive(Debug)]
+struct Run {
+    id: u64,
+    init: Arc<[u8]>,
+    params: Arc<TrackParams>,
+    first_pts: i64,
+    /// UTC where the next fragment starts (fragments are contiguous within a run).
+    next_utc: i64,
+    sequence: u32,
+}
+
+#[derive(Debug)]
+struct Pending {
+    pts: i64,
+    wall_us: i64,
+    keyframe: bool,
+    data: Bytes,
+}
+
+#[derive(Debug, Default)]
+struct FragmentBuilder {
+    samples: Vec<SampleInfo>,
+    data: Vec<Bytes>,
+    first_pts: i64,
+    first_wall_us: i64,
+    duration: u64,
+}
+
+/// Records one camera. Feed it with [`Recorder::push`]; call [`Recorder::close`] on shutdown so
+/// the fragment in progress is committed and the segment sealed.
+#[derive(Debug)]
+pub struct Recorder {
+    store: Arc<Store>,
+    camera: CameraId,
+    opts: RecorderOptions,
+    stats: Arc<RecorderStats>,
+    params: Option<Arc<TrackParams>>,
+    run: Option<Run>,
+    seg: Option<OpenSegment>,
+    pending: Option<Pending>,
+    frag: FragmentBuilder,
+    last_duration: u32,
+    /// End of the camera's last committed video, so a stepped-back system clock can never
+    /// make a new run overlap (and overwrite) recorded keys.
+    last_end_utc: i64,
+}
+
+impl Store {
+    /// Creates the recorder for `camera`. There must be at most one per camera.
+    pub fn recorder(self: &Arc<Self>, camera: CameraId, opts: RecorderOptions) -> Result<Recorder> {
+        let last_end_utc = self
+            .last_segment(camera)?
+            .map_or(i64::MIN, |(_, r)| r.end_utc);
+        Ok(Recorder {
+            store: self.clone(),
+            camera,
+            opts,
+            stats: Arc::default(),
+            params: None,
+            run: None,
+            seg: None,
+            pending: None,
+            frag: FragmentBuilder::default(),
+            last_duration: 3000,
+            last_end_utc,
+        })
+    }
+}
+
+impl Recorder {
+    pub fn stats(&self) -> &Arc<RecorderStats> {
+        &self.stats
+    }
+
+    pub fn camera(&self) -> CameraId {
+        self.camera
+    }
+
+    /// Adds one frame. Errors writing to disk are counted and logged here and do not stop
+    /// recording; the returned error is only for a store that is shutting down.
+    pub async fn push(&mut self, f: RecFrame) -> Result<()> {
+        if let Some(params) = f.new_run.clone() {
+            self.end_run().await?;
+            self.params = Some(params);
+        }
+        if let Some(p) = self.pending.take() {
+            let delta = f.pts_90k - p.pts;
+            let max_gap = i64::from(self.opts.max_frame_gap_ms) * i64::from(TIMESCALE) / 1000;
+            if delta <= 0 || delta > max_gap {
+                self.stats
+                    .timestamp_anomalies
+                    .fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(
+                    camera = self.camera,
+                    delta_90k = delta,
+                    "timestamp anomaly; starting a new run"
+                );
+                let d = self.last_duration;
+                self.add_sample(p, d);
+                self.end_run().await?;
+            } else {
+                let d = u32::try_from(delta).unwrap_or(u32::MAX);
+                self.last_duration = d;
+                self.add_sample(p, d);
+                let max_frag = u64::from(self.opts.max_fragment_ms) * u64::from(TIMESCALE) / 1000;
+                if f.keyframe || self.frag.duration >= max_frag {
+                    self.flush_fragment().await?;
+                }
+            }
+        }
+        if self.run.is_none() && !self.start_run(&f)? {
+            self.stats
+                .frames_before_keyframe
+                .fetch_add(1, Ordering::Relaxed);
+            return Ok(());
+        }
+        self.pending = Some(Pending {
+            pts: f.pts_90k,
+            wall_us: f.wall_us,
+            keyframe: f.keyframe,
+            data: f.data,
+        });
+        Ok(())
+    }
+
+    /// Ends the current run (the camera session ended): commits what is buffered, giving the
+    /// last frame the previous frame's duration, and seals the segment.
+    pub async fn end_run(&mut self) -> Result<()> {
+        if let Some(p) = self.pending.take() {
+            let d = self.last_duration;
+            self.add_sample(p, d);
+        }
+        self.flush_fragment().await?;
+        self.close_segment().await?;
+        self.run = None;
+        Ok(())
+    }
+
+    /// Commits everything and seals the open segment. A normal stop loses nothing.
+    pub async fn close(mut self) -> Result<()> {
+        self.end_run().await
+    }
+
+    fn start_run(&mut self, f: &RecFrame) -> Result<bool> {
+        let Some(params) = self.params.clone() else {
+            return Ok(false);
+        };
+        if !f.keyframe {
+            return Ok(false);
+        }
+        let init: Arc<[u8]> = fmp4::init_segment(&params).into();
+        let start_utc = f.wall_us.max(self.last_end_utc);
+        let id = self.store.create_run(&RunRow {
+            camera: self.camera,
+            start_utc,
+            codec: params.codec.clone(),
+            width: params.width,
+            height: params.height,
+            init_segment: init.to_vec(),
+            clock_offset_us: None,
+        })?;
+        tracing::info!(camera = self.camera, run = id, codec = %params.codec, width = params.width, height = params.height, "run started");
+        self.stats.runs.fetch_add(1, Ordering::Relaxed);
+        self.run = Some(Run {
+            id,
+            init,
+            params,
+            first_pts: f.pts_90k,
+            next_utc: start_utc,
+            sequence: 1,
+        });
+        Ok(true)
+    }
+
+    fn add_sample(&mut self, p: Pending, duration: u32) {
+        let fr = &mut self.frag;
+        if fr.samples.is_empty() {
+            fr.first_pts = p.pts;
+            fr.first_wall_us = p.wall_us;
+        }
+        fr.samples.push(SampleInfo {
+            duration,
+            size: u32::try_from(p.data.len()).unwrap_or(u32::MAX),
+            keyframe: p.keyframe,
+        });
+        fr.duration += u64::from(duration);
+        fr.data.push(p.data);
+    }
+
+    async fn flush_fragment(&mut self) -> Result<()> {
+        if self.frag.samples.is_empty() {
+            return Ok(());
+        }
+        let frag = std::mem::take(&mut self.frag);
+        let Some(run) = self.run.as_mut() else {
+            return Ok(());
+        };
+        let frames = frag.samples.len() as u32;
+        let starts_with_key = frag.samples[0].keyframe;
+        // Index time: contiguous within the run, nudged toward the server clock at a bounded
+        // rate so a drifting camera clock neither jumps nor wanders off.
+        let start_utc = run.next_utc;
+        let nominal_us =
+            i64::try_from(frag.duration * 1_000_000 / u64::from(TIMESCALE)).unwrap_or(i64::MAX);
+        let err = frag.first_wall_us - start_utc;
+        let allowed = nominal_us * i64::from(self.opts.max_drift_ppm) / 1_000_000;
+        let end_utc = start_utc + nominal_us + err.clamp(-allowed, allowed);
+        let base_decode = u64::try_from(frag.first_pts - run.first_pts).unwrap_or(0);
+
+        // Roll the segment over at a keyframe once it is long enough.
+        let target = i64::from(self.opts.segment_target_secs) * 1_000_000;
+        if let Some(seg) = &self.seg
+            && (seg.row.run != run.id
+                || (starts_with_key && start_utc - seg.row.start_utc >= target))
+        {
+            self.close_segment().await?;
+        }
+        let Some(run) = self.run.as_mut() else {
+            return Ok(());
+        };
+        let seg = match self.seg.take() {
+            Some(s) => s,
+            None => {
+                let id = self.store.next_segment_id();
+                OpenSegment::new(
+                    self.camera,
+                    SegmentRow {
+                        id,
+                        run: run.id,
+                        file: format!("{}/{id:016x}.mp4", segment_dir(self.camera)),
+                        start_utc,
+                        end_utc: start_utc,
+                        size: 0,
+                        fragments: 0,
+                        frames: 0,
+                        sha256: None,
+                    },
+                )
+            }
+        };
+        let header =
+            match fmp4::fragment_header(run.sequence, base_decode, start_utc, &frag.samples) {
+                Ok(h) => h,
+                Err(e) => {
+                    self.count_lost(frames, &e.to_string());
+                    self.seg = Some(seg);
+                    return Ok(());
+                }
+            };
+        let data_bytes: u64 = frag.data.iter().map(|d| d.len() as u64).sum();
+        let row = FragmentRow {
+            segment_start: seg.row.start_utc,
+            run: run.id,
+            offset: 0,
+            len: 0,
+            end_utc,
+            base_decode_90k: base_decode,
+            duration_90k: u32::try_from(frag.duration).unwrap_or(u32::MAX),
+            frames,
+            starts_with_key,
+        };
+        let op = Op::Append {
+            init: run.init.clone(),
+            header: header.bytes,
+            data: frag.data,
+            start_utc,
+            row,
+        };
+        run.sequence = run.sequence.wrapping_add(1);
+        let writer = self.store.writer()?;
+        let (seg, result) = writer.submit(seg, op).await;
+        self.seg = seg;
+        match result {
+            Ok(()) => {
+                if let Some(run) = self.run.as_mut() {
+                    run.next_utc = end_utc;
+                }
+                self.last_end_utc = end_utc;
+                let s = &self.stats;
+                s.frames.fetch_add(u64::from(frames), Ordering::Relaxed);
+                s.fragments.fetch_add(1, Ordering::Relaxed);
+                s.bytes.fetch_add(data_bytes, Ordering::Relaxed);
+                s.last_commit_end_utc
+                    .store(end_utc.max(0) as u64, Ordering::Relaxed);
+                let now = crate::clock::system_now_micros();
+                s.commit_latency_us_sum
+                    .fetch_add((now - frag.first_wall_us).max(0) as u64, Ordering::Relaxed);
+                Ok(())
+            }
+            Err(Error::ShuttingDown) => Err(Error::ShuttingDown),
+            Err(e) => {
+                // Keep the run's time line moving so later fragments do not overlap this gap.
+                if let Some(run) = self.run.as_mut() {
+                    run.next_utc = end_utc;
+                }
+                self.count_lost(frames, &e.to_string());
+                Ok(())
+            }
+        }
+    }
+
+    fn count_lost(&self, frames: u32, error: &str) {
+        self.stats.write_errors.fetch_add(1, Ordering::Relaxed);
+        self.stats
+            .frames_lost
+            .fetch_add(u64::from(frames), Ordering::Relaxed);
+        tracing::error!(camera = self.camera, frames, error, "fragment not recorded");
+    }
+
+    async fn close_segment(&mut self) -> Result<()> {
+        let Some(seg) = self.seg.take() else {
+            return Ok(());
+        };
+        let file = seg.row.file.clone();
+        let writer = self.store.writer()?;
+        let (_, result) = writer.submit(seg, Op::Close).await;
+        match result {
+            Ok(()) => {
+                self.stats.segments_closed.fetch_add(1, Ordering::Relaxed);
+                tracing::debug!(camera = self.camera, file, "segment closed");
+                Ok(())
+            }
+            Err(Error::ShuttingDown) => Err(Error::ShuttingDown),
+            Err(e) => {
+                // Recovery on the next start seals it from the bytes the index vouches for.
+                tracing::error!(camera = self.camera, file, error = %e, "sealing segment failed");
+                Ok(())
+            }
+        }
+    }
+
+    /// Track parameters of the current run, if any.
+    pub fn params(&self) -> Option<&Arc<TrackParams>> {
+        self.run.as_ref().map(|r| &r.params)
+    }
+}

@@ -1,0 +1,307 @@
+//! The disk writer pool: dedicated threads that append fragments to segment files, make them
+//! durable and then commit their index rows — blocking I/O kept off the async workers.
+//!
+//! Each thread drains whatever jobs are queued and commits them in one RocksDB `WriteBatch`
+//! (group commit), so a thousand cameras cost a handful of WAL syncs per second, not one each.
+//! A camera always goes to the same thread, which keeps its jobs in order.
+
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use bytes::Bytes;
+use rocksdb::WriteBatch;
+use sha2::{Digest, Sha256};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::index::{self, CameraId, FragmentRow, SegmentRow, camera_time_key, cf};
+use crate::store::{Shared, SyncPolicy};
+use crate::{Error, Result};
+
+/// A segment file being written. Owned by its recorder between jobs and moved into the writer
+/// thread for each job, so no lock guards it.
+#[derive(Debug)]
+pub(crate) struct OpenSegment {
+    pub camera: CameraId,
+    pub row: SegmentRow,
+    file: Option<File>,
+    hasher: Sha256,
+}
+
+impl OpenSegment {
+    pub fn new(camera: CameraId, row: SegmentRow) -> Self {
+        OpenSegment {
+            camera,
+            row,
+            file: None,
+            hasher: Sha256::new(),
+        }
+    }
+}
+
+#[derive(Debug)]
+pub(crate) enum Op {
+    /// Append one fragment (creating the file with `init` first if it does not exist yet).
+    Append {
+        init: Arc<[u8]>,
+        header: Vec<u8>,
+        data: Vec<Bytes>,
+        start_utc: i64,
+        row: FragmentRow,
+    },
+    /// Seal the segment: store its SHA-256 and stop writing to it.
+    Close,
+}
+
+#[derive(Debug)]
+pub(crate) struct Job {
+    pub seg: OpenSegment,
+    pub op: Op,
+    pub reply: oneshot::Sender<(OpenSegment, Result<()>)>,
+}
+
+/// Handle to the writer threads.
+#[derive(Debug)]
+pub(crate) struct WriterPool {
+    senders: Vec<mpsc::Sender<Job>>,
+    threads: std::sync::Mutex<Vec<std::thread::JoinHandle<()>>>,
+}
+
+/// How many jobs one group commit takes at most.
+const MAX_BATCH: usize = 256;
+
+impl WriterPool {
+    pub fn start(shared: Arc<Shared>, threads: usize) -> Result<Self> {
+        let mut senders = Vec::new();
+        let mut handles = Vec::new();
+        for i in 0..threads.max(1) {
+            let (tx, rx) = mpsc::channel(1024);
+            let shared = shared.clone();
+            let h = std::thread::Builder::new()
+                .name(format!("vms-writer-{i}"))
+                .spawn(move || run(shared, rx))
+                .map_err(|e| Error::io("writer thread", e))?;
+            senders.push(tx);
+            handles.push(h);
+        }
+        Ok(WriterPool {
+            senders,
+            threads: std::sync::Mutex::new(handles),
+        })
+    }
+
+    /// Runs a job on the camera's writer thread and waits for its outcome.
+    pub async fn submit(&self, seg: OpenSegment, op: Op) -> (Option<OpenSegment>, Result<()>) {
+        let i = seg.camera as usize % self.senders.len();
+        let (reply, rx) = oneshot::channel();
+        if self.senders[i].send(Job { seg, op, reply }).await.is_err() {
+            return (None, Err(Error::ShuttingDown));
+        }
+        match rx.await {
+            Ok((seg, r)) => (Some(seg), r),
+            Err(_) => (None, Err(Error::ShuttingDown)),
+        }
+    }
+
+    /// Stops the threads once their queues are empty.
+    pub fn shutdown(&mut self) {
+        self.senders.clear();
+        let handles = match self.threads.lock() {
+            Ok(mut h) => std::mem::take(&mut *h),
+            Err(_) => return,
+        };
+        for h in handles {
+            let _ = h.join();
+        }
+    }
+}
+
+fn run(shared: Arc<Shared>, mut rx: mpsc::Receiver<Job>) {
+    while let Some(first) = rx.blocking_recv() {
+        let mut jobs = vec![first];
+        while jobs.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(j) => jobs.push(j),
+                Err(_) => break,
+            }
+        }
+        commit_batch(&shared, jobs);
+    }
+}
+
+/// What a job changed on disk, so it can be undone if the index commit fails.
+struct Applied {
+    prev_row: SegmentRow,
+    prev_hasher: Sha256,
+    appended: u64,
+}
+
+fn commit_batch(shared: &Shared, jobs: Vec<Job>) {
+    let mut batch = WriteBatch::default();
+    let mut done = Vec::with_capacity(jobs.len());
+    for mut job in jobs {
+        let outcome = apply(shared, &mut job.seg, &job.op, &mut batch);
+        done.push((job, outcome));
+    }
+    let sync = shared.opts.sync == SyncPolicy::Always;
+    let mut wo = rocksdb::WriteOptions::default();
+    wo.set_sync(sync);
+    let commit = if batch.is_empty() {
+        Ok(())
+    } else {
+        shared.db.write_opt(batch, &wo)
+    };
+    for (mut job, outcome) in done {
+        let result = match (outcome, &commit) {
+            (Ok(applied), Ok(())) => {
+                shared
+                    .total_bytes
+                    .fetch_add(applied.appended, Ordering::Relaxed);
+                Ok(())
+            }
+            (Ok(applied), Err(e)) => {
+                // The index did not take the rows: put the file back as the index knows it.
+                rollback(shared, &mut job.seg, applied);
+                Err(Error::Db(e.clone()))
+            }
+            (Err(e), _) => Err(e),
+        };
+        let _ = job.reply.send((job.seg, result));
+    }
+}
+
+fn rollback(shared: &Shared, seg: &mut OpenSegment, applied: Applied) {
+    let path = shared.root.join(&seg.row.file);
+    if let Some(f) = &seg.file
+        && let Err(e) = f.set_len(applied.prev_row.size)
+    {
+        tracing::error!(file = %path.display(), error = %e, "rollback truncate failed");
+    }
+    seg.row = applied.prev_row;
+    seg.hasher = applied.prev_hasher;
+}
+
+fn apply(
+    shared: &Shared,
+    seg: &mut OpenSegment,
+    op: &Op,
+    batch: &mut WriteBatch,
+) -> Result<Applied> {
+    let path = shared.root.join(&seg.row.file);
+    let prev = Applied {
+        prev_row: seg.row.clone(),
+        prev_hasher: seg.hasher.clone(),
+        appended: 0,
+    };
+    let sync = shared.opts.sync == SyncPolicy::Always;
+    match op {
+        Op::Append {
+            init,
+            header,
+            data,
+            start_utc,
+            row,
+        } => {
+            let mut appended = 0u64;
+            if seg.file.is_none() {
+                let f = create_segment_file(&path, init, sync)?;
+                seg.hasher.update(init);
+                seg.row.size = init.len() as u64;
+                appended += init.len() as u64;
+                seg.file = Some(f);
+            }
+            let Some(f) = seg.file.as_mut() else {
+                return Err(Error::Invalid("segment file not open".into()));
+            };
+            let write = (|| {
+                f.write_all(header)?;
+                for d in data {
+                    f.write_all(d)?;
+                }
+                if sync {
+                    f.sync_data()?;
+                }
+                Ok::<_, std::io::Error>(())
+            })();
+            if let Err(e) = write {
+                // Leave the file exactly as the index describes it (e.g. after ENOSPC).
+                let _ = f.set_len(seg.row.size);
+                seg.row = prev.prev_row;
+                seg.hasher = prev.prev_hasher;
+                return Err(Error::io(&path, e));
+            }
+            let len = header.len() as u64 + data.iter().map(|d| d.len() as u64).sum::<u64>();
+            seg.hasher.update(header);
+            for d in data {
+                seg.hasher.update(d);
+            }
+            let mut frag = row.clone();
+            frag.offset = seg.row.size;
+            frag.len =
+                u32::try_from(len).map_err(|_| Error::Invalid("fragment over 4 GiB".into()))?;
+            seg.row.size += len;
+            seg.row.end_utc = frag.end_utc;
+            seg.row.fragments += 1;
+            seg.row.frames += u64::from(frag.frames);
+            batch.put_cf(
+                shared.cf(cf::FRAGMENTS)?,
+                camera_time_key(seg.camera, *start_utc),
+                index::encode(&frag),
+            );
+            batch.put_cf(
+                shared.cf(cf::SEGMENTS)?,
+                camera_time_key(seg.camera, seg.row.start_utc),
+                index::encode(&seg.row),
+            );
+            Ok(Applied {
+                appended: appended + len,
+                ..prev
+            })
+        }
+        Op::Close => {
+            if let Some(f) = seg.file.take()
+                && sync
+            {
+                f.sync_all().map_err(|e| Error::io(&path, e))?;
+            }
+            if seg.row.fragments == 0 {
+                // Nothing was ever indexed here: the file holds at most an init segment.
+                let _ = std::fs::remove_file(&path);
+                return Ok(prev);
+            }
+            let digest: [u8; 32] = std::mem::take(&mut seg.hasher).finalize().into();
+            seg.row.sha256 = Some(digest);
+            {
+                batch.put_cf(
+                    shared.cf(cf::SEGMENTS)?,
+                    camera_time_key(seg.camera, seg.row.start_utc),
+                    index::encode(&seg.row),
+                );
+            }
+            Ok(prev)
+        }
+    }
+}
+
+fn create_segment_file(path: &Path, init: &[u8], sync: bool) -> Result<File> {
+    let dir: PathBuf = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+    let mut f = OpenOptions::new()
+        .create_new(true)
+        .append(true)
+        .open(path)
+        .map_err(|e| Error::io(path, e))?;
+    if let Err(e) = f.write_all(init) {
+        let _ = std::fs::remove_file(path);
+        return Err(Error::io(path, e));
+    }
+    if sync {
+        // Make the new directory entry durable too.
+        if let Ok(d) = File::open(&dir) {
+            let _ = d.sync_all();
+        }
+    }
+    Ok(f)
+}

@@ -1,0 +1,373 @@
+//! The operator's configuration file (`vms run --config vms.toml`): strict TOML (unknown keys
+//! are errors), every key documented in `docs/config.md`, credentials kept out of URLs.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use serde::Deserialize;
+use vms_ingest::{CameraConfig, Credentials, Secret, Transport};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub storage: StorageConfig,
+    #[serde(default)]
+    pub web: WebConfig,
+    #[serde(default)]
+    pub defaults: CameraDefaults,
+    /// TOML file with `[name] username = "…" password = "…"` tables; camera `credentials`
+    /// name a table in it. Relative paths are relative to the config file.
+    pub credentials_file: Option<PathBuf>,
+    #[serde(default, rename = "camera")]
+    pub cameras: Vec<CameraEntry>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StorageConfig {
+    pub data_dir: PathBuf,
+    /// Total bytes of video to keep, e.g. "500GiB"; oldest unheld video goes first.
+    pub quota: Option<ByteSize>,
+    /// Deleting for the quota stops at this size (default: 90 % of `quota`).
+    pub low_watermark: Option<ByteSize>,
+    #[serde(default = "default_sync")]
+    pub sync: String,
+    #[serde(default = "default_writer_threads")]
+    pub writer_threads: usize,
+    #[serde(default = "default_segment_secs")]
+    pub segment_secs: u32,
+    #[serde(default = "default_retention_interval")]
+    pub retention_interval_secs: u64,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebConfig {
+    #[serde(default = "default_listen")]
+    pub listen: std::net::SocketAddr,
+}
+
+impl Default for WebConfig {
+    fn default() -> Self {
+        WebConfig {
+            listen: default_listen(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CameraDefaults {
+    #[serde(default = "default_retention_days")]
+    pub retention_days: u32,
+    #[serde(default = "default_transport")]
+    pub transport: String,
+    #[serde(default = "default_backoff_initial")]
+    pub backoff_initial_ms: u64,
+    #[serde(default = "default_backoff_max")]
+    pub backoff_max_ms: u64,
+    #[serde(default = "default_stall")]
+    pub stall_timeout_secs: u64,
+}
+
+impl Default for CameraDefaults {
+    fn default() -> Self {
+        CameraDefaults {
+            retention_days: default_retention_days(),
+            transport: default_transport(),
+            backoff_initial_ms: default_backoff_initial(),
+            backoff_max_ms: default_backoff_max(),
+            stall_timeout_secs: default_stall(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CameraEntry {
+    pub name: String,
+    pub url: String,
+    /// Name of a table in `credentials_file`.
+    pub credentials: Option<String>,
+    pub transport: Option<String>,
+    pub retention_days: Option<u32>,
+    #[serde(default = "yes")]
+    pub enabled: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+fn default_sync() -> String {
+    "always".into()
+}
+fn default_writer_threads() -> usize {
+    2
+}
+fn default_segment_secs() -> u32 {
+    60
+}
+fn default_retention_interval() -> u64 {
+    60
+}
+fn default_listen() -> std::net::SocketAddr {
+    std::net::SocketAddr::from(([127, 0, 0, 1], 8080))
+}
+fn default_retention_days() -> u32 {
+    30
+}
+fn default_transport() -> String {
+    "tcp".into()
+}
+fn default_backoff_initial() -> u64 {
+    1000
+}
+fn default_backoff_max() -> u64 {
+    5000
+}
+fn default_stall() -> u64 {
+    10
+}
+
+/// A byte count written with a unit: `"500GiB"`, `"1.5TB"`, `"1048576"`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ByteSize(pub u64);
+
+impl<'de> Deserialize<'de> for ByteSize {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        parse_bytes(&s)
+            .map(ByteSize)
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+pub fn parse_bytes(s: &str) -> Result<u64, String> {
+    let s = s.trim();
+    let split = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: f64 = num
+        .parse()
+        .map_err(|_| format!("bad size {s:?}: expected a number with a unit like \"500GiB\""))?;
+    let mult: f64 = match unit.trim() {
+        "" | "B" => 1.0,
+        "KB" => 1e3,
+        "MB" => 1e6,
+        "GB" => 1e9,
+        "TB" => 1e12,
+        "KiB" => 1024.0,
+        "MiB" => 1024.0 * 1024.0,
+        "GiB" => 1024.0 * 1024.0 * 1024.0,
+        "TiB" => 1024.0 * 1024.0 * 1024.0 * 1024.0,
+        u => return Err(format!("bad size unit {u:?} in {s:?}")),
+    };
+    let v = n * mult;
+    if !v.is_finite() || v < 0.0 || v > u64::MAX as f64 {
+        return Err(format!("size {s:?} out of range"));
+    }
+    Ok(v as u64)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CredentialEntry {
+    username: String,
+    password: String,
+}
+
+/// A camera ready for the supervisor, with its retention.
+#[derive(Debug)]
+pub struct ResolvedCamera {
+    pub config: CameraConfig,
+    pub retention_days: u32,
+}
+
+impl Config {
+    pub fn load(path: &Path) -> anyhow::Result<(Config, Vec<ResolvedCamera>)> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading config {}", path.display()))?;
+        let cfg: Config =
+            toml::from_str(&text).with_context(|| format!("parsing config {}", path.display()))?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        let cams = cfg.resolve(base)?;
+        Ok((cfg, cams))
+    }
+
+    /// Validates cameras and resolves credential references.
+    pub fn resolve(&self, base: &Path) -> anyhow::Result<Vec<ResolvedCamera>> {
+        self.storage
+            .sync
+            .parse::<vms_storage::SyncPolicy>()
+            .map_err(anyhow::Error::msg)?;
+        if let (Some(q), Some(lw)) = (self.storage.quota, self.storage.low_watermark)
+            && lw.0 > q.0
+        {
+            bail!(
+                "storage.low_watermark ({}) is above storage.quota ({})",
+                lw.0,
+                q.0
+            );
+        }
+        if self.storage.segment_secs == 0 || self.storage.segment_secs > 3600 {
+            bail!("storage.segment_secs must be 1..=3600");
+        }
+        let creds: HashMap<String, CredentialEntry> = match &self.credentials_file {
+            None => HashMap::new(),
+            Some(p) => {
+                let p = base.join(p);
+                let text = std::fs::read_to_string(&p)
+                    .with_context(|| format!("reading credentials file {}", p.display()))?;
+                // Never echo the file's contents: the error names the file only.
+                toml::from_str(&text).map_err(|e| {
+                    anyhow::anyhow!("parsing credentials file {}: {}", p.display(), e.message())
+                })?
+            }
+        };
+        let mut seen = std::collections::HashSet::new();
+        let mut out = Vec::new();
+        for c in &self.cameras {
+            if !valid_name(&c.name) {
+                bail!(
+                    "camera name {:?}: use 1-64 characters from a-z, 0-9, '-', '_'",
+                    c.name
+                );
+            }
+            if !seen.insert(c.name.clone()) {
+                bail!("camera {:?} is listed twice", c.name);
+            }
+            let url =
+                url::Url::parse(&c.url).with_context(|| format!("camera {:?}: bad url", c.name))?;
+            if url.scheme() != "rtsp" {
+                bail!("camera {:?}: url must be rtsp://", c.name);
+            }
+            if !url.username().is_empty() || url.password().is_some() {
+                bail!(
+                    "camera {:?}: credentials must not be in the url; put them in credentials_file",
+                    c.name
+                );
+            }
+            let credentials = match &c.credentials {
+                None => None,
+                Some(key) => {
+                    let e = creds.get(key).with_context(|| {
+                        format!(
+                            "camera {:?}: credentials {key:?} not in credentials_file",
+                            c.name
+                        )
+                    })?;
+                    Some(Credentials {
+                        username: e.username.clone(),
+                        password: Secret::new(e.password.clone()),
+                    })
+                }
+            };
+            let transport: Transport = c
+                .transport
+                .as_deref()
+                .unwrap_or(&self.defaults.transport)
+                .parse()
+                .map_err(|e: String| anyhow::anyhow!("camera {:?}: {e}", c.name))?;
+            if !c.enabled {
+                continue;
+            }
+            let mut config = CameraConfig::new(c.name.clone(), url);
+            config.credentials = credentials;
+            config.transport = transport;
+            config.backoff_initial = Duration::from_millis(self.defaults.backoff_initial_ms);
+            config.backoff_max = Duration::from_millis(
+                self.defaults
+                    .backoff_max_ms
+                    .max(self.defaults.backoff_initial_ms),
+            );
+            config.stall_timeout = Duration::from_secs(self.defaults.stall_timeout_secs.max(1));
+            out.push(ResolvedCamera {
+                config,
+                retention_days: c.retention_days.unwrap_or(self.defaults.retention_days),
+            });
+        }
+        Ok(out)
+    }
+}
+
+fn valid_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 64
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn parse(s: &str) -> anyhow::Result<Vec<ResolvedCamera>> {
+        let cfg: Config = toml::from_str(s)?;
+        cfg.resolve(Path::new("."))
+    }
+
+    #[test]
+    fn minimal_config_parses() {
+        let cams = parse(
+            r#"
+            [storage]
+            data_dir = "/tmp/x"
+            quota = "10GiB"
+            [[camera]]
+            name = "front-door"
+            url = "rtsp://127.0.0.1:8554/cam/0"
+            "#,
+        )
+        .unwrap();
+        assert_eq!(cams.len(), 1);
+        assert_eq!(cams[0].retention_days, 30);
+    }
+
+    #[test]
+    fn bad_configs_are_clear_errors() {
+        let cases = [
+            ("[storage]\ndata_dir = \"/x\"\nbogus = 1\n", "unknown field"),
+            (
+                "[storage]\ndata_dir = \"/x\"\n[[camera]]\nname = \"a\"\nurl = \"rtsp://u:p@h/\"\n",
+                "credentials must not be in the url",
+            ),
+            (
+                "[storage]\ndata_dir = \"/x\"\n[[camera]]\nname = \"A B\"\nurl = \"rtsp://h/\"\n",
+                "camera name",
+            ),
+            (
+                "[storage]\ndata_dir = \"/x\"\nquota = \"12 parsecs\"\n",
+                "bad size",
+            ),
+            (
+                "[storage]\ndata_dir = \"/x\"\n[[camera]]\nname = \"a\"\nurl = \"http://h/\"\n",
+                "rtsp://",
+            ),
+            (
+                "[storage]\ndata_dir = \"/x\"\n[[camera]]\nname = \"a\"\nurl = \"rtsp://h/\"\ntransport = \"carrier-pigeon\"\n",
+                "unknown transport",
+            ),
+            (
+                "[storage]\ndata_dir = \"/x\"\nsync = \"sometimes\"\n",
+                "unknown sync policy",
+            ),
+        ];
+        for (text, want) in cases {
+            let err = format!("{:#}", parse(text).unwrap_err());
+            assert!(err.contains(want), "{text:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn sizes_parse() {
+        assert_eq!(parse_bytes("1GiB").unwrap(), 1 << 30);
+        assert_eq!(parse_bytes("1.5KB").unwrap(), 1500);
+        assert_eq!(parse_bytes("42").unwrap(), 42);
+        assert!(parse_bytes("-1GB").is_err());
+        assert!(parse_bytes("GB").is_err());
+    }
+}

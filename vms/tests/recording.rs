@@ -1,0 +1,342 @@
+//! End-to-end recording over real RTSP sessions: the project's simulator and GStreamer's RTSP
+//! server as cameras, retina as the client, RocksDB and segment files as the result, ffprobe as
+//! the independent judge of the files.
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use support::{ffprobe, free_port, wait_for};
+use vms::recording::Recording;
+use vms_ingest::sim::{Clip, Fault, SimOptions, SimServer};
+use vms_ingest::{CameraConfig, Credentials, Secret, SessionState};
+use vms_storage::{RecorderOptions, Store, StoreOptions};
+
+async fn sim(cameras: usize) -> SimServer {
+    SimServer::start(SimOptions::new(cameras)).await.unwrap()
+}
+
+fn fast(mut c: CameraConfig) -> CameraConfig {
+    c.backoff_initial = Duration::from_millis(100);
+    c.backoff_max = Duration::from_millis(500);
+    c.stall_timeout = Duration::from_secs(1);
+    c
+}
+
+fn opts(segment_secs: u32) -> RecorderOptions {
+    RecorderOptions {
+        segment_target_secs: segment_secs,
+        ..RecorderOptions::default()
+    }
+}
+
+fn open(dir: &std::path::Path) -> Arc<Store> {
+    Store::open(dir, StoreOptions::default()).unwrap()
+}
+
+/// Checks every segment of `camera` with ffprobe against what the index says.
+fn probe_all_segments(store: &Store, camera: u32) -> (u64, usize) {
+    let segs = store.segments(camera, i64::MIN + 1, i64::MAX).unwrap();
+    assert!(!segs.is_empty(), "nothing recorded");
+    let mut frames = 0;
+    for (_, seg) in &segs {
+        assert!(seg.sha256.is_some(), "segment {} not sealed", seg.file);
+        let p = ffprobe(&store.root().join(&seg.file));
+        assert_eq!(p.codec, "h264");
+        assert_eq!(
+            p.frames, seg.frames,
+            "{}: ffprobe frames vs index",
+            seg.file
+        );
+        let index_secs = (seg.end_utc - seg.start_utc) as f64 / 1e6;
+        assert!(
+            (p.duration - index_secs).abs() <= 1.0 / 30.0 + 0.002,
+            "{}: ffprobe {} s vs index {} s",
+            seg.file,
+            p.duration,
+            index_secs
+        );
+        frames += seg.frames;
+    }
+    (frames, segs.len())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_simulated_cameras_into_segments_ffprobe_accepts() {
+    let sim = sim(2).await;
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let cams = (0..2)
+        .map(|i| fast(CameraConfig::new(format!("sim-{i}"), sim.url(i))))
+        .collect();
+    let rec = Recording::start(store.clone(), cams, opts(2)).unwrap();
+    let stats: Vec<_> = rec
+        .cameras
+        .iter()
+        .map(|c| (c.id, c.stats.clone(), c.health.clone()))
+        .collect();
+    wait_for(Duration::from_secs(15), "5 s of video per camera", || {
+        stats
+            .iter()
+            .all(|(_, s, _)| s.frames.load(Ordering::Relaxed) >= 150)
+    })
+    .await;
+    let h = stats[0].2.snapshot();
+    assert_eq!(h.state, SessionState::Streaming);
+    assert_eq!(h.codec.as_deref(), Some("avc1.4D401F"));
+    assert!((h.fps - 30.0).abs() < 3.0, "fps {}", h.fps);
+    rec.shutdown().await;
+    for (id, s, _) in &stats {
+        let (frames, segments) = probe_all_segments(&store, *id);
+        assert!(segments >= 2, "2 s segments: {segments}");
+        assert_eq!(frames, s.frames.load(Ordering::Relaxed));
+    }
+    // The bytes on disk are the camera's bytes: the first recorded sample is the clip's first.
+    let frags = store.fragments(stats[0].0, i64::MIN + 1, i64::MAX).unwrap();
+    let bytes = store.read_fragment(&frags[0]).unwrap();
+    let clip = Clip::builtin();
+    let first = &clip.frames()[0].data;
+    assert!(
+        bytes.windows(first.len()).any(|w| w == &first[..]),
+        "first keyframe is bit-exact"
+    );
+    assert!(store.check(false).unwrap().ok());
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reconnects_after_drop_stall_garbage_and_records_timestamp_jumps_as_new_runs() {
+    let sim = sim(1).await;
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let rec = Recording::start(
+        store.clone(),
+        vec![fast(CameraConfig::new("cam", sim.url(0)))],
+        opts(60),
+    )
+    .unwrap();
+    let (s, h) = (rec.cameras[0].stats.clone(), rec.cameras[0].health.clone());
+    let frames = || s.frames.load(Ordering::Relaxed);
+    wait_for(Duration::from_secs(10), "first fragments", || {
+        frames() >= 30
+    })
+    .await;
+
+    sim.inject(0, Fault::DropConnection);
+    wait_for(Duration::from_secs(5), "reconnect after drop", || {
+        h.snapshot().reconnects >= 1
+    })
+    .await;
+    let before = frames();
+    wait_for(
+        Duration::from_secs(10),
+        "recording resumes after drop",
+        || frames() >= before + 30,
+    )
+    .await;
+
+    sim.inject(0, Fault::Stall(Duration::from_secs(3)));
+    wait_for(Duration::from_secs(6), "stall detected", || {
+        h.snapshot().stalls >= 1
+    })
+    .await;
+    let before = frames();
+    wait_for(
+        Duration::from_secs(10),
+        "recording resumes after stall",
+        || frames() >= before + 30,
+    )
+    .await;
+
+    sim.inject(0, Fault::Garbage(4096));
+    let before = frames();
+    wait_for(
+        Duration::from_secs(10),
+        "recording continues after garbage",
+        || frames() >= before + 60,
+    )
+    .await;
+
+    sim.inject(0, Fault::TimestampJump(90_000 * 3600));
+    wait_for(Duration::from_secs(5), "timestamp jump counted", || {
+        s.timestamp_anomalies.load(Ordering::Relaxed) >= 1
+    })
+    .await;
+    let before = frames();
+    wait_for(
+        Duration::from_secs(10),
+        "recording continues after jump",
+        || frames() >= before + 30,
+    )
+    .await;
+    assert!(h.snapshot().last_error.is_some());
+    rec.shutdown().await;
+    let runs = s.runs.load(Ordering::Relaxed);
+    assert!(
+        runs >= 4,
+        "drop, stall, (garbage,) jump each start a run: {runs}"
+    );
+    probe_all_segments(&store, 1);
+    let report = store.check(false).unwrap();
+    assert!(
+        report.ok() && report.problems.is_empty(),
+        "{:?}",
+        report.problems
+    );
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn camera_down_at_startup_is_recorded_once_it_comes_up() {
+    let port = free_port();
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let url = url::Url::parse(&format!("rtsp://127.0.0.1:{port}/cam/0")).unwrap();
+    let rec = Recording::start(
+        store.clone(),
+        vec![fast(CameraConfig::new("late", url))],
+        opts(60),
+    )
+    .unwrap();
+    let (s, h) = (rec.cameras[0].stats.clone(), rec.cameras[0].health.clone());
+    wait_for(Duration::from_secs(5), "failed connects counted", || {
+        h.snapshot().reconnects >= 2
+    })
+    .await;
+    assert!(h.snapshot().last_error.is_some());
+    assert_eq!(s.frames.load(Ordering::Relaxed), 0);
+
+    let mut o = SimOptions::new(1);
+    o.bind = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let sim = SimServer::start(o).await.unwrap();
+    let up = std::time::Instant::now();
+    wait_for(
+        Duration::from_secs(10),
+        "recording after camera came up",
+        || s.frames.load(Ordering::Relaxed) > 0,
+    )
+    .await;
+    // With a 500 ms backoff cap the first fragment (1 s GOP) lands within ~2 s.
+    assert!(
+        up.elapsed() < Duration::from_secs(3),
+        "took {:?}",
+        up.elapsed()
+    );
+
+    // Offline (503) and back: still recovers.
+    sim.set_online(0, false);
+    wait_for(Duration::from_secs(5), "offline noticed", || {
+        h.snapshot().state != SessionState::Streaming
+    })
+    .await;
+    sim.set_online(0, true);
+    let before = s.frames.load(Ordering::Relaxed);
+    wait_for(
+        Duration::from_secs(10),
+        "recording after coming back online",
+        || s.frames.load(Ordering::Relaxed) > before,
+    )
+    .await;
+    rec.shutdown().await;
+    probe_all_segments(&store, 1);
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn digest_auth_credentials_work_and_never_reach_logs_or_urls() {
+    let mut o = SimOptions::new(1);
+    o.credentials = Some(("partner".into(), "s3cret-pa55".into()));
+    let sim = SimServer::start(o).await.unwrap();
+    assert!(!sim.url(0).as_str().contains("s3cret"));
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let mut good = fast(CameraConfig::new("auth-ok", sim.url(0)));
+    good.credentials = Some(Credentials {
+        username: "partner".into(),
+        password: Secret::new("s3cret-pa55"),
+    });
+    let mut bad = fast(CameraConfig::new("auth-bad", sim.url(0)));
+    bad.credentials = Some(Credentials {
+        username: "partner".into(),
+        password: Secret::new("wrong-pa55"),
+    });
+    let rec = Recording::start(store.clone(), vec![good.clone(), bad], opts(60)).unwrap();
+    let (ok, nok) = (rec.cameras[0].stats.clone(), rec.cameras[1].health.clone());
+    wait_for(Duration::from_secs(10), "authenticated recording", || {
+        ok.frames.load(Ordering::Relaxed) > 0
+    })
+    .await;
+    wait_for(Duration::from_secs(5), "bad password fails", || {
+        nok.snapshot().reconnects >= 1
+    })
+    .await;
+    let err = nok.snapshot().last_error.unwrap_or_default();
+    assert!(err.contains("401"), "{err}");
+    assert!(!err.contains("wrong-pa55"));
+    assert!(
+        !format!("{good:?}").contains("s3cret"),
+        "Debug of a camera config hides the password"
+    );
+    rec.shutdown().await;
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_gstreamer_rtsp_server() {
+    let port = free_port();
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/support/gst_rtsp_server.py"
+    );
+    let mut child = tokio::process::Command::new("/usr/bin/python3")
+        .arg(script)
+        .arg(port.to_string())
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("Debian python3 with GStreamer's RTSP server bindings (see .ci/deps)");
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(stdout));
+    let ready = tokio::time::timeout(Duration::from_secs(20), lines.next_line()).await;
+    assert_eq!(ready.unwrap().unwrap().as_deref(), Some("READY"));
+
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let url = url::Url::parse(&format!("rtsp://127.0.0.1:{port}/test")).unwrap();
+    let rec = Recording::start(
+        store.clone(),
+        vec![fast(CameraConfig::new("gst", url))],
+        opts(2),
+    )
+    .unwrap();
+    let s = rec.cameras[0].stats.clone();
+    wait_for(Duration::from_secs(20), "4 s of GStreamer video", || {
+        s.frames.load(Ordering::Relaxed) >= 120
+    })
+    .await;
+    rec.shutdown().await;
+    let (frames, _) = probe_all_segments(&store, 1);
+    assert_eq!(frames, s.frames.load(Ordering::Relaxed));
+    let _ = child.kill().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_over_udp_when_configured() {
+    let sim = sim(1).await;
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let mut cam = fast(CameraConfig::new("udp-cam", sim.url(0)));
+    cam.transport = vms_ingest::Transport::Udp;
+    let rec = Recording::start(store.clone(), vec![cam], opts(60)).unwrap();
+    let s = rec.cameras[0].stats.clone();
+    wait_for(Duration::from_secs(10), "2 s of UDP video", || {
+        s.frames.load(Ordering::Relaxed) >= 60
+    })
+    .await;
+    rec.shutdown().await;
+    probe_all_segments(&store, 1);
+    sim.shutdown().await;
+}
