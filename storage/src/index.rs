@@ -28,7 +28,37 @@ pub mod cf {
     /// (deletion UTC, camera, segment start) → [`super::DeletionRow`]: the retention log.
     pub const DELETIONS: &str = "deletions";
 
-    pub const ALL: [&str; 7] = [META, CAMERAS, RUNS, SEGMENTS, FRAGMENTS, HOLDS, DELETIONS];
+    /// username → `UserRow`.
+    pub const USERS: &str = "users";
+    /// partner id (u64) → `PartnerRow`.
+    pub const PARTNERS: &str = "partners";
+    /// camera id (u32) → `CameraInfo` (enrollment and sharing terms).
+    pub const CAMERA_INFO: &str = "camera_info";
+    /// request id (u64) → `RequestRow`.
+    pub const REQUESTS: &str = "requests";
+    /// SHA-256 of a session token → `SessionRow`.
+    pub const SESSIONS: &str = "sessions";
+    /// SHA-256 of an API token → `TokenRow`.
+    pub const TOKENS: &str = "tokens";
+    /// sequence number (u64) → `AuditEvent`, hash-chained.
+    pub const AUDIT: &str = "audit";
+
+    pub const ALL: [&str; 14] = [
+        META,
+        CAMERAS,
+        RUNS,
+        SEGMENTS,
+        FRAGMENTS,
+        HOLDS,
+        DELETIONS,
+        USERS,
+        PARTNERS,
+        CAMERA_INFO,
+        REQUESTS,
+        SESSIONS,
+        TOKENS,
+        AUDIT,
+    ];
 }
 
 pub const SCHEMA_KEY: &[u8] = b"schema_version";

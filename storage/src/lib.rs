@@ -7,17 +7,26 @@
 //! index therefore never points at bytes that are not on disk; bytes past the last indexed
 //! fragment are crash leftovers that [`Store::open`] truncates.
 
+pub mod audit;
 pub mod clock;
 pub mod fmp4;
 pub mod index;
 mod recorder;
+pub mod registry;
+mod sealed;
 mod store;
 mod writer;
 
+pub use audit::{AuditEvent, AuditFilter, AuditVerify, NewAuditEvent};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use fmp4::TrackParams;
 pub use index::{CameraId, FragmentRow, HoldRow, RunRow, SegmentRow};
 pub use recorder::{RecFrame, Recorder, RecorderOptions, RecorderStats};
+pub use registry::{
+    CameraInfo, CameraSource, Mask, PartnerRow, PartnerStatus, RequestRow, RequestStatus, Role,
+    SessionRow, SharingMode, TokenRow, UserRow,
+};
+pub use sealed::SecretBox;
 pub use store::{
     CheckReport, FragmentRef, Problem, RetentionPolicy, RetentionReport, Span, Store, StoreOptions,
     SyncPolicy,

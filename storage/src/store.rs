@@ -77,6 +77,10 @@ pub(crate) struct Shared {
     next_run: AtomicU64,
     next_segment: AtomicU64,
     camera_lock: Mutex<()>,
+    /// Serialises id allocation for partners and requests.
+    pub registry_lock: Mutex<()>,
+    /// The audit chain's head; held while appending so the chain stays linear.
+    pub audit_head: Mutex<crate::audit::AuditHead>,
 }
 
 impl Shared {
@@ -180,6 +184,8 @@ impl Store {
             next_run: AtomicU64::new(1),
             next_segment: AtomicU64::new(1),
             camera_lock: Mutex::new(()),
+            registry_lock: Mutex::new(()),
+            audit_head: Mutex::new(Default::default()),
         });
         check_schema(&shared)?;
         let recover = shared.opts.recover;
@@ -188,6 +194,10 @@ impl Store {
             writer: Mutex::new(None),
         };
         store.scan_on_open(recover)?;
+        let head = store.load_audit_head()?;
+        if let Ok(mut h) = store.shared.audit_head.lock() {
+            *h = head;
+        }
         let pool = WriterPool::start(shared, writer_threads)?;
         if let Ok(mut w) = store.writer.lock() {
             *w = Some(Arc::new(pool));

@@ -20,6 +20,9 @@ pub struct Config {
     /// TOML file with `[name] username = "…" password = "…"` tables; camera `credentials`
     /// name a table in it. Relative paths are relative to the config file.
     pub credentials_file: Option<PathBuf>,
+    /// 32-byte key (64 hex characters) sealing camera credentials and TOTP secrets in the
+    /// index; created on first start if missing. Default: `<data_dir>/secret.key`.
+    pub secret_key_file: Option<PathBuf>,
     #[serde(default, rename = "camera")]
     pub cameras: Vec<CameraEntry>,
 }
@@ -47,13 +50,56 @@ pub struct StorageConfig {
 pub struct WebConfig {
     #[serde(default = "default_listen")]
     pub listen: std::net::SocketAddr,
+    /// Mark the session cookie `Secure`; turn off only behind no TLS on loopback.
+    #[serde(default = "yes")]
+    pub secure_cookie: bool,
+    /// Longest footage request in hours (at most the program's 12).
+    #[serde(default = "default_request_hours")]
+    pub max_request_hours: u32,
+    /// Require a second factor for every account, not only those that see video.
+    #[serde(default)]
+    pub mfa_for_all: bool,
+    /// Version string of the program terms partners must accept.
+    #[serde(default = "default_terms")]
+    pub terms_version: String,
 }
 
 impl Default for WebConfig {
     fn default() -> Self {
         WebConfig {
             listen: default_listen(),
+            secure_cookie: true,
+            max_request_hours: default_request_hours(),
+            mfa_for_all: false,
+            terms_version: default_terms(),
         }
+    }
+}
+
+fn default_request_hours() -> u32 {
+    12
+}
+fn default_terms() -> String {
+    vms_web::Settings::default().terms_version
+}
+
+impl WebConfig {
+    /// The web policy settings; privacy defaults may only be made stricter.
+    pub fn settings(&self) -> anyhow::Result<vms_web::Settings> {
+        let d = vms_web::Settings::default();
+        if self.max_request_hours == 0 || self.max_request_hours > d.max_request_hours {
+            bail!(
+                "web.max_request_hours must be 1..={} (the program's bound)",
+                d.max_request_hours
+            );
+        }
+        Ok(vms_web::Settings {
+            max_request_hours: self.max_request_hours,
+            mfa_for_all: self.mfa_for_all,
+            secure_cookie: self.secure_cookie,
+            terms_version: self.terms_version.clone(),
+            ..d
+        })
     }
 }
 

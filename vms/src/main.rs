@@ -1,8 +1,9 @@
 //! `vms`: the partner-camera video management system.
 //!
 //! Subcommands: `run` (the real thing, from a config file), `demo` (records simulated cameras
-//! on embedded defaults), `check` (verify the index against segment files), `sim` (serve
-//! simulated cameras, e.g. for load tests). Business logic lives in the library crates.
+//! on embedded defaults), `check` (verify the index against segment files), `init`, `user`,
+//! `token`, `audit verify`, and `sim` (serve simulated cameras). Business logic lives in the
+//! library crates; this file parses arguments and wires things together.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -13,12 +14,14 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
+use vms::admin;
+use vms::config;
+use vms::recording::{Recording, follow_enrollment};
 use vms_ingest::CameraConfig;
 use vms_ingest::sim::{Clip, SimOptions, SimServer};
-use vms_storage::{RecorderOptions, RetentionPolicy, Store, StoreOptions, SyncPolicy};
-
-use vms::config;
-use vms::recording::Recording;
+use vms_storage::{
+    RecorderOptions, RetentionPolicy, Role, SecretBox, Store, StoreOptions, SyncPolicy,
+};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -31,14 +34,39 @@ struct Cli {
     command: Command,
 }
 
+/// Where a command finds the store: a data directory or the config that names one.
+#[derive(clap::Args, Debug)]
+struct StoreArgs {
+    #[arg(long, required_unless_present = "config")]
+    data_dir: Option<PathBuf>,
+    #[arg(long, short)]
+    config: Option<PathBuf>,
+}
+
+impl StoreArgs {
+    /// The data directory and the secret key file.
+    fn resolve(&self) -> anyhow::Result<(PathBuf, PathBuf)> {
+        match (&self.data_dir, &self.config) {
+            (Some(d), _) => Ok((d.clone(), admin::secret_key_path(d, None))),
+            (None, Some(c)) => {
+                let (cfg, _) = config::Config::load(c)?;
+                let key =
+                    admin::secret_key_path(&cfg.storage.data_dir, cfg.secret_key_file.as_deref());
+                Ok((cfg.storage.data_dir, key))
+            }
+            (None, None) => anyhow::bail!("give --data-dir or --config"),
+        }
+    }
+}
+
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Record the cameras of a config file and serve the web API.
+    /// Record the cameras of a config file and enrolled cameras, and serve the web UI and API.
     Run {
         #[arg(long, short)]
         config: PathBuf,
     },
-    /// Record simulated cameras on embedded defaults and serve the status page.
+    /// Record simulated cameras on embedded defaults and serve the web UI.
     Demo {
         /// Where recordings go.
         #[arg(long, default_value = "vms-data")]
@@ -53,14 +81,40 @@ enum Command {
     },
     /// Verify the index against the segment files.
     Check {
-        /// The data directory (or use --config).
-        #[arg(long, required_unless_present = "config")]
-        data_dir: Option<PathBuf>,
-        #[arg(long, short)]
-        config: Option<PathBuf>,
+        #[command(flatten)]
+        store: StoreArgs,
         /// Fix what can be fixed without inventing data.
         #[arg(long)]
         repair: bool,
+    },
+    /// Create the first administrator (password read from standard input).
+    Init {
+        #[command(flatten)]
+        store: StoreArgs,
+        #[arg(long, default_value = "admin")]
+        admin: String,
+    },
+    /// Manage user accounts (passwords are read from standard input).
+    User {
+        #[command(flatten)]
+        store: StoreArgs,
+        #[command(subcommand)]
+        action: UserAction,
+    },
+    /// Create a bearer token for an API client (printed once).
+    Token {
+        #[command(flatten)]
+        store: StoreArgs,
+        username: String,
+        #[arg(long, default_value = "api")]
+        label: String,
+    },
+    /// Audit log tools.
+    Audit {
+        #[command(flatten)]
+        store: StoreArgs,
+        #[command(subcommand)]
+        action: AuditAction,
     },
     /// Serve simulated RTSP cameras (for load tests and trying things out).
     Sim {
@@ -75,12 +129,41 @@ enum Command {
     },
 }
 
+#[derive(Subcommand, Debug)]
+enum UserAction {
+    /// Add a user; prints the TOTP enrolment URI for roles that see video.
+    Add {
+        username: String,
+        #[arg(long)]
+        role: Role,
+        #[arg(long)]
+        partner: Option<u64>,
+    },
+    /// Set a new password (and clear a lockout).
+    Passwd { username: String },
+    /// Change a user's role.
+    Role { username: String, role: Role },
+    /// Disable (or with --enable, re-enable) a user.
+    Disable {
+        username: String,
+        #[arg(long)]
+        enable: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum AuditAction {
+    /// Verify the hash chain; exits non-zero and names the first bad event if it was altered.
+    Verify,
+}
+
 fn main() -> std::process::ExitCode {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let cli = Cli::parse();
     let rt = match tokio::runtime::Builder::new_multi_thread()
@@ -103,6 +186,7 @@ fn main() -> std::process::ExitCode {
 }
 
 async fn dispatch(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
+    let ok = std::process::ExitCode::SUCCESS;
     match cli.command {
         Command::Run { config } => run(&config).await,
         Command::Demo {
@@ -111,17 +195,94 @@ async fn dispatch(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             listen,
             duration_secs,
         } => demo(&data_dir, cameras, listen, duration_secs).await,
-        Command::Check {
-            data_dir,
-            config,
-            repair,
+        Command::Check { store, repair } => check(&store.resolve()?.0, repair),
+        Command::Init { store, admin: name } => {
+            let (dir, key) = store.resolve()?;
+            std::fs::create_dir_all(&dir)?;
+            let st = admin::open(&dir)?;
+            let secrets = SecretBox::load_or_create(&key)?;
+            if st.users()?.iter().any(|u| u.role == Role::Admin) {
+                anyhow::bail!("an administrator already exists; use `vms user add`");
+            }
+            admin::user_add(
+                &st,
+                &secrets,
+                &name,
+                Role::Admin,
+                None,
+                &admin::read_password()?,
+            )?;
+            println!("administrator {name:?} created");
+            Ok(ok)
+        }
+        Command::User { store, action } => {
+            let (dir, key) = store.resolve()?;
+            let st = admin::open(&dir)?;
+            let secrets = SecretBox::load_or_create(&key)?;
+            match action {
+                UserAction::Add {
+                    username,
+                    role,
+                    partner,
+                } => {
+                    let uri = admin::user_add(
+                        &st,
+                        &secrets,
+                        &username,
+                        role,
+                        partner,
+                        &admin::read_password()?,
+                    )?;
+                    println!("user {username:?} created");
+                    if let Some(uri) = uri {
+                        println!("add this to the user's authenticator app (shown once): {uri}");
+                    }
+                }
+                UserAction::Passwd { username } => {
+                    admin::user_passwd(&st, &username, &admin::read_password()?)?;
+                    println!("password changed");
+                }
+                UserAction::Role { username, role } => {
+                    if let Some(uri) = admin::user_role(&st, &secrets, &username, role)? {
+                        println!("second factor set up (shown once): {uri}");
+                    }
+                    println!("role changed");
+                }
+                UserAction::Disable { username, enable } => {
+                    admin::user_disable(&st, &username, !enable)?;
+                    println!("{}", if enable { "enabled" } else { "disabled" });
+                }
+            }
+            Ok(ok)
+        }
+        Command::Token {
+            store,
+            username,
+            label,
         } => {
-            let dir = match (data_dir, config) {
-                (Some(d), _) => d,
-                (None, Some(c)) => config::Config::load(&c)?.0.storage.data_dir,
-                (None, None) => anyhow::bail!("give --data-dir or --config"),
-            };
-            check(&dir, repair)
+            let st = admin::open(&store.resolve()?.0)?;
+            println!("{}", admin::token_add(&st, &username, &label)?);
+            Ok(ok)
+        }
+        Command::Audit {
+            store,
+            action: AuditAction::Verify,
+        } => {
+            let st = admin::open(&store.resolve()?.0)?;
+            let v = st.audit_verify()?;
+            match v.first_bad {
+                None => {
+                    println!("audit chain intact: {} events", v.events);
+                    Ok(ok)
+                }
+                Some((seq, why)) => {
+                    println!(
+                        "AUDIT CHAIN BROKEN at event {seq}: {why} ({} events verified before it)",
+                        v.events
+                    );
+                    Ok(std::process::ExitCode::from(3))
+                }
+            }
         }
         Command::Sim {
             cameras,
@@ -151,6 +312,10 @@ async fn run(config_path: &Path) -> anyhow::Result<std::process::ExitCode> {
     let (cfg, cameras) = config::Config::load(config_path)?;
     let sync: SyncPolicy = cfg.storage.sync.parse().map_err(anyhow::Error::msg)?;
     let store = open_store(&cfg.storage.data_dir, sync, cfg.storage.writer_threads)?;
+    let secrets = Arc::new(SecretBox::load_or_create(&admin::secret_key_path(
+        &cfg.storage.data_dir,
+        cfg.secret_key_file.as_deref(),
+    ))?);
     let mut max_age = HashMap::new();
     for c in &cameras {
         max_age.insert(
@@ -174,12 +339,14 @@ async fn run(config_path: &Path) -> anyhow::Result<std::process::ExitCode> {
     };
     let configs: Vec<CameraConfig> = cameras.into_iter().map(|c| c.config).collect();
     tracing::info!(cameras = configs.len(), data_dir = %cfg.storage.data_dir.display(), "recording");
-    let mut rec = Recording::start(store, configs, opts)?;
+    let mut rec = Recording::start(store.clone(), configs, opts)?;
     rec.start_retention(
         policy,
         Duration::from_secs(cfg.storage.retention_interval_secs.max(1)),
     );
-    serve_until_signal(rec, cfg.web.listen, None).await
+    let settings = cfg.web.settings()?;
+    let state = vms_web::AppState::new(store, secrets, settings);
+    serve_until_signal(rec, state, cfg.web.listen, None, |_| {}).await
 }
 
 fn open_store(dir: &Path, sync: SyncPolicy, writer_threads: usize) -> anyhow::Result<Arc<Store>> {
@@ -194,40 +361,37 @@ fn open_store(dir: &Path, sync: SyncPolicy, writer_threads: usize) -> anyhow::Re
     .with_context(|| format!("opening store in {}", dir.display()))
 }
 
-/// Serves the web side, waits for a signal (or `limit`), then shuts down in order.
+/// Serves the web side, follows enrollment changes, waits for a signal (or `limit`), then
+/// shuts down in order: web, enrollment follower, cameras (committing their fragments).
 async fn serve_until_signal(
     rec: Recording,
+    state: vms_web::AppState,
     listen: std::net::SocketAddr,
     limit: Option<Duration>,
+    tweak: fn(&mut CameraConfig),
 ) -> anyhow::Result<std::process::ExitCode> {
-    let state = vms_web::AppState {
-        cameras: Arc::new(
-            rec.cameras
-                .iter()
-                .map(|c| vms_web::CameraView {
-                    name: c.name.clone(),
-                    id: c.id,
-                    health: c.health.clone(),
-                    stats: c.stats.clone(),
-                })
-                .collect(),
-        ),
-        store: rec.store.clone(),
-    };
+    let store = rec.store.clone();
+    let rec = Arc::new(tokio::sync::Mutex::new(rec));
     let stop = CancellationToken::new();
+    let follower = tokio::spawn(follow_enrollment(
+        rec.clone(),
+        state.secrets.clone(),
+        state.cameras.clone(),
+        state.changes.clone(),
+        tweak,
+        stop.clone(),
+    ));
     let stop2 = stop.clone();
-    let (addr, web) = vms_web::serve(listen, state, async move { stop2.cancelled().await })
-        .await
-        .with_context(|| format!("listening on {listen}"))?;
+    let (addr, web) = vms_web::serve(
+        listen,
+        state.clone(),
+        async move { stop2.cancelled().await },
+    )
+    .await
+    .with_context(|| format!("listening on {listen}"))?;
     tracing::info!(%addr, "web server listening");
     println!("web UI: http://{addr}/");
-    let status = tokio::spawn(print_status(
-        rec.cameras
-            .iter()
-            .map(|c| (c.name.clone(), c.health.clone(), c.stats.clone()))
-            .collect(),
-        rec.store.clone(),
-    ));
+    let status = tokio::spawn(print_status(state.cameras.clone(), store));
     match limit {
         Some(d) => {
             tokio::select! {
@@ -241,18 +405,16 @@ async fn serve_until_signal(
     status.abort();
     stop.cancel();
     let _ = web.await;
-    rec.shutdown().await;
+    let _ = follower.await;
+    match Arc::try_unwrap(rec) {
+        Ok(rec) => rec.into_inner().shutdown().await,
+        Err(_) => tracing::error!("recording still shared at shutdown"),
+    }
     println!("stopped cleanly");
     Ok(std::process::ExitCode::SUCCESS)
 }
 
-type StatusRow = (
-    String,
-    Arc<vms_ingest::Health>,
-    Arc<vms_storage::RecorderStats>,
-);
-
-async fn print_status(cams: Vec<StatusRow>, store: Arc<Store>) {
+async fn print_status(cams: Arc<std::sync::RwLock<Vec<vms_web::CameraView>>>, store: Arc<Store>) {
     let mut tick = tokio::time::interval(Duration::from_secs(5));
     tick.tick().await;
     loop {
@@ -261,11 +423,13 @@ async fn print_status(cams: Vec<StatusRow>, store: Arc<Store>) {
             "{:<16} {:<11} {:>6} {:>10} {:>9} {:>9} {:>10}",
             "camera", "state", "fps", "frames rec", "segments", "MB", "reconnects"
         );
-        for (name, h, s) in &cams {
-            let hs = h.snapshot();
+        let views = cams.read().map(|c| c.clone()).unwrap_or_default();
+        for c in &views {
+            let hs = c.health.snapshot();
+            let s = &c.stats;
             println!(
                 "{:<16} {:<11} {:>6.1} {:>10} {:>9} {:>9.1} {:>10}",
-                name,
+                c.name,
                 hs.state.as_str(),
                 hs.fps,
                 s.frames.load(Ordering::Relaxed),
@@ -297,22 +461,26 @@ async fn demo(
         sim.local_addr(),
         cameras - 1
     );
+    std::fs::create_dir_all(data_dir)?;
     println!(
         "recording into {}",
         std::fs::canonicalize(data_dir)
             .unwrap_or(data_dir.to_path_buf())
             .display()
     );
-    std::fs::create_dir_all(data_dir)?;
     let store = open_store(data_dir, SyncPolicy::Always, 2)?;
-    let configs = (0..cameras)
-        .map(|i| CameraConfig::new(format!("sim-{i}"), sim.url(i)))
-        .collect();
+    let secrets = Arc::new(SecretBox::load_or_create(&data_dir.join("secret.key"))?);
+    let urls: Vec<url::Url> = (0..cameras).map(|i| sim.url(i)).collect();
+    let logins = admin::seed_demo(&store, &secrets, &urls)?;
+    println!("demo accounts (staff sign in with a TOTP code from the secret shown):");
+    for l in &logins.lines {
+        println!("  {l}");
+    }
     let opts = RecorderOptions {
         segment_target_secs: 60,
         ..RecorderOptions::default()
     };
-    let mut rec = Recording::start(store, configs, opts)?;
+    let mut rec = Recording::start(store.clone(), Vec::new(), opts)?;
     rec.start_retention(
         RetentionPolicy {
             default_max_age_secs: 86_400,
@@ -322,7 +490,20 @@ async fn demo(
         },
         Duration::from_secs(60),
     );
-    let code = serve_until_signal(rec, listen, duration_secs.map(Duration::from_secs)).await?;
+    let settings = vms_web::Settings {
+        // The demo serves plain HTTP on loopback.
+        secure_cookie: false,
+        ..vms_web::Settings::default()
+    };
+    let state = vms_web::AppState::new(store, secrets, settings);
+    let code = serve_until_signal(
+        rec,
+        state,
+        listen,
+        duration_secs.map(Duration::from_secs),
+        |_| {},
+    )
+    .await?;
     sim.shutdown().await;
     Ok(code)
 }

@@ -36,6 +36,7 @@ impl RunningCamera {
 pub struct Recording {
     pub store: Arc<Store>,
     pub cameras: Vec<RunningCamera>,
+    opts: RecorderOptions,
     cancel: CancellationToken,
     retention: Option<JoinHandle<()>>,
 }
@@ -50,36 +51,59 @@ impl Recording {
         cameras: Vec<CameraConfig>,
         opts: RecorderOptions,
     ) -> anyhow::Result<Recording> {
-        let mut running = Vec::new();
-        for cfg in cameras {
-            let id = store.camera_id(&cfg.name)?;
-            let recorder = store.recorder(id, opts.clone())?;
-            let stats = recorder.stats().clone();
-            let (tx, rx) = mpsc::channel(RECORDER_QUEUE);
-            let name = cfg.name.clone();
-            let handle = spawn_camera(cfg, tx);
-            let pump = tokio::spawn(
-                pump(recorder, rx).instrument(tracing::info_span!("recorder", camera = %name)),
-            );
-            running.push(RunningCamera {
-                name,
-                id,
-                health: handle.health.clone(),
-                stats,
-                handle,
-                pump,
-            });
-        }
-        Ok(Recording {
+        let mut rec = Recording {
             store,
-            cameras: running,
+            cameras: Vec::new(),
+            opts,
             cancel: CancellationToken::new(),
             retention: None,
-        })
+        };
+        for cfg in cameras {
+            rec.add(cfg)?;
+        }
+        Ok(rec)
     }
 
-    /// Runs retention every `every` on the blocking pool.
-    pub fn start_retention(&mut self, policy: RetentionPolicy, every: Duration) {
+    /// Starts recording one more camera.
+    pub fn add(&mut self, cfg: CameraConfig) -> anyhow::Result<&RunningCamera> {
+        let id = self.store.camera_id(&cfg.name)?;
+        anyhow::ensure!(
+            !self.cameras.iter().any(|c| c.id == id),
+            "camera {:?} is already recording",
+            cfg.name
+        );
+        let recorder = self.store.recorder(id, self.opts.clone())?;
+        let stats = recorder.stats().clone();
+        let (tx, rx) = mpsc::channel(RECORDER_QUEUE);
+        let name = cfg.name.clone();
+        let handle = spawn_camera(cfg, tx);
+        let pump = tokio::spawn(
+            pump(recorder, rx).instrument(tracing::info_span!("recorder", camera = %name)),
+        );
+        self.cameras.push(RunningCamera {
+            name,
+            id,
+            health: handle.health.clone(),
+            stats,
+            handle,
+            pump,
+        });
+        Ok(&self.cameras[self.cameras.len() - 1])
+    }
+
+    /// Stops recording a camera: ends its session and commits what its recorder holds.
+    pub async fn remove(&mut self, id: CameraId) {
+        if let Some(i) = self.cameras.iter().position(|c| c.id == id) {
+            let c = self.cameras.swap_remove(i);
+            tracing::info!(camera = %c.name, "recording stopped");
+            c.handle.stop().await;
+            let _ = c.pump.await;
+        }
+    }
+
+    /// Runs retention every `every` on the blocking pool, with the partners' current terms
+    /// applied over `base` (see [`effective_policy`]).
+    pub fn start_retention(&mut self, base: RetentionPolicy, every: Duration) {
         let store = self.store.clone();
         let cancel = self.cancel.clone();
         self.retention = Some(tokio::spawn(async move {
@@ -90,8 +114,12 @@ impl Recording {
                     _ = tick.tick() => {}
                 }
                 let store = store.clone();
-                let policy = policy.clone();
-                match tokio::task::spawn_blocking(move || store.enforce_retention(&policy)).await {
+                let base = base.clone();
+                let pass = move || {
+                    let policy = effective_policy(&store, &base)?;
+                    store.enforce_retention(&policy)
+                };
+                match tokio::task::spawn_blocking(pass).await {
                     Ok(Ok(r)) if r.deleted_segments > 0 => {
                         tracing::info!(
                             segments = r.deleted_segments,
@@ -163,4 +191,143 @@ async fn pump(mut recorder: Recorder, mut rx: mpsc::Receiver<Frame>) {
     if let Err(e) = recorder.close().await {
         tracing::error!(error = %e, "closing recorder failed");
     }
+}
+
+/// Turns an enrolled camera into a session config, or `None` when it must not be recorded:
+/// registry-only, paused, its partner paused or left, or not an RTSP source (ONVIF cameras get
+/// their stream URI resolved first).
+pub fn enrolled_config(
+    c: &vms_storage::CameraInfo,
+    partner: Option<&vms_storage::PartnerRow>,
+    secrets: &vms_storage::SecretBox,
+) -> Option<CameraConfig> {
+    use vms_storage::{CameraSource, PartnerStatus, SharingMode};
+    if c.sharing == SharingMode::Registry
+        || c.paused
+        || partner.is_none_or(|p| p.status != PartnerStatus::Active)
+    {
+        return None;
+    }
+    let CameraSource::Rtsp { url } = &c.source else {
+        return None;
+    };
+    let url = url::Url::parse(url).ok()?;
+    let mut cfg = CameraConfig::new(c.name.clone(), url);
+    if let Some(sealed) = &c.credentials {
+        match secrets.open(sealed) {
+            Ok(plain) => {
+                let plain = String::from_utf8_lossy(&plain).into_owned();
+                if let Some((u, p)) = plain.split_once('\0') {
+                    cfg.credentials = Some(vms_ingest::Credentials {
+                        username: u.to_owned(),
+                        password: vms_ingest::Secret::new(p),
+                    });
+                }
+            }
+            Err(e) => {
+                tracing::error!(camera = %c.name, error = %e, "cannot open camera credentials");
+                return None;
+            }
+        }
+    }
+    Some(cfg)
+}
+
+/// Keeps recording in step with enrollment: starts cameras that are shared and active, stops
+/// those paused, made registry-only or whose partner left — within a second of the change
+/// (woken by `changes`), and every few seconds regardless.
+pub async fn follow_enrollment(
+    rec: Arc<tokio::sync::Mutex<Recording>>,
+    secrets: Arc<vms_storage::SecretBox>,
+    views: Arc<std::sync::RwLock<Vec<vms_web::CameraView>>>,
+    changes: Arc<tokio::sync::Notify>,
+    tweak: fn(&mut CameraConfig),
+    cancel: CancellationToken,
+) {
+    loop {
+        if let Err(e) = reconcile(&rec, &secrets, &views, tweak).await {
+            tracing::error!(error = %e, "reconciling enrolled cameras failed");
+        }
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = changes.notified() => {}
+            _ = tokio::time::sleep(Duration::from_secs(5)) => {}
+        }
+    }
+}
+
+async fn reconcile(
+    rec: &tokio::sync::Mutex<Recording>,
+    secrets: &vms_storage::SecretBox,
+    views: &std::sync::RwLock<Vec<vms_web::CameraView>>,
+    tweak: fn(&mut CameraConfig),
+) -> anyhow::Result<()> {
+    let mut rec = rec.lock().await;
+    let store = rec.store.clone();
+    let (cams, partners) = tokio::task::spawn_blocking(move || {
+        Ok::<_, vms_storage::Error>((store.cameras_info()?, store.partners()?))
+    })
+    .await??;
+    let wanted: Vec<(u32, CameraConfig)> = cams
+        .iter()
+        .filter_map(|c| {
+            let p = partners.iter().find(|p| p.id == c.partner);
+            enrolled_config(c, p, secrets).map(|mut cfg| {
+                tweak(&mut cfg);
+                (c.id, cfg)
+            })
+        })
+        .collect();
+    let enrolled: Vec<u32> = cams.iter().map(|c| c.id).collect();
+    let stop: Vec<u32> = rec
+        .cameras
+        .iter()
+        .filter(|c| enrolled.contains(&c.id) && !wanted.iter().any(|(id, _)| *id == c.id))
+        .map(|c| c.id)
+        .collect();
+    for id in stop {
+        rec.remove(id).await;
+    }
+    for (id, cfg) in wanted {
+        if !rec.cameras.iter().any(|c| c.id == id) {
+            tracing::info!(camera = %cfg.name, "recording enrolled camera");
+            rec.add(cfg)?;
+        }
+    }
+    if let Ok(mut v) = views.write() {
+        *v = rec
+            .cameras
+            .iter()
+            .map(|c| vms_web::CameraView {
+                name: c.name.clone(),
+                id: c.id,
+                health: c.health.clone(),
+                stats: c.stats.clone(),
+            })
+            .collect();
+    }
+    Ok(())
+}
+
+/// The retention policy in force: `base` (config-file cameras, quota) with each enrolled
+/// camera's retention from its partner's terms, and zero for cameras of partners who left the
+/// program — their video goes at the next pass, except what a legal hold covers.
+pub fn effective_policy(
+    store: &Store,
+    base: &RetentionPolicy,
+) -> Result<RetentionPolicy, vms_storage::Error> {
+    let mut policy = base.clone();
+    let partners = store.partners()?;
+    for c in store.cameras_info()? {
+        let left = partners
+            .iter()
+            .any(|p| p.id == c.partner && p.status == vms_storage::PartnerStatus::Left);
+        let secs = if left {
+            0
+        } else {
+            i64::from(c.retention_days) * 86_400
+        };
+        policy.max_age_secs.insert(c.id, secs);
+    }
+    Ok(policy)
 }

@@ -196,3 +196,91 @@ fn bad_config_is_a_clear_error() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("holds no VMS index"));
 }
+
+fn vms_with_stdin(args: &[&str], stdin: &str) -> (bool, String, String) {
+    use std::io::Write;
+    let mut child = Command::new(VMS)
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn user_cli_and_audit_verify_detect_a_tampered_event() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    let (ok, out, err) = vms_with_stdin(&["init", "--data-dir", d], "an admin passphrase\n");
+    assert!(ok, "{out}{err}");
+    let (ok, _, err) = vms_with_stdin(&["init", "--data-dir", d], "another passphrase!\n");
+    assert!(!ok && err.contains("already exists"), "{err}");
+    let (ok, out, err) = vms_with_stdin(
+        &[
+            "user",
+            "--data-dir",
+            d,
+            "add",
+            "officer-k",
+            "--role",
+            "viewer",
+        ],
+        "a viewer passphrase\n",
+    );
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("otpauth://totp/VMS:officer-k?secret="),
+        "viewers get a second factor: {out}"
+    );
+    let (ok, _, err) = vms_with_stdin(
+        &["user", "--data-dir", d, "add", "weak", "--role", "viewer"],
+        "short\n",
+    );
+    assert!(!ok && err.contains("12 characters"), "{err}");
+    let (ok, _, err) = vms_with_stdin(
+        &["user", "--data-dir", d, "add", "x", "--role", "emperor"],
+        "a long passphrase\n",
+    );
+    assert!(!ok && err.contains("unknown role"), "{err}");
+    let (ok, _, _) = vms_with_stdin(&["user", "--data-dir", d, "disable", "officer-k"], "");
+    assert!(ok);
+    let (ok, out, _) = vms_with_stdin(&["audit", "--data-dir", d, "verify"], "");
+    assert!(ok && out.contains("intact: 3 events"), "{out}");
+
+    // Edit the second event (the user creation) in RocksDB, keeping it decodable.
+    {
+        let db = rocksdb::DB::open_cf(
+            &rocksdb::Options::default(),
+            dir.path().join("index"),
+            vms_storage::index::cf::ALL,
+        )
+        .unwrap();
+        let h = db.cf_handle("audit").unwrap();
+        let v = db.get_cf(h, 2u64.to_be_bytes()).unwrap().unwrap();
+        let mut ev: vms_storage::AuditEvent =
+            vms_storage::index::decode("audit", b"k", &v).unwrap();
+        ev.event.detail = ev.event.detail.replace("viewer", "admin");
+        db.put_cf(h, 2u64.to_be_bytes(), vms_storage::index::encode(&ev))
+            .unwrap();
+    }
+    let (ok, out, _) = vms_with_stdin(&["audit", "--data-dir", d, "verify"], "");
+    assert!(!ok, "tampering must fail verification: {out}");
+    assert!(
+        out.contains("BROKEN at event 2") && out.contains("edited"),
+        "{out}"
+    );
+}

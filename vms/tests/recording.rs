@@ -340,3 +340,148 @@ async fn records_over_udp_when_configured() {
     probe_all_segments(&store, 1);
     sim.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn enrolled_cameras_follow_the_partners_sharing_terms_within_seconds() {
+    use vms_storage::{
+        CameraInfo, CameraSource, PartnerRow, PartnerStatus, SecretBox, SharingMode,
+    };
+    let sim = sim(2).await;
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let secrets = Arc::new(SecretBox::new(&[5; 32]));
+    let p = store
+        .create_partner(PartnerRow {
+            id: 0,
+            pseudonym: "P-0001".into(),
+            contact_name: "Shop".into(),
+            contact_email: String::new(),
+            contact_phone: String::new(),
+            address: String::new(),
+            terms_version: Some("2026-1".into()),
+            terms_accepted_us: Some(0),
+            status: PartnerStatus::Active,
+            created_us: 0,
+        })
+        .unwrap();
+    let enroll = |i: usize, sharing| {
+        store
+            .enroll_camera(CameraInfo {
+                id: 0,
+                name: format!("shop-{i}"),
+                partner: p.id,
+                source: CameraSource::Rtsp {
+                    url: sim.url(i).to_string(),
+                },
+                credentials: None,
+                sharing,
+                retention_days: 30,
+                location: String::new(),
+                paused: false,
+                masks: vec![],
+                created_us: 0,
+            })
+            .unwrap()
+    };
+    let live = enroll(0, SharingMode::Live);
+    let registry = enroll(1, SharingMode::Registry);
+    let rec = Arc::new(tokio::sync::Mutex::new(
+        Recording::start(store.clone(), vec![], opts(60)).unwrap(),
+    ));
+    let views: Arc<std::sync::RwLock<Vec<vms_web::CameraView>>> = Arc::default();
+    let changes = Arc::new(tokio::sync::Notify::new());
+    let cancel = tokio_util::sync::CancellationToken::new();
+    fn tweak(c: &mut CameraConfig) {
+        c.backoff_initial = Duration::from_millis(100);
+    }
+    let follower = tokio::spawn(vms::recording::follow_enrollment(
+        rec.clone(),
+        secrets,
+        views.clone(),
+        changes.clone(),
+        tweak,
+        cancel.clone(),
+    ));
+    let recording = |id: u32| views.read().unwrap().iter().any(|v| v.id == id);
+    let frames = |id: u32| {
+        views
+            .read()
+            .unwrap()
+            .iter()
+            .find(|v| v.id == id)
+            .map_or(0, |v| v.stats.frames.load(Ordering::Relaxed))
+    };
+    wait_for(Duration::from_secs(10), "live camera recording", || {
+        frames(live.id) > 0
+    })
+    .await;
+    assert!(
+        !recording(registry.id),
+        "registry cameras are never recorded"
+    );
+    assert_eq!(
+        sim.stats(1).connections,
+        0,
+        "no video flows from a registry camera"
+    );
+
+    // The partner pauses the live camera: its session ends within seconds.
+    let mut c = store.camera_info(live.id).unwrap().unwrap();
+    c.paused = true;
+    store.put_camera_info(&c).unwrap();
+    changes.notify_one();
+    wait_for(Duration::from_secs(3), "paused camera stops", || {
+        !recording(live.id) && sim.stats(0).active_sessions == 0
+    })
+    .await;
+    // Switching the other camera to live starts it.
+    let mut r = store.camera_info(registry.id).unwrap().unwrap();
+    r.sharing = SharingMode::Live;
+    store.put_camera_info(&r).unwrap();
+    changes.notify_one();
+    wait_for(
+        Duration::from_secs(10),
+        "newly shared camera records",
+        || frames(registry.id) > 0,
+    )
+    .await;
+    // A legal hold on the first second of the live camera's video, then the partner leaves:
+    // everything stops.
+    let first = store.segments(live.id, i64::MIN + 1, i64::MAX).unwrap()[0].0;
+    store
+        .add_hold(live.id, first, first + 1_000_000, "case 1")
+        .unwrap();
+    let mut p = store.partner(p.id).unwrap().unwrap();
+    p.status = PartnerStatus::Left;
+    store.put_partner(&p).unwrap();
+    changes.notify_one();
+    wait_for(Duration::from_secs(3), "all stopped after leaving", || {
+        views.read().unwrap().is_empty() && sim.stats(1).active_sessions == 0
+    })
+    .await;
+    cancel.cancel();
+    follower.await.unwrap();
+    Arc::try_unwrap(rec).unwrap().into_inner().shutdown().await;
+    // What was recorded before is sealed and playable.
+    probe_all_segments(&store, live.id);
+    // The next retention pass deletes the departed partner's video, except the held range.
+    let base = vms_storage::RetentionPolicy {
+        default_max_age_secs: 30 * 86_400,
+        max_age_secs: Default::default(),
+        quota_bytes: None,
+        low_watermark_bytes: None,
+    };
+    let policy = vms::recording::effective_policy(&store, &base).unwrap();
+    let report = store.enforce_retention(&policy).unwrap();
+    assert!(report.deleted_segments >= 1, "{report:?}");
+    let left = store.segments(live.id, i64::MIN + 1, i64::MAX).unwrap();
+    assert_eq!(left.len(), 1, "only the held segment stays");
+    assert!(left[0].0 <= first && left[0].1.end_utc > first);
+    assert!(
+        store
+            .segments(registry.id, i64::MIN + 1, i64::MAX)
+            .unwrap()
+            .is_empty()
+    );
+    sim.shutdown().await;
+}

@@ -1,22 +1,28 @@
-//! The HTTP side of the VMS (axum). For now: a status page, a JSON health API and Prometheus
-//! metrics for the recording spine. Authentication, the authorization policy, playback and
-//! live view attach here in later work; nothing served yet shows video or partner data.
+//! The HTTP side of the VMS (axum): authentication, the single authorization policy, the JSON
+//! API, the audit trail of every access, and the web UI. Playback, export and live view attach
+//! their routes here behind the same policy.
 
-use std::fmt::Write as _;
+pub mod api;
+pub mod auth;
+pub mod error;
+pub mod policy;
+pub mod routes;
+
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::sync::{Arc, RwLock};
 
-use axum::extract::State;
-use axum::http::{StatusCode, header};
-use axum::response::{Html, IntoResponse, Response};
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Router;
+use axum::http::{Method, StatusCode, header};
+use axum::response::IntoResponse;
 use serde::Serialize;
 use vms_ingest::Health;
-use vms_storage::{RecorderStats, Store};
+use vms_storage::{RecorderStats, SecretBox, Store};
 
-/// One camera as the web side sees it.
+use crate::policy::Action;
+use crate::routes::{ApiRouter, RouteSpec};
+
+/// One recorded camera as the web side sees it.
 #[derive(Clone, Debug)]
 pub struct CameraView {
     pub name: String,
@@ -25,50 +31,70 @@ pub struct CameraView {
     pub stats: Arc<RecorderStats>,
 }
 
+/// Policy knobs (defaults are the program's; configurable only to be stricter).
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// Longest footage request, hours.
+    pub max_request_hours: u32,
+    /// Longest range one timeline/playback call may cover, hours.
+    pub max_range_hours: u32,
+    /// Require a second factor for every account, not only those that see video.
+    pub mfa_for_all: bool,
+    /// Mark the session cookie `Secure` (off only for plain-HTTP loopback demos and tests).
+    pub secure_cookie: bool,
+    /// The program terms version partners accept.
+    pub terms_version: String,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            max_request_hours: 12,
+            max_range_hours: 24,
+            mfa_for_all: false,
+            secure_cookie: true,
+            terms_version: "2026-1".into(),
+        }
+    }
+}
+
 /// Shared state of the web server.
 #[derive(Clone, Debug)]
 pub struct AppState {
-    pub cameras: Arc<Vec<CameraView>>,
     pub store: Arc<Store>,
+    pub secrets: Arc<SecretBox>,
+    /// Cameras being recorded now; the camera manager updates this as partners change terms.
+    pub cameras: Arc<RwLock<Vec<CameraView>>>,
+    pub settings: Arc<Settings>,
+    /// Signalled when enrollment or sharing terms change, so ingest reacts within seconds.
+    pub changes: Arc<tokio::sync::Notify>,
 }
 
-/// Builds the router (a function, so tests drive it without a socket).
-pub fn app(state: AppState) -> Router {
-    Router::new()
-        .route("/", get(index))
-        .route("/api/health", get(health))
-        .route("/metrics", get(metrics))
-        .fallback(not_found)
-        .with_state(state)
-        .layer(axum::middleware::from_fn(trace_request))
+impl AppState {
+    pub fn new(store: Arc<Store>, secrets: Arc<SecretBox>, settings: Settings) -> Self {
+        AppState {
+            store,
+            secrets,
+            cameras: Arc::default(),
+            settings: Arc::new(settings),
+            changes: Arc::default(),
+        }
+    }
+
+    fn camera_views(&self) -> Vec<CameraView> {
+        self.cameras.read().map(|c| c.clone()).unwrap_or_default()
+    }
+
+    fn health_of(&self, id: u32) -> Option<CameraHealth> {
+        self.camera_views()
+            .iter()
+            .find(|c| c.id == id)
+            .map(camera_health)
+    }
 }
 
-/// A tracing span per request with method, path and outcome.
-async fn trace_request(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
-    let span = tracing::info_span!("request", method = %req.method(), path = %req.uri().path());
-    let _enter = span.enter();
-    let start = std::time::Instant::now();
-    drop(_enter);
-    let resp = tracing::Instrument::instrument(next.run(req), span.clone()).await;
-    span.in_scope(|| {
-        tracing::debug!(
-            status = resp.status().as_u16(),
-            elapsed_us = start.elapsed().as_micros() as u64,
-            "response"
-        )
-    });
-    resp
-}
-
-async fn not_found() -> impl IntoResponse {
-    (
-        StatusCode::NOT_FOUND,
-        Json(serde_json::json!({"error": "not found"})),
-    )
-}
-
-#[derive(Serialize)]
-struct CameraHealth {
+#[derive(Serialize, Debug)]
+pub struct CameraHealth {
     name: String,
     state: &'static str,
     codec: Option<String>,
@@ -89,8 +115,8 @@ struct CameraHealth {
     frames_lost: u64,
 }
 
-#[derive(Serialize)]
-struct HealthResponse {
+#[derive(Serialize, Debug)]
+pub struct HealthResponse {
     cameras: Vec<CameraHealth>,
     store_bytes: u64,
 }
@@ -120,57 +146,203 @@ fn camera_health(c: &CameraView) -> CameraHealth {
     }
 }
 
-async fn health(State(st): State<AppState>) -> Json<HealthResponse> {
-    Json(HealthResponse {
-        cameras: st.cameras.iter().map(camera_health).collect(),
-        store_bytes: st.store.total_bytes(),
-    })
+/// Largest request body the API accepts.
+pub const MAX_BODY: usize = 64 * 1024;
+
+/// Every route with its access rule. The router is built from this and nothing else.
+pub fn api_routes(state: AppState) -> ApiRouter {
+    use Method as M;
+    ApiRouter::new(state)
+        .public(M::GET, "/", page_index)
+        .public(M::GET, "/app.js", page_js)
+        .public(M::POST, "/api/login", api::login)
+        .public(M::GET, "/api/transparency", api::transparency)
+        .signed_in(M::POST, "/api/logout", api::logout)
+        .signed_in(M::GET, "/api/me", api::me)
+        .secured(M::GET, "/api/health", Action::ViewHealth, api::health)
+        .secured(M::GET, "/metrics", Action::ViewHealth, api::metrics)
+        .secured(
+            M::GET,
+            "/api/cameras",
+            Action::ListCameras,
+            api::list_cameras,
+        )
+        .secured(
+            M::POST,
+            "/api/cameras",
+            Action::EnrollCamera,
+            api::enroll_camera,
+        )
+        .secured(
+            M::GET,
+            "/api/cameras/{id}",
+            Action::ReadCamera,
+            api::get_camera,
+        )
+        .secured(
+            M::PATCH,
+            "/api/cameras/{id}",
+            Action::UpdateSharing,
+            api::update_camera,
+        )
+        .secured(
+            M::GET,
+            "/api/cameras/{id}/recordings",
+            Action::Playback,
+            api::recordings,
+        )
+        .secured(
+            M::GET,
+            "/api/partners",
+            Action::ManagePartners,
+            api::list_partners,
+        )
+        .secured(
+            M::POST,
+            "/api/partners",
+            Action::ManagePartners,
+            api::create_partner,
+        )
+        .secured(
+            M::POST,
+            "/api/partner/terms",
+            Action::PartnerSelf,
+            api::accept_terms,
+        )
+        .secured(
+            M::POST,
+            "/api/partner/status",
+            Action::PartnerSelf,
+            api::set_partner_status,
+        )
+        .secured(
+            M::GET,
+            "/api/partner/receipts",
+            Action::ReadReceipts,
+            api::receipts,
+        )
+        .secured(
+            M::GET,
+            "/api/requests",
+            Action::ListRequests,
+            api::list_requests,
+        )
+        .secured(
+            M::POST,
+            "/api/requests",
+            Action::FileRequest,
+            api::file_request,
+        )
+        .secured(
+            M::POST,
+            "/api/requests/{id}/decision",
+            Action::DecideRequest,
+            api::decide_request,
+        )
+        .secured(
+            M::POST,
+            "/api/requests/{id}/exigent",
+            Action::GrantExigent,
+            api::exigent,
+        )
+        .secured(M::GET, "/api/holds", Action::PlaceHold, api::list_holds)
+        .secured(M::POST, "/api/holds", Action::PlaceHold, api::place_hold)
+        .secured(
+            M::DELETE,
+            "/api/holds/{id}",
+            Action::LiftHold,
+            api::lift_hold,
+        )
+        .secured(M::GET, "/api/users", Action::ManageUsers, api::list_users)
+        .secured(M::POST, "/api/users", Action::ManageUsers, api::create_user)
+        .secured(
+            M::PATCH,
+            "/api/users/{name}",
+            Action::ManageUsers,
+            api::update_user,
+        )
+        .secured(M::GET, "/api/audit", Action::ReadAudit, api::audit_search)
 }
 
-/// Prometheus text exposition of the per-camera counters.
-async fn metrics(State(st): State<AppState>) -> impl IntoResponse {
-    let mut out = String::new();
-    type Series = (&'static str, &'static str, fn(&CameraHealth) -> f64);
-    let series: [Series; 9] = [
-        ("vms_camera_frames_received_total", "counter", |h| {
-            h.frames_received as f64
-        }),
-        ("vms_camera_reconnects_total", "counter", |h| {
-            h.reconnects as f64
-        }),
-        ("vms_camera_stalls_total", "counter", |h| h.stalls as f64),
-        ("vms_camera_fps", "gauge", |h| h.fps),
-        ("vms_camera_bitrate_bps", "gauge", |h| h.bitrate_bps),
-        ("vms_recorder_frames_total", "counter", |h| {
-            h.frames_recorded as f64
-        }),
-        ("vms_recorder_bytes_total", "counter", |h| {
-            h.bytes_recorded as f64
-        }),
-        ("vms_recorder_write_errors_total", "counter", |h| {
-            h.write_errors as f64
-        }),
-        ("vms_recorder_timestamp_anomalies_total", "counter", |h| {
-            h.timestamp_anomalies as f64
-        }),
-    ];
-    let cams: Vec<CameraHealth> = st.cameras.iter().map(camera_health).collect();
-    for (name, kind, f) in series {
-        let _ = writeln!(out, "# TYPE {name} {kind}");
-        for c in &cams {
-            let _ = writeln!(out, "{name}{{camera=\"{}\"}} {}", c.name, f(c));
-        }
-    }
-    let _ = writeln!(
-        out,
-        "# TYPE vms_store_bytes gauge\nvms_store_bytes {}",
-        st.store.total_bytes()
+/// Builds the application (a function, so tests drive it without a socket).
+pub fn app(state: AppState) -> Router {
+    app_with_table(state).0
+}
+
+/// The application and its route table (for the coverage and OpenAPI tests).
+pub fn app_with_table(state: AppState) -> (Router, Vec<RouteSpec>) {
+    let (router, table) = api_routes(state.clone()).into_parts();
+    let router = router
+        .fallback(not_found)
+        .with_state(state)
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
+        .layer(axum::middleware::from_fn(security_headers))
+        .layer(axum::middleware::from_fn(trace_request));
+    (router, table)
+}
+
+/// A tracing span per request with method, path, user and outcome.
+async fn trace_request(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let span = tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), user = tracing::field::Empty);
+    let start = std::time::Instant::now();
+    let resp = tracing::Instrument::instrument(next.run(req), span.clone()).await;
+    span.in_scope(|| {
+        tracing::debug!(
+            status = resp.status().as_u16(),
+            elapsed_us = start.elapsed().as_micros() as u64,
+            "response"
+        )
+    });
+    resp
+}
+
+async fn security_headers(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let mut resp = next.run(req).await;
+    let h = resp.headers_mut();
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        header::HeaderValue::from_static("nosniff"),
     );
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out)
+    h.insert(
+        header::X_FRAME_OPTIONS,
+        header::HeaderValue::from_static("DENY"),
+    );
+    h.insert(
+        header::CACHE_CONTROL,
+        header::HeaderValue::from_static("no-store"),
+    );
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        header::HeaderValue::from_static("default-src 'self'; media-src 'self' blob:; connect-src 'self'; style-src 'self' 'unsafe-inline'"),
+    );
+    resp
 }
 
-async fn index() -> Html<&'static str> {
-    Html(include_str!("../static/index.html"))
+async fn not_found() -> impl IntoResponse {
+    (
+        StatusCode::NOT_FOUND,
+        axum::Json(serde_json::json!({"error": "not found"})),
+    )
+}
+
+async fn page_index() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        include_str!("../static/index.html"),
+    )
+}
+
+async fn page_js() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
+        include_str!("../static/app.js"),
+    )
 }
 
 /// Serves `app` on `addr` until `shutdown` resolves.
@@ -187,78 +359,4 @@ pub async fn serve(
             .await
     });
     Ok((local, task))
-}
-
-#[cfg(test)]
-#[allow(clippy::unwrap_used)]
-mod tests {
-    use super::*;
-    use axum::body::Body;
-    use axum::http::Request;
-    use tower::ServiceExt;
-
-    fn state(dir: &std::path::Path) -> AppState {
-        let store = Store::open(dir, vms_storage::StoreOptions::default()).unwrap();
-        let cam = CameraView {
-            name: "front-door".into(),
-            id: 1,
-            health: Arc::default(),
-            stats: Arc::default(),
-        };
-        cam.stats.frames.store(42, Ordering::Relaxed);
-        AppState {
-            cameras: Arc::new(vec![cam]),
-            store,
-        }
-    }
-
-    async fn get(app: Router, uri: &str) -> (StatusCode, String) {
-        let resp = app
-            .oneshot(Request::get(uri).body(Body::empty()).unwrap())
-            .await
-            .unwrap();
-        let status = resp.status();
-        let body = axum::body::to_bytes(resp.into_body(), 1 << 20)
-            .await
-            .unwrap();
-        (status, String::from_utf8(body.to_vec()).unwrap())
-    }
-
-    #[tokio::test]
-    async fn health_metrics_and_status_page() {
-        let dir = tempfile::tempdir().unwrap();
-        let app = app(state(dir.path()));
-        let (status, body) = get(app.clone(), "/api/health").await;
-        assert_eq!(status, StatusCode::OK);
-        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
-        assert_eq!(v["cameras"][0]["name"], "front-door");
-        assert_eq!(v["cameras"][0]["state"], "connecting");
-        assert_eq!(v["cameras"][0]["frames_recorded"], 42);
-        let (status, body) = get(app.clone(), "/metrics").await;
-        assert_eq!(status, StatusCode::OK);
-        assert!(
-            body.contains("vms_recorder_frames_total{camera=\"front-door\"} 42"),
-            "{body}"
-        );
-        let (status, body) = get(app.clone(), "/").await;
-        assert_eq!(status, StatusCode::OK);
-        assert!(body.contains("/api/health"));
-        let (status, body) = get(app, "/../../etc/passwd").await;
-        assert_eq!(status, StatusCode::NOT_FOUND);
-        assert!(body.contains("not found"));
-    }
-
-    #[tokio::test]
-    async fn serves_on_a_real_socket() {
-        let dir = tempfile::tempdir().unwrap();
-        let (addr, task) = serve(
-            "127.0.0.1:0".parse().unwrap(),
-            state(dir.path()),
-            std::future::ready(()),
-        )
-        .await
-        .unwrap();
-        assert!(addr.port() > 0);
-        task.await.unwrap().unwrap();
-    }
 }

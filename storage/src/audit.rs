@@ -1,0 +1,208 @@
+//! The audit log: append-only and hash-chained. Each event stores the SHA-256 of the previous
+//! one, and the chain's head (last sequence number and hash) is kept beside it, so editing,
+//! deleting or truncating events is detected by [`Store::audit_verify`].
+//!
+//! Who, what, when, which camera and range, why (reason, case) and the outcome — for every
+//! login, every policy change and every access to video.
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::index::{self, CameraId, cf, parse_u64_key, u64_key};
+use crate::store::Store;
+use crate::{Error, Result};
+
+const HEAD_KEY: &[u8] = b"audit_head";
+
+/// What a caller records; the store adds sequence, time and the chain.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewAuditEvent {
+    /// Username, or `-` for an anonymous caller.
+    pub actor: String,
+    /// e.g. `login`, `playback`, `sharing.update`, `request.approve`.
+    pub action: String,
+    /// `allow`, `deny`, `ok`, `fail`.
+    pub outcome: String,
+    /// The policy rule that decided, when a decision was made.
+    pub rule: String,
+    pub camera: Option<CameraId>,
+    pub range: Option<(i64, i64)>,
+    pub case_number: Option<String>,
+    pub reason: Option<String>,
+    pub request: Option<u64>,
+    pub detail: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditEvent {
+    pub seq: u64,
+    pub at_us: i64,
+    pub event: NewAuditEvent,
+    pub prev_hash: [u8; 32],
+    pub hash: [u8; 32],
+}
+
+/// The chain's head: the last event's sequence number and hash.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct AuditHead {
+    pub seq: u64,
+    pub hash: [u8; 32],
+}
+
+fn event_hash(seq: u64, at_us: i64, e: &NewAuditEvent, prev: &[u8; 32]) -> [u8; 32] {
+    let body = postcard::to_allocvec(&(seq, at_us, e, prev)).unwrap_or_default();
+    let mut h = Sha256::new();
+    h.update(b"vms-audit-v1");
+    h.update(&body);
+    h.finalize().into()
+}
+
+/// Which events [`Store::audit_search`] returns.
+#[derive(Clone, Debug, Default)]
+pub struct AuditFilter {
+    pub actor: Option<String>,
+    pub camera: Option<CameraId>,
+    pub case_number: Option<String>,
+    pub from_us: Option<i64>,
+    pub to_us: Option<i64>,
+    pub limit: usize,
+}
+
+/// Result of [`Store::audit_verify`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuditVerify {
+    pub events: u64,
+    /// The first event found edited, missing or out of place, and what is wrong with it.
+    pub first_bad: Option<(u64, String)>,
+}
+
+impl Store {
+    pub(crate) fn load_audit_head(&self) -> Result<AuditHead> {
+        match self.shared.db.get_cf(self.shared.cf(cf::META)?, HEAD_KEY)? {
+            Some(v) => index::decode(cf::META, HEAD_KEY, &v),
+            None => Ok(AuditHead::default()),
+        }
+    }
+
+    /// Appends an event to the chain (synced to disk before returning).
+    pub fn audit(&self, event: NewAuditEvent) -> Result<AuditEvent> {
+        let mut head = self
+            .shared
+            .audit_head
+            .lock()
+            .map_err(|_| Error::ShuttingDown)?;
+        let seq = head.seq + 1;
+        let at_us = self.shared.opts.clock.now_utc_micros();
+        let hash = event_hash(seq, at_us, &event, &head.hash);
+        let ev = AuditEvent {
+            seq,
+            at_us,
+            event,
+            prev_hash: head.hash,
+            hash,
+        };
+        let mut batch = rocksdb::WriteBatch::default();
+        batch.put_cf(self.shared.cf(cf::AUDIT)?, u64_key(seq), index::encode(&ev));
+        let new_head = AuditHead { seq, hash };
+        batch.put_cf(
+            self.shared.cf(cf::META)?,
+            HEAD_KEY,
+            index::encode(&new_head),
+        );
+        let mut wo = rocksdb::WriteOptions::default();
+        wo.set_sync(true);
+        self.shared.db.write_opt(batch, &wo)?;
+        *head = new_head;
+        tracing::debug!(seq, actor = %ev.event.actor, action = %ev.event.action, outcome = %ev.event.outcome, "audit");
+        Ok(ev)
+    }
+
+    /// Walks the whole chain and reports the first event that was edited, deleted or
+    /// reordered, or a truncated tail.
+    pub fn audit_verify(&self) -> Result<AuditVerify> {
+        let mut prev = [0u8; 32];
+        let mut count = 0;
+        let bad = |seq: u64, why: String| {
+            Ok(AuditVerify {
+                events: seq.saturating_sub(1),
+                first_bad: Some((seq, why)),
+            })
+        };
+        let events = self
+            .shared
+            .db
+            .iterator_cf(self.shared.cf(cf::AUDIT)?, rocksdb::IteratorMode::Start);
+        for (expect_seq, item) in (1u64..).zip(events) {
+            let (k, v) = item?;
+            let seq = parse_u64_key(&k).unwrap_or(0);
+            let ev: AuditEvent = match index::decode(cf::AUDIT, &k, &v) {
+                Ok(e) => e,
+                Err(e) => return bad(seq, format!("undecodable: {e}")),
+            };
+            if seq != expect_seq || ev.seq != seq {
+                return bad(
+                    expect_seq,
+                    format!("event {expect_seq} is missing (next found is {seq})"),
+                );
+            }
+            if ev.prev_hash != prev {
+                return bad(seq, "does not chain to the previous event".into());
+            }
+            if event_hash(ev.seq, ev.at_us, &ev.event, &ev.prev_hash) != ev.hash {
+                return bad(seq, "content does not match its hash (edited)".into());
+            }
+            prev = ev.hash;
+            count = expect_seq;
+        }
+        let head = self.load_audit_head()?;
+        if head.seq != count || head.hash != prev {
+            return bad(
+                count + 1,
+                format!("chain ends at event {count} but its head says {}", head.seq),
+            );
+        }
+        Ok(AuditVerify {
+            events: count,
+            first_bad: None,
+        })
+    }
+
+    /// Events matching `filter`, newest first.
+    pub fn audit_search(&self, filter: &AuditFilter) -> Result<Vec<AuditEvent>> {
+        let limit = if filter.limit == 0 {
+            1000
+        } else {
+            filter.limit
+        };
+        let mut out = Vec::new();
+        for item in self
+            .shared
+            .db
+            .iterator_cf(self.shared.cf(cf::AUDIT)?, rocksdb::IteratorMode::End)
+        {
+            let (k, v) = item?;
+            let ev: AuditEvent = index::decode(cf::AUDIT, &k, &v)?;
+            if filter.to_us.is_some_and(|t| ev.at_us >= t) {
+                continue;
+            }
+            if filter.from_us.is_some_and(|f| ev.at_us < f) {
+                break;
+            }
+            let e = &ev.event;
+            if filter.actor.as_ref().is_some_and(|a| *a != e.actor)
+                || filter.camera.is_some_and(|c| e.camera != Some(c))
+                || filter
+                    .case_number
+                    .as_ref()
+                    .is_some_and(|c| e.case_number.as_ref() != Some(c))
+            {
+                continue;
+            }
+            out.push(ev);
+            if out.len() >= limit {
+                break;
+            }
+        }
+        Ok(out)
+    }
+}

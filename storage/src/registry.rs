@@ -1,0 +1,402 @@
+//! The program's records: users, partners, enrolled cameras with their sharing terms, footage
+//! requests, login sessions and API tokens — everything the access policy decides on, kept in
+//! the same RocksDB as the video index so one backup holds both.
+//!
+//! This module stores and validates shapes; *who may do what* is decided in `web`'s policy.
+
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
+
+use crate::index::{self, CameraId, cf, parse_u64_key, u64_key};
+use crate::store::Store;
+use crate::{Error, Result};
+
+/// Staff roles and the partner role.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Role {
+    Admin,
+    Supervisor,
+    Investigator,
+    Viewer,
+    Partner,
+}
+
+impl Role {
+    pub const ALL: [Role; 5] = [
+        Role::Admin,
+        Role::Supervisor,
+        Role::Investigator,
+        Role::Viewer,
+        Role::Partner,
+    ];
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Supervisor => "supervisor",
+            Role::Investigator => "investigator",
+            Role::Viewer => "viewer",
+            Role::Partner => "partner",
+        }
+    }
+}
+
+impl std::str::FromStr for Role {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        Role::ALL
+            .into_iter()
+            .find(|r| r.as_str() == s)
+            .ok_or_else(|| {
+                Error::Invalid(format!(
+                    "unknown role {s:?}; expected admin, supervisor, investigator, viewer or partner"
+                ))
+            })
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserRow {
+    pub username: String,
+    pub role: Role,
+    /// The partner this account belongs to (role `Partner` only).
+    pub partner: Option<u64>,
+    /// Argon2id PHC string.
+    pub password_hash: String,
+    /// TOTP secret, sealed with the store's secret key.
+    pub totp_secret: Option<Vec<u8>>,
+    /// Last TOTP time step accepted, so a code cannot be replayed.
+    pub totp_last_step: u64,
+    pub failed_logins: u32,
+    pub locked_until_us: i64,
+    pub disabled: bool,
+    pub created_us: i64,
+}
+
+/// What a partner lets the department do with a camera.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum SharingMode {
+    /// Known to exist (location, contact); no video flows.
+    Registry,
+    /// Recorded, sealed until the partner approves a request for a range.
+    OnRequest,
+    /// Live view and playback for authorized users, each access with a reason.
+    Live,
+}
+
+impl SharingMode {
+    pub const ALL: [SharingMode; 3] = [
+        SharingMode::Registry,
+        SharingMode::OnRequest,
+        SharingMode::Live,
+    ];
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SharingMode::Registry => "registry",
+            SharingMode::OnRequest => "on-request",
+            SharingMode::Live => "live",
+        }
+    }
+}
+
+impl std::str::FromStr for SharingMode {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        SharingMode::ALL
+            .into_iter()
+            .find(|m| m.as_str() == s)
+            .ok_or_else(|| {
+                Error::Invalid(format!(
+                    "unknown sharing mode {s:?}; expected registry, on-request or live"
+                ))
+            })
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PartnerStatus {
+    Active,
+    Paused,
+    Left,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartnerRow {
+    pub id: u64,
+    /// What reports and exports call the partner (never the name or address).
+    pub pseudonym: String,
+    pub contact_name: String,
+    pub contact_email: String,
+    pub contact_phone: String,
+    /// Confidential.
+    pub address: String,
+    pub terms_version: Option<String>,
+    pub terms_accepted_us: Option<i64>,
+    pub status: PartnerStatus,
+    pub created_us: i64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CameraSource {
+    Rtsp { url: String },
+    Onvif { address: String },
+}
+
+/// A privacy mask: a polygon in normalised picture coordinates (0..1).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Mask(pub Vec<(f32, f32)>);
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CameraInfo {
+    pub id: CameraId,
+    pub name: String,
+    pub partner: u64,
+    pub source: CameraSource,
+    /// `username\0password`, sealed with the store's secret key; never returned by the API.
+    pub credentials: Option<Vec<u8>>,
+    pub sharing: SharingMode,
+    pub retention_days: u32,
+    /// Confidential.
+    pub location: String,
+    /// Paused by the partner (or the partner paused or left): no ingest.
+    pub paused: bool,
+    pub masks: Vec<Mask>,
+    pub created_us: i64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RequestStatus {
+    Pending,
+    Approved,
+    Denied,
+    /// Granted by a supervisor without the partner, with a written justification.
+    Exigent,
+}
+
+impl RequestStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RequestStatus::Pending => "pending",
+            RequestStatus::Approved => "approved",
+            RequestStatus::Denied => "denied",
+            RequestStatus::Exigent => "exigent",
+        }
+    }
+    /// Whether the request grants access to its range.
+    pub fn grants(self) -> bool {
+        matches!(self, RequestStatus::Approved | RequestStatus::Exigent)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RequestRow {
+    pub id: u64,
+    pub investigator: String,
+    pub cameras: Vec<CameraId>,
+    pub start_us: i64,
+    pub end_us: i64,
+    pub case_number: String,
+    pub offence: String,
+    pub reason: String,
+    pub status: RequestStatus,
+    pub decided_by: Option<String>,
+    pub decided_us: Option<i64>,
+    /// The partner's note, or the supervisor's exigency justification.
+    pub decision_note: Option<String>,
+    pub created_us: i64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionRow {
+    pub username: String,
+    pub created_us: i64,
+    pub last_seen_us: i64,
+    pub csrf: String,
+    /// Whether the login passed a second factor.
+    pub mfa: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenRow {
+    pub username: String,
+    pub label: String,
+    pub created_us: i64,
+}
+
+impl Store {
+    fn put_row<T: Serialize>(&self, cf_name: &'static str, key: &[u8], row: &T) -> Result<()> {
+        let mut wo = rocksdb::WriteOptions::default();
+        wo.set_sync(true);
+        self.shared
+            .db
+            .put_cf_opt(self.shared.cf(cf_name)?, key, index::encode(row), &wo)?;
+        Ok(())
+    }
+
+    fn get_row<T: DeserializeOwned>(&self, cf_name: &'static str, key: &[u8]) -> Result<Option<T>> {
+        match self.shared.db.get_cf(self.shared.cf(cf_name)?, key)? {
+            Some(v) => Ok(Some(index::decode(cf_name, key, &v)?)),
+            None => Ok(None),
+        }
+    }
+
+    fn all_rows<T: DeserializeOwned>(&self, cf_name: &'static str) -> Result<Vec<T>> {
+        let mut out = Vec::new();
+        for item in self
+            .shared
+            .db
+            .iterator_cf(self.shared.cf(cf_name)?, rocksdb::IteratorMode::Start)
+        {
+            let (k, v) = item?;
+            out.push(index::decode(cf_name, &k, &v)?);
+        }
+        Ok(out)
+    }
+
+    fn next_u64_id(&self, cf_name: &'static str) -> Result<u64> {
+        let last = self
+            .shared
+            .db
+            .iterator_cf(self.shared.cf(cf_name)?, rocksdb::IteratorMode::End)
+            .next()
+            .transpose()?
+            .and_then(|(k, _)| parse_u64_key(&k))
+            .unwrap_or(0);
+        Ok(last + 1)
+    }
+
+    // Users.
+
+    pub fn user(&self, username: &str) -> Result<Option<UserRow>> {
+        self.get_row(cf::USERS, username.as_bytes())
+    }
+
+    pub fn put_user(&self, user: &UserRow) -> Result<()> {
+        if !valid_username(&user.username) {
+            return Err(Error::Invalid(format!(
+                "username {:?}: use 1-64 characters from a-z, 0-9, '.', '-', '_'",
+                user.username
+            )));
+        }
+        if (user.role == Role::Partner) != user.partner.is_some() {
+            return Err(Error::Invalid(
+                "partner accounts (and only they) belong to a partner".into(),
+            ));
+        }
+        self.put_row(cf::USERS, user.username.as_bytes(), user)
+    }
+
+    pub fn users(&self) -> Result<Vec<UserRow>> {
+        self.all_rows(cf::USERS)
+    }
+
+    // Partners.
+
+    pub fn create_partner(&self, mut p: PartnerRow) -> Result<PartnerRow> {
+        let _guard = self
+            .shared
+            .registry_lock
+            .lock()
+            .map_err(|_| Error::ShuttingDown)?;
+        p.id = self.next_u64_id(cf::PARTNERS)?;
+        self.put_row(cf::PARTNERS, &u64_key(p.id), &p)?;
+        Ok(p)
+    }
+
+    pub fn partner(&self, id: u64) -> Result<Option<PartnerRow>> {
+        self.get_row(cf::PARTNERS, &u64_key(id))
+    }
+
+    pub fn put_partner(&self, p: &PartnerRow) -> Result<()> {
+        self.put_row(cf::PARTNERS, &u64_key(p.id), p)
+    }
+
+    pub fn partners(&self) -> Result<Vec<PartnerRow>> {
+        self.all_rows(cf::PARTNERS)
+    }
+
+    // Enrolled cameras.
+
+    /// Enrolls a camera: assigns its id (shared with the recording index) and stores it.
+    pub fn enroll_camera(&self, mut c: CameraInfo) -> Result<CameraInfo> {
+        if self.camera_info_by_name(&c.name)?.is_some() {
+            return Err(Error::Invalid(format!("camera name {:?} is taken", c.name)));
+        }
+        c.id = self.camera_id(&c.name)?;
+        self.put_camera_info(&c)?;
+        Ok(c)
+    }
+
+    pub fn put_camera_info(&self, c: &CameraInfo) -> Result<()> {
+        self.put_row(cf::CAMERA_INFO, &c.id.to_be_bytes(), c)
+    }
+
+    pub fn camera_info(&self, id: CameraId) -> Result<Option<CameraInfo>> {
+        self.get_row(cf::CAMERA_INFO, &id.to_be_bytes())
+    }
+
+    fn camera_info_by_name(&self, name: &str) -> Result<Option<CameraInfo>> {
+        Ok(self.cameras_info()?.into_iter().find(|c| c.name == name))
+    }
+
+    pub fn cameras_info(&self) -> Result<Vec<CameraInfo>> {
+        self.all_rows(cf::CAMERA_INFO)
+    }
+
+    // Requests.
+
+    pub fn create_request(&self, mut r: RequestRow) -> Result<RequestRow> {
+        let _guard = self
+            .shared
+            .registry_lock
+            .lock()
+            .map_err(|_| Error::ShuttingDown)?;
+        r.id = self.next_u64_id(cf::REQUESTS)?;
+        self.put_row(cf::REQUESTS, &u64_key(r.id), &r)?;
+        Ok(r)
+    }
+
+    pub fn request(&self, id: u64) -> Result<Option<RequestRow>> {
+        self.get_row(cf::REQUESTS, &u64_key(id))
+    }
+
+    pub fn put_request(&self, r: &RequestRow) -> Result<()> {
+        self.put_row(cf::REQUESTS, &u64_key(r.id), r)
+    }
+
+    pub fn requests(&self) -> Result<Vec<RequestRow>> {
+        self.all_rows(cf::REQUESTS)
+    }
+
+    // Sessions and API tokens, keyed by the SHA-256 of the secret so a copy of the index does
+    // not hand out logins.
+
+    pub fn session(&self, token_hash: &[u8; 32]) -> Result<Option<SessionRow>> {
+        self.get_row(cf::SESSIONS, token_hash)
+    }
+
+    pub fn put_session(&self, token_hash: &[u8; 32], s: &SessionRow) -> Result<()> {
+        self.put_row(cf::SESSIONS, token_hash, s)
+    }
+
+    pub fn delete_session(&self, token_hash: &[u8; 32]) -> Result<()> {
+        self.shared
+            .db
+            .delete_cf(self.shared.cf(cf::SESSIONS)?, token_hash)?;
+        Ok(())
+    }
+
+    pub fn token(&self, token_hash: &[u8; 32]) -> Result<Option<TokenRow>> {
+        self.get_row(cf::TOKENS, token_hash)
+    }
+
+    pub fn put_token(&self, token_hash: &[u8; 32], t: &TokenRow) -> Result<()> {
+        self.put_row(cf::TOKENS, token_hash, t)
+    }
+}
+
+fn valid_username(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 64
+        && s.bytes().all(|b| {
+            b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'-' | b'_')
+        })
+}

@@ -1,0 +1,250 @@
+//! Administrative commands (`vms init`, `vms user …`, `vms token add`, `vms audit verify`)
+//! and the demo's seed data. Each works on a stopped store (RocksDB allows one process).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use vms_storage::{
+    CameraInfo, CameraSource, NewAuditEvent, PartnerRow, PartnerStatus, Role, SecretBox,
+    SharingMode, Store, StoreOptions, TokenRow,
+};
+use vms_web::auth;
+
+/// The secret key file: `secret_key_file` from the config, else `<data_dir>/secret.key`.
+pub fn secret_key_path(data_dir: &Path, configured: Option<&Path>) -> PathBuf {
+    configured.map_or_else(|| data_dir.join("secret.key"), Path::to_path_buf)
+}
+
+pub fn open(data_dir: &Path) -> anyhow::Result<Arc<Store>> {
+    Store::open(
+        data_dir,
+        StoreOptions {
+            writer_threads: 1,
+            ..StoreOptions::default()
+        },
+    )
+    .with_context(|| format!("opening store in {} (is vms running?)", data_dir.display()))
+}
+
+fn audit(store: &Store, action: &str, detail: String) -> anyhow::Result<()> {
+    store.audit(NewAuditEvent {
+        actor: format!("cli:{}", whoami()),
+        action: action.into(),
+        outcome: "ok".into(),
+        detail,
+        ..Default::default()
+    })?;
+    Ok(())
+}
+
+fn whoami() -> String {
+    std::env::var("SUDO_USER")
+        .or_else(|_| std::env::var("USER"))
+        .unwrap_or_else(|_| "unknown".into())
+}
+
+/// Creates a user; returns the `otpauth://` URI when a second factor was set up.
+pub fn user_add(
+    store: &Store,
+    secrets: &SecretBox,
+    username: &str,
+    role: Role,
+    partner: Option<u64>,
+    password: &str,
+) -> anyhow::Result<Option<String>> {
+    if store.user(username)?.is_some() {
+        bail!("user {username:?} already exists");
+    }
+    if let Some(p) = partner {
+        store
+            .partner(p)?
+            .with_context(|| format!("no partner {p}"))?;
+    }
+    let now = store.clock().now_utc_micros();
+    let (row, totp) = auth::new_user(username, role, partner, password, false, secrets, now)
+        .map_err(anyhow::Error::msg)?;
+    store.put_user(&row)?;
+    audit(
+        store,
+        "user.create",
+        format!("{username} role={}", role.as_str()),
+    )?;
+    Ok(totp.map(|t| t.1))
+}
+
+pub fn user_passwd(store: &Store, username: &str, password: &str) -> anyhow::Result<()> {
+    let mut u = store
+        .user(username)?
+        .with_context(|| format!("no user {username:?}"))?;
+    auth::check_password_strength(password).map_err(anyhow::Error::msg)?;
+    u.password_hash = auth::hash_password(password).map_err(anyhow::Error::msg)?;
+    u.failed_logins = 0;
+    u.locked_until_us = 0;
+    store.put_user(&u)?;
+    audit(store, "user.passwd", username.to_owned())
+}
+
+pub fn user_role(
+    store: &Store,
+    secrets: &SecretBox,
+    username: &str,
+    role: Role,
+) -> anyhow::Result<Option<String>> {
+    let mut u = store
+        .user(username)?
+        .with_context(|| format!("no user {username:?}"))?;
+    if (role == Role::Partner) != u.partner.is_some() {
+        bail!("partner accounts cannot become staff accounts or the reverse");
+    }
+    let mut uri = None;
+    if vms_web::policy::role_needs_mfa(role) && u.totp_secret.is_none() {
+        let (secret, link) = auth::new_totp_secret(username);
+        u.totp_secret = Some(secrets.seal(&secret));
+        uri = Some(link);
+    }
+    u.role = role;
+    store.put_user(&u)?;
+    audit(
+        store,
+        "user.role",
+        format!("{username} role={}", role.as_str()),
+    )?;
+    Ok(uri)
+}
+
+pub fn user_disable(store: &Store, username: &str, disabled: bool) -> anyhow::Result<()> {
+    let mut u = store
+        .user(username)?
+        .with_context(|| format!("no user {username:?}"))?;
+    u.disabled = disabled;
+    store.put_user(&u)?;
+    audit(
+        store,
+        "user.disable",
+        format!("{username} disabled={disabled}"),
+    )
+}
+
+/// Creates a bearer token for API clients (e.g. a metrics scraper). Shown once.
+pub fn token_add(store: &Store, username: &str, label: &str) -> anyhow::Result<String> {
+    store
+        .user(username)?
+        .with_context(|| format!("no user {username:?}"))?;
+    let token = auth::random_token();
+    store.put_token(
+        &auth::token_hash(&token),
+        &TokenRow {
+            username: username.to_owned(),
+            label: label.to_owned(),
+            created_us: store.clock().now_utc_micros(),
+        },
+    )?;
+    audit(store, "token.create", format!("{username} label={label}"))?;
+    Ok(token)
+}
+
+/// What the demo set up, to print for the person trying it.
+#[derive(Debug)]
+pub struct DemoLogins {
+    pub lines: Vec<String>,
+}
+
+/// Seeds a demo partner with three cameras (live, on-request, registry) pointing at the
+/// simulator, and one account per role. Idempotent: an existing store is left as it is.
+pub fn seed_demo(
+    store: &Store,
+    secrets: &SecretBox,
+    sim_urls: &[url::Url],
+) -> anyhow::Result<DemoLogins> {
+    let mut lines = Vec::new();
+    if !store.users()?.is_empty() {
+        // Re-point the demo cameras at this run's simulator port.
+        for (mut c, url) in store.cameras_info()?.into_iter().zip(sim_urls) {
+            c.source = CameraSource::Rtsp {
+                url: url.to_string(),
+            };
+            store.put_camera_info(&c)?;
+        }
+        lines.push(
+            "(accounts from an earlier demo run are kept; their passwords were printed then)"
+                .into(),
+        );
+        return Ok(DemoLogins { lines });
+    }
+    let now = store.clock().now_utc_micros();
+    let partner = store.create_partner(PartnerRow {
+        id: 0,
+        pseudonym: String::new(),
+        contact_name: "Corner Bakery (demo)".into(),
+        contact_email: "owner@example.invalid".into(),
+        contact_phone: String::new(),
+        address: "1 Main St (demo)".into(),
+        terms_version: Some(vms_web::Settings::default().terms_version),
+        terms_accepted_us: Some(now),
+        status: PartnerStatus::Active,
+        created_us: now,
+    })?;
+    let mut partner = partner;
+    partner.pseudonym = format!("P-{:04}", partner.id);
+    store.put_partner(&partner)?;
+    let modes = [
+        SharingMode::Live,
+        SharingMode::OnRequest,
+        SharingMode::Registry,
+    ];
+    for (i, url) in sim_urls.iter().enumerate() {
+        store.enroll_camera(CameraInfo {
+            id: 0,
+            name: format!("sim-{i}"),
+            partner: partner.id,
+            source: CameraSource::Rtsp {
+                url: url.to_string(),
+            },
+            credentials: None,
+            sharing: modes[i % modes.len()],
+            retention_days: 1,
+            location: format!("demo location {i}"),
+            paused: false,
+            masks: vec![],
+            created_us: now,
+        })?;
+    }
+    for (name, role, partner_id) in [
+        ("admin", Role::Admin, None),
+        ("supervisor", Role::Supervisor, None),
+        ("investigator", Role::Investigator, None),
+        ("viewer", Role::Viewer, None),
+        ("bakery", Role::Partner, Some(partner.id)),
+    ] {
+        let password = format!(
+            "demo-{}",
+            auth::random_token().get(..12).unwrap_or("password0000")
+        );
+        let uri = user_add(store, secrets, name, role, partner_id, &password)?;
+        let secret = uri
+            .as_deref()
+            .and_then(|u| u.split("secret=").nth(1))
+            .and_then(|s| s.split('&').next())
+            .map(|s| format!("  TOTP secret {s}"))
+            .unwrap_or_default();
+        lines.push(format!(
+            "{name:<13} {:<12} password {password}{secret}",
+            role.as_str()
+        ));
+    }
+    Ok(DemoLogins { lines })
+}
+
+/// Reads one line (a password) from standard input.
+pub fn read_password() -> anyhow::Result<String> {
+    let mut line = String::new();
+    std::io::stdin()
+        .read_line(&mut line)
+        .context("reading password from stdin")?;
+    let p = line.trim_end_matches(['\n', '\r']).to_owned();
+    if p.is_empty() {
+        bail!("no password given on standard input");
+    }
+    Ok(p)
+}

@@ -1,0 +1,295 @@
+//! The web UI in real headless Chromium (Debian's `chromium` driven through `chromedriver`):
+//! a partner signs in and approves a footage request; an investigator signs in with a TOTP code
+//! and sees the camera list. The server is the real router on a real loopback socket.
+#![allow(clippy::unwrap_used)]
+
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use fantoccini::{ClientBuilder, Locator};
+use serde_json::json;
+use vms_storage::{
+    CameraInfo, CameraSource, PartnerRow, PartnerStatus, RequestRow, RequestStatus, Role,
+    SecretBox, SharingMode, Store, StoreOptions,
+};
+use vms_web::auth::{self, totp};
+use vms_web::{AppState, Settings};
+
+const PASSWORD: &str = "correct horse battery";
+
+struct Driver(Child);
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn partner_approves_a_request_and_investigator_signs_in_with_totp() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
+    let secrets = Arc::new(SecretBox::new(&[3; 32]));
+    let now = store.clock().now_utc_micros();
+    let p = store
+        .create_partner(PartnerRow {
+            id: 0,
+            pseudonym: "P-0001".into(),
+            contact_name: "Bakery".into(),
+            contact_email: String::new(),
+            contact_phone: String::new(),
+            address: "1 Main St".into(),
+            terms_version: Some("2026-1".into()),
+            terms_accepted_us: Some(now),
+            status: PartnerStatus::Active,
+            created_us: now,
+        })
+        .unwrap();
+    let cam = store
+        .enroll_camera(CameraInfo {
+            id: 0,
+            name: "back-door".into(),
+            partner: p.id,
+            source: CameraSource::Rtsp {
+                url: "rtsp://127.0.0.1:9/x".into(),
+            },
+            credentials: None,
+            sharing: SharingMode::OnRequest,
+            retention_days: 30,
+            location: "alley behind 1 Main St".into(),
+            paused: false,
+            masks: vec![],
+            created_us: now,
+        })
+        .unwrap();
+    let req = store
+        .create_request(RequestRow {
+            id: 0,
+            investigator: "investigator".into(),
+            cameras: vec![cam.id],
+            start_us: now - 3_600_000_000,
+            end_us: now,
+            case_number: "2026-004211".into(),
+            offence: "burglary".into(),
+            reason: "break-in reported at 02:10".into(),
+            status: RequestStatus::Pending,
+            decided_by: None,
+            decided_us: None,
+            decision_note: None,
+            created_us: now,
+        })
+        .unwrap();
+    let (partner_user, _) = auth::new_user(
+        "bakery",
+        Role::Partner,
+        Some(p.id),
+        PASSWORD,
+        false,
+        &secrets,
+        now,
+    )
+    .unwrap();
+    store.put_user(&partner_user).unwrap();
+    let (inv_user, inv_totp) = auth::new_user(
+        "investigator",
+        Role::Investigator,
+        None,
+        PASSWORD,
+        false,
+        &secrets,
+        now,
+    )
+    .unwrap();
+    store.put_user(&inv_user).unwrap();
+    let inv_secret = inv_totp.unwrap().0;
+
+    let state = AppState::new(
+        store.clone(),
+        secrets,
+        Settings {
+            secure_cookie: false,
+            ..Settings::default()
+        },
+    );
+    let (addr, _server) = vms_web::serve(
+        "127.0.0.1:0".parse().unwrap(),
+        state,
+        std::future::pending(),
+    )
+    .await
+    .unwrap();
+
+    let port = free_port();
+    let _driver = Driver(
+        Command::new("chromedriver")
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("chromedriver (Debian chromium-driver; see scripts/install-deps --test)"),
+    );
+    let profile = tempfile::tempdir().unwrap();
+    let mut caps = serde_json::Map::new();
+    caps.insert(
+        "goog:chromeOptions".into(),
+        json!({
+            "binary": "/usr/bin/chromium",
+            "args": ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                     "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                     "--no-first-run", format!("--user-data-dir={}", profile.path().display()),
+                     "--window-size=1280,900"]
+        }),
+    );
+    let mut builder = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new());
+    builder.capabilities(caps);
+    let mut client = None;
+    for _ in 0..50 {
+        match builder.connect(&format!("http://127.0.0.1:{port}")).await {
+            Ok(c) => {
+                client = Some(c);
+                break;
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+        }
+    }
+    let c = client.expect("chromedriver session");
+    let base = format!("http://{addr}/");
+    let run = async {
+        // Partner: sign in (no second factor for partners), approve the pending request.
+        c.goto(&base).await?;
+        c.wait()
+            .at_most(Duration::from_secs(10))
+            .for_element(Locator::Id("username"))
+            .await?
+            .send_keys("bakery")
+            .await?;
+        c.find(Locator::Id("password"))
+            .await?
+            .send_keys(PASSWORD)
+            .await?;
+        c.find(Locator::Id("login-button")).await?.click().await?;
+        // The page re-renders its lists every few seconds: read and click inside one script so
+        // no element goes stale between finding it and using it.
+        let js = |script: &'static str| c.execute(script, vec![]);
+        let mut row = serde_json::Value::Null;
+        for _ in 0..100 {
+            row = js("const b = document.querySelector('#partner-requests button.approve'); \
+                      if (!b) return null; const t = b.closest('tr').textContent; b.click(); return t;")
+            .await?;
+            if !row.is_null() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let row = row.as_str().unwrap_or_default().to_owned();
+        assert!(
+            row.contains("2026-004211") && row.contains("pending"),
+            "{row}"
+        );
+        for _ in 0..100 {
+            let status = js(
+                "const s = document.querySelector('#partner-requests td.status'); \
+                             return s ? s.textContent : null;",
+            )
+            .await?;
+            if status.as_str() == Some("approved") {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let png = c.screenshot().await?;
+        std::fs::write(std::env::temp_dir().join("vms-partner-portal.png"), png).ok();
+        c.find(Locator::Id("logout")).await?.click().await?;
+
+        // Investigator: a wrong code is refused, the right one works.
+        let user = c
+            .wait()
+            .at_most(Duration::from_secs(10))
+            .for_element(Locator::Id("username"))
+            .await?;
+        user.clear().await?;
+        user.send_keys("investigator").await?;
+        c.find(Locator::Id("password"))
+            .await?
+            .send_keys(PASSWORD)
+            .await?;
+        c.find(Locator::Id("totp"))
+            .await?
+            .send_keys("000000")
+            .await?;
+        c.find(Locator::Id("login-button")).await?.click().await?;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let err = c.find(Locator::Id("login-error")).await?.text().await?;
+        assert!(err.contains("invalid"), "{err}");
+        let code = totp(
+            &inv_secret,
+            vms_storage::clock::system_now_micros() / 1_000_000,
+        );
+        let pw = c.find(Locator::Id("password")).await?;
+        pw.clear().await?;
+        pw.send_keys(PASSWORD).await?;
+        let t = c.find(Locator::Id("totp")).await?;
+        t.clear().await?;
+        t.send_keys(&code).await?;
+        c.find(Locator::Id("login-button")).await?.click().await?;
+        let mut text = String::new();
+        for _ in 0..100 {
+            let t = js("const r = document.querySelector('#cameras tbody tr'); \
+                        return r ? r.textContent : null;")
+            .await?;
+            if let Some(t) = t.as_str() {
+                text = t.to_owned();
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert!(
+            text.contains("back-door") && text.contains("on-request"),
+            "{text}"
+        );
+        Ok::<_, fantoccini::error::CmdError>(())
+    };
+    let result = tokio::time::timeout(Duration::from_secs(60), run).await;
+    if !matches!(result, Ok(Ok(()))) {
+        // Leave evidence for whoever reads the failure.
+        if let Ok(png) = c.screenshot().await {
+            let path = std::env::temp_dir().join("vms-browser-failure.png");
+            std::fs::write(&path, png).ok();
+            eprintln!("screenshot of the failing page: {}", path.display());
+        }
+        for id in ["login-error", "error"] {
+            if let Ok(e) = c.find(Locator::Id(id)).await {
+                eprintln!("#{id}: {:?}", e.text().await);
+            }
+        }
+    }
+    let _ = c.close().await;
+    result
+        .expect("browser steps timed out")
+        .expect("browser steps");
+
+    let r = store.request(req.id).unwrap().unwrap();
+    assert_eq!(r.status, RequestStatus::Approved);
+    assert_eq!(r.decided_by.as_deref(), Some("bakery"));
+    let events = store
+        .audit_search(&vms_storage::AuditFilter::default())
+        .unwrap();
+    assert!(
+        events
+            .iter()
+            .any(|e| e.event.action == "request.approve" && e.event.actor == "bakery")
+    );
+    assert!(events.iter().any(|e| e.event.action == "login"
+        && e.event.actor == "investigator"
+        && e.event.outcome == "ok"));
+}
