@@ -4,6 +4,7 @@
 //! This crate never touches RocksDB or HTTP: it turns cameras into [`Frame`]s and [`Health`].
 
 pub mod camera;
+pub mod onvif;
 pub mod session;
 pub mod sim;
 

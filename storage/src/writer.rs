@@ -216,9 +216,18 @@ fn apply(
                 return Err(Error::Invalid("segment file not open".into()));
             };
             let write = (|| {
-                f.write_all(header)?;
-                for d in data {
-                    f.write_all(d)?;
+                // One vectored write per fragment instead of one write per frame.
+                let mut slices: Vec<std::io::IoSlice<'_>> = Vec::with_capacity(data.len() + 1);
+                slices.push(std::io::IoSlice::new(header));
+                slices.extend(data.iter().map(|d| std::io::IoSlice::new(d)));
+                let mut rest = &mut slices[..];
+                while !rest.is_empty() {
+                    match f.write_vectored(rest) {
+                        Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
+                        Ok(n) => std::io::IoSlice::advance_slices(&mut rest, n),
+                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                        Err(e) => return Err(e),
+                    }
                 }
                 if sync {
                     f.sync_data()?;

@@ -17,6 +17,8 @@ use tokio_util::sync::CancellationToken;
 use vms::admin;
 use vms::config;
 use vms::recording::{Recording, follow_enrollment};
+
+mod onvif_cmd;
 use vms_ingest::CameraConfig;
 use vms_ingest::sim::{Clip, SimOptions, SimServer};
 use vms_storage::{
@@ -115,6 +117,11 @@ enum Command {
         store: StoreArgs,
         #[command(subcommand)]
         action: AuditAction,
+    },
+    /// ONVIF: find partner cameras and inspect one before enrolling it.
+    Onvif {
+        #[command(subcommand)]
+        command: onvif_cmd::OnvifCommand,
     },
     /// Serve simulated RTSP cameras (for load tests and trying things out).
     Sim {
@@ -284,6 +291,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                 }
             }
         }
+        Command::Onvif { command } => onvif_cmd::run(command).await,
         Command::Sim {
             cameras,
             listen,
