@@ -1,7 +1,8 @@
 //! Camera ingest: one supervised RTSP session per camera (via `retina`), the per-camera frame
 //! fan-out, and the camera simulator used by the demo, the tests and the load benchmarks.
 //!
-//! This crate never touches RocksDB or HTTP: it turns cameras into [`Frame`]s and [`Health`].
+//! This crate never touches RocksDB and serves no HTTP (its ONVIF client only speaks to cameras):
+//! it turns cameras into [`Frame`]s and [`Health`].
 
 pub mod camera;
 pub mod onvif;
