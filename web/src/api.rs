@@ -251,7 +251,8 @@ pub(crate) struct CameraOut {
     health: Option<crate::CameraHealth>,
 }
 
-fn camera_out(st: &AppState, c: &CameraInfo, partner_label: String) -> CameraOut {
+fn camera_out(st: &AppState, c: &CameraInfo) -> CameraOut {
+    let partner_label = partner_label(&st.store, c.partner);
     CameraOut {
         id: c.id,
         name: c.name.clone(),
@@ -286,7 +287,7 @@ pub(crate) async fn list_cameras(
         let mut out = Vec::new();
         for c in st.store.cameras_info()? {
             if authorize(&s, Action::ReadCamera, &Resource::Camera(&c)).allow {
-                out.push(camera_out(st, &c, partner_label(&st.store, c.partner)));
+                out.push(camera_out(st, &c));
             }
         }
         Ok(Json(out))
@@ -310,11 +311,7 @@ pub(crate) async fn get_camera(
                 ..Default::default()
             },
         )?;
-        Ok(Json(camera_out(
-            st,
-            &c,
-            partner_label(&st.store, c.partner),
-        )))
+        Ok(Json(camera_out(st, &c)))
     })
     .await
 }
@@ -424,10 +421,7 @@ pub(crate) async fn enroll_camera(
             ..Default::default()
         })?;
         st.changes.notify_one();
-        Ok((
-            StatusCode::CREATED,
-            Json(camera_out(st, &c, partner.pseudonym)),
-        ))
+        Ok((StatusCode::CREATED, Json(camera_out(st, &c))))
     })
     .await
 }
@@ -492,11 +486,7 @@ pub(crate) async fn update_camera(
             ..Default::default()
         })?;
         st.changes.notify_one();
-        Ok(Json(camera_out(
-            st,
-            &c,
-            partner_label(&st.store, c.partner),
-        )))
+        Ok(Json(camera_out(st, &c)))
     })
     .await
 }

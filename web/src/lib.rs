@@ -85,8 +85,11 @@ impl AppState {
         self.cameras.read().map(|c| c.clone()).unwrap_or_default()
     }
 
+    /// One camera's health, without copying the whole camera list (called per listed camera).
     fn health_of(&self, id: u32) -> Option<CameraHealth> {
-        self.camera_views()
+        self.cameras
+            .read()
+            .ok()?
             .iter()
             .find(|c| c.id == id)
             .map(camera_health)
