@@ -58,6 +58,20 @@ async fn next_frame(d: &mut Demuxed) -> Result<VideoFrame, String> {
     }
 }
 
+/// Waits (up to [`STEP`]) until camera `cam`'s counters satisfy `ok`, returning them. The
+/// server counts a frame only after its write returns, so a client can read a frame a moment
+/// before the counter moves: reading the counter once, right after, would race.
+async fn stats_when(sim: &SimServer, cam: usize, ok: impl Fn(&CameraStats) -> bool) -> CameraStats {
+    let deadline = Instant::now() + STEP;
+    loop {
+        let stats = sim.stats(cam);
+        if ok(&stats) || Instant::now() >= deadline {
+            return stats;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
 /// Receives `n` frames checking that they are the clip's frames in order (looping), with
 /// keyframe flags matching and timestamps exactly one frame duration apart.
 async fn expect_clip_frames(d: &mut Demuxed, clip: &Clip, n: usize) {
@@ -130,7 +144,7 @@ async fn retina_receives_the_clip_in_real_time_with_sender_report() {
     let age_secs = now_ntp.wrapping_sub(sr_ntp) as f64 / (1u64 << 32) as f64;
     assert!((1.0..3.0).contains(&age_secs), "SR NTP age {age_secs}");
 
-    let stats = sim.stats(1);
+    let stats = stats_when(&sim, 1, |s| s.frames_sent >= 45).await;
     assert!(stats.frames_sent >= 45, "{stats:?}");
     assert_eq!((stats.connections, stats.active_sessions), (1, 1));
     assert_eq!(sim.stats(0), CameraStats::default());
@@ -563,7 +577,7 @@ async fn many_cameras_at_once() {
     });
     let sessions = futures::future::join_all(sessions).await;
     for cam in 0..N {
-        let stats = sim.stats(cam);
+        let stats = stats_when(&sim, cam, |s| s.frames_sent >= 10).await;
         assert!(
             stats.frames_sent >= 10 && stats.active_sessions == 1,
             "{cam}: {stats:?}"
