@@ -230,6 +230,14 @@ pub fn fragment_header(
     Ok(FragmentHeader { bytes: buf })
 }
 
+/// Length of what [`fragment_header`] writes for `samples` samples: `prft` (32) + `moof` with
+/// `mfhd`, `tfhd`, `tfdt` and a `trun` of 12 bytes a sample (88 + 12 n) + the `mdat` header (8).
+/// Fixed by construction, so a fragment's sample data can be located from its index row alone
+/// (playback lays out a whole virtual file without reading any fragment).
+pub const fn fragment_header_len(samples: u32) -> u64 {
+    128 + 12 * samples as u64
+}
+
 /// Converts Unix microseconds to a 64-bit NTP timestamp (32.32 fixed point since 1900).
 pub fn ntp_from_unix_micros(micros: i64) -> u64 {
     let secs = (micros.div_euclid(1_000_000) + NTP_UNIX_OFFSET_SECS as i64).max(0) as u64;
@@ -263,13 +271,16 @@ impl ParsedFragment {
 }
 
 /// A cursor over big-endian fields that reports truncation instead of panicking.
-struct Reader<'a> {
-    buf: &'a [u8],
+pub(crate) struct Reader<'a> {
+    pub(crate) buf: &'a [u8],
     what: &'static str,
 }
 
 impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Result<&'a [u8], BoxError> {
+    pub(crate) fn new(buf: &'a [u8], what: &'static str) -> Self {
+        Reader { buf, what }
+    }
+    pub(crate) fn take(&mut self, n: usize) -> Result<&'a [u8], BoxError> {
         if self.buf.len() < n {
             return Err(BoxError::Truncated(self.what));
         }
@@ -277,11 +288,15 @@ impl<'a> Reader<'a> {
         self.buf = tail;
         Ok(head)
     }
-    fn u32(&mut self) -> Result<u32, BoxError> {
+    pub(crate) fn u16(&mut self) -> Result<u16, BoxError> {
+        let b = self.take(2)?;
+        Ok(u16::from_be_bytes([b[0], b[1]]))
+    }
+    pub(crate) fn u32(&mut self) -> Result<u32, BoxError> {
         let b = self.take(4)?;
         Ok(u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
     }
-    fn u64(&mut self) -> Result<u64, BoxError> {
+    pub(crate) fn u64(&mut self) -> Result<u64, BoxError> {
         Ok((u64::from(self.u32()?) << 32) | u64::from(self.u32()?))
     }
     fn kind(&mut self) -> Result<[u8; 4], BoxError> {
@@ -292,9 +307,9 @@ impl<'a> Reader<'a> {
 
 /// Splits a box header: returns (kind, whole box including header, rest after the box).
 /// A box split off a buffer: its type, the whole box (header included), and what follows it.
-type SplitBox<'a> = ([u8; 4], &'a [u8], &'a [u8]);
+pub(crate) type SplitBox<'a> = ([u8; 4], &'a [u8], &'a [u8]);
 
-fn next_box<'a>(buf: &'a [u8], what: &'static str) -> Result<SplitBox<'a>, BoxError> {
+pub(crate) fn next_box<'a>(buf: &'a [u8], what: &'static str) -> Result<SplitBox<'a>, BoxError> {
     let mut r = Reader { buf, what };
     let size = r.u32()? as usize;
     let kind = r.kind()?;
@@ -481,6 +496,29 @@ pub fn init_segment_len(buf: &[u8]) -> Result<usize, BoxError> {
     Ok(b1.len() + b2.len())
 }
 
+/// The visual sample entry (`avc1`/`hvc1` box) inside an init segment written by
+/// [`init_segment`]: `moov/trak/mdia/minf/stbl/stsd`, first entry.
+pub fn sample_entry(init: &[u8]) -> Result<&[u8], BoxError> {
+    fn child<'a>(mut buf: &'a [u8], kind: &'static [u8; 4]) -> Result<&'a [u8], BoxError> {
+        while !buf.is_empty() {
+            let (k, whole, rest) = next_box(buf, "init segment")?;
+            if &k == kind {
+                return Ok(&whole[8..]);
+            }
+            buf = rest;
+        }
+        Err(BoxError::Invalid("init segment: missing box"))
+    }
+    let mut b = child(init, b"moov")?;
+    for kind in [b"trak", b"mdia", b"minf", b"stbl", b"stsd"] {
+        b = child(b, kind)?;
+    }
+    // stsd: version/flags, entry_count, then the entries.
+    let entries = b.get(8..).ok_or(BoxError::Truncated("stsd"))?;
+    let (_, entry, _) = next_box(entries, "sample entry")?;
+    Ok(entry)
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -549,6 +587,32 @@ mod tests {
             let back = unix_micros_from_ntp(ntp_from_unix_micros(us));
             assert_eq!(back, us);
         }
+    }
+
+    #[test]
+    fn fragment_header_len_matches_what_is_written() {
+        for n in [1u32, 2, 30, 600] {
+            let samples = vec![
+                SampleInfo {
+                    duration: 3000,
+                    size: 7,
+                    keyframe: false,
+                };
+                n as usize
+            ];
+            let h = fragment_header(1, 0, 0, &samples).unwrap();
+            assert_eq!(h.bytes.len() as u64, fragment_header_len(n));
+        }
+    }
+
+    #[test]
+    fn sample_entry_comes_back_out_of_the_init_segment() {
+        let mut t = track();
+        t.sample_entry = Bytes::from_static(b"\0\0\0\x0cavc1abcd");
+        let init = init_segment(&t);
+        assert_eq!(sample_entry(&init).unwrap(), &t.sample_entry[..]);
+        assert!(sample_entry(&init[..40]).is_err());
+        assert!(sample_entry(b"garbage").is_err());
     }
 
     #[test]

@@ -42,8 +42,10 @@ pub mod cf {
     pub const TOKENS: &str = "tokens";
     /// sequence number (u64) → `AuditEvent`, hash-chained.
     pub const AUDIT: &str = "audit";
+    /// export id (u64) → `ExportRow`.
+    pub const EXPORTS: &str = "exports";
 
-    pub const ALL: [&str; 14] = [
+    pub const ALL: [&str; 15] = [
         META,
         CAMERAS,
         RUNS,
@@ -58,6 +60,7 @@ pub mod cf {
         SESSIONS,
         TOKENS,
         AUDIT,
+        EXPORTS,
     ];
 }
 

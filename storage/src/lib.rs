@@ -9,12 +9,15 @@
 
 pub mod audit;
 pub mod clock;
+pub mod export;
 pub mod fmp4;
 pub mod index;
+pub mod mp4read;
 mod recorder;
 pub mod registry;
 mod sealed;
 mod store;
+pub mod vmp4;
 mod writer;
 
 pub use audit::{AuditEvent, AuditFilter, AuditVerify, NewAuditEvent};
@@ -23,8 +26,8 @@ pub use fmp4::TrackParams;
 pub use index::{CameraId, FragmentRow, HoldRow, RunRow, SegmentRow};
 pub use recorder::{RecFrame, Recorder, RecorderOptions, RecorderStats};
 pub use registry::{
-    CameraInfo, CameraSource, Mask, PartnerRow, PartnerStatus, RequestRow, RequestStatus, Role,
-    SessionRow, SharingMode, TokenRow, UserRow,
+    CameraInfo, CameraSource, ExportRow, ExportStatus, Mask, PartnerRow, PartnerStatus, RequestRow,
+    RequestStatus, Role, SessionRow, SharingMode, TokenRow, UserRow,
 };
 pub use sealed::SecretBox;
 pub use store::{
@@ -62,6 +65,14 @@ pub enum Error {
     NotFound(String),
     #[error("invalid argument: {0}")]
     Invalid(String),
+    #[error(
+        "fixity check failed: {file} has SHA-256 {found}, but {expected} was recorded when it was sealed"
+    )]
+    Fixity {
+        file: String,
+        expected: String,
+        found: String,
+    },
     #[error("storage is shutting down")]
     ShuttingDown,
 }

@@ -221,6 +221,37 @@ pub struct TokenRow {
     pub created_us: i64,
 }
 
+/// Where an evidence export stands.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ExportStatus {
+    Running,
+    Done {
+        /// SHA-256 of the signed `manifest.json`.
+        manifest_sha256: [u8; 32],
+        bytes: u64,
+    },
+    Failed(String),
+}
+
+/// One evidence export: what was asked for, by whom, and where the package is.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExportRow {
+    pub id: u64,
+    pub exporter: String,
+    pub cameras: Vec<CameraId>,
+    pub start_us: i64,
+    pub end_us: i64,
+    pub case_number: String,
+    pub reason: String,
+    pub request_id: Option<u64>,
+    pub created_us: i64,
+    pub status: ExportStatus,
+    /// Package directory, relative to the store root.
+    pub dir: String,
+    /// Legal holds placed on the exported ranges.
+    pub holds: Vec<u64>,
+}
+
 impl Store {
     fn put_row<T: Serialize>(&self, cf_name: &'static str, key: &[u8], row: &T) -> Result<()> {
         let mut wo = rocksdb::WriteOptions::default();
@@ -364,6 +395,32 @@ impl Store {
 
     pub fn requests(&self) -> Result<Vec<RequestRow>> {
         self.all_rows(cf::REQUESTS)
+    }
+
+    // Evidence exports.
+
+    pub fn create_export(&self, mut r: ExportRow) -> Result<ExportRow> {
+        let _guard = self
+            .shared
+            .registry_lock
+            .lock()
+            .map_err(|_| Error::ShuttingDown)?;
+        r.id = self.next_u64_id(cf::EXPORTS)?;
+        r.dir = format!("exports/{:08}", r.id);
+        self.put_row(cf::EXPORTS, &u64_key(r.id), &r)?;
+        Ok(r)
+    }
+
+    pub fn export(&self, id: u64) -> Result<Option<ExportRow>> {
+        self.get_row(cf::EXPORTS, &u64_key(id))
+    }
+
+    pub fn put_export(&self, r: &ExportRow) -> Result<()> {
+        self.put_row(cf::EXPORTS, &u64_key(r.id), r)
+    }
+
+    pub fn exports(&self) -> Result<Vec<ExportRow>> {
+        self.all_rows(cf::EXPORTS)
     }
 
     // Sessions and API tokens, keyed by the SHA-256 of the secret so a copy of the index does

@@ -7,6 +7,41 @@ use rand::RngCore;
 
 use crate::{Error, Result};
 
+/// Reads a 32-byte key kept as 64 hex characters in `path`, or creates the file (and its
+/// directory) with a random key, mode 0600, never overwriting one. `what` names the key in the
+/// log. Shared by every key the system keeps in a file (credential sealing, export signing).
+pub fn load_or_create_key(path: &std::path::Path, what: &str) -> Result<[u8; 32]> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => {
+            let bytes = hex::decode(text.trim())
+                .map_err(|_| Error::Invalid(format!("{}: not hex", path.display())))?;
+            <[u8; 32]>::try_from(bytes.as_slice())
+                .map_err(|_| Error::Invalid(format!("{}: key must be 32 bytes", path.display())))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+            }
+            let mut key = [0u8; 32];
+            rand::rng().fill_bytes(&mut key);
+            use std::io::Write;
+            use std::os::unix::fs::OpenOptionsExt;
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(path)
+                .map_err(|e| Error::io(path, e))?;
+            f.write_all(hex::encode(key).as_bytes())
+                .and_then(|()| f.sync_all())
+                .map_err(|e| Error::io(path, e))?;
+            tracing::info!(file = %path.display(), "created a new {what}");
+            Ok(key)
+        }
+        Err(e) => Err(Error::io(path, e)),
+    }
+}
+
 /// Seals and opens small secrets. `Debug` never shows the key.
 #[derive(Clone)]
 pub struct SecretBox(XChaCha20Poly1305);
@@ -25,33 +60,7 @@ impl SecretBox {
     /// Reads a key file (64 hex characters), creating one with a random key if it does not
     /// exist (mode 0600).
     pub fn load_or_create(path: &std::path::Path) -> Result<Self> {
-        let key = match std::fs::read_to_string(path) {
-            Ok(text) => {
-                let bytes = hex::decode(text.trim())
-                    .map_err(|_| Error::Invalid(format!("{}: not hex", path.display())))?;
-                <[u8; 32]>::try_from(bytes.as_slice()).map_err(|_| {
-                    Error::Invalid(format!("{}: key must be 32 bytes", path.display()))
-                })?
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                let mut key = [0u8; 32];
-                rand::rng().fill_bytes(&mut key);
-                use std::io::Write;
-                use std::os::unix::fs::OpenOptionsExt;
-                let mut f = std::fs::OpenOptions::new()
-                    .write(true)
-                    .create_new(true)
-                    .mode(0o600)
-                    .open(path)
-                    .map_err(|e| Error::io(path, e))?;
-                f.write_all(hex::encode(key).as_bytes())
-                    .map_err(|e| Error::io(path, e))?;
-                tracing::info!(file = %path.display(), "created a new secret key");
-                key
-            }
-            Err(e) => return Err(Error::io(path, e)),
-        };
-        Ok(SecretBox::new(&key))
+        Ok(SecretBox::new(&load_or_create_key(path, "secret key")?))
     }
 
     pub fn seal(&self, plaintext: &[u8]) -> Vec<u8> {

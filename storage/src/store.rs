@@ -1115,7 +1115,8 @@ pub(crate) fn segment_dir(camera: CameraId) -> String {
     format!("segments/{camera:08x}")
 }
 
-fn hash_file(path: &Path, len: u64) -> Result<[u8; 32]> {
+/// SHA-256 of the first `len` bytes of a file (how sealed segments are fingerprinted).
+pub(crate) fn hash_file(path: &Path, len: u64) -> Result<[u8; 32]> {
     let f = File::open(path).map_err(|e| Error::io(path, e))?;
     let mut h = Sha256::new();
     std::io::copy(&mut f.take(len), &mut h).map_err(|e| Error::io(path, e))?;

@@ -62,6 +62,9 @@ pub struct WebConfig {
     /// Version string of the program terms partners must accept.
     #[serde(default = "default_terms")]
     pub terms_version: String,
+    /// The agency's Ed25519 evidence-signing key (32 raw bytes); created on the first export
+    /// if missing. Default: `<data_dir>/keys/export-ed25519.key`.
+    pub export_key_file: Option<PathBuf>,
 }
 
 impl Default for WebConfig {
@@ -72,6 +75,7 @@ impl Default for WebConfig {
             max_request_hours: default_request_hours(),
             mfa_for_all: false,
             terms_version: default_terms(),
+            export_key_file: None,
         }
     }
 }
@@ -98,6 +102,7 @@ impl WebConfig {
             mfa_for_all: self.mfa_for_all,
             secure_cookie: self.secure_cookie,
             terms_version: self.terms_version.clone(),
+            export_key_file: self.export_key_file.clone(),
             ..d
         })
     }

@@ -123,6 +123,16 @@ enum Command {
         #[command(subcommand)]
         command: onvif_cmd::OnvifCommand,
     },
+    /// Verify an evidence export package offline: the signature over its manifest, every
+    /// file's SHA-256, and that each video's frames match the manifest. Exit 0 only if all pass.
+    Verify {
+        /// The package directory.
+        package: PathBuf,
+        /// The agency's public key (64 hex digits) to require; without it, the key shipped in
+        /// the package is used and printed for comparison with the published one.
+        #[arg(long)]
+        key: Option<String>,
+    },
     /// Serve simulated RTSP cameras (for load tests and trying things out).
     Sim {
         #[arg(long, default_value_t = 1)]
@@ -289,6 +299,30 @@ async fn dispatch(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                     );
                     Ok(std::process::ExitCode::from(3))
                 }
+            }
+        }
+        Command::Verify { package, key } => {
+            let trusted = match key.as_deref() {
+                Some(k) => Some(
+                    vms_storage::export::parse_public_key(k)
+                        .context("--key must be 64 hex digits (an Ed25519 public key)")?,
+                ),
+                None => None,
+            };
+            println!("verifying {}", package.display());
+            let report = vms_storage::export::verify_package(&package, trusted.as_ref());
+            for line in &report.lines {
+                println!("{line}");
+            }
+            if report.ok() {
+                println!("PACKAGE VERIFIED");
+                Ok(ok)
+            } else {
+                println!(
+                    "PACKAGE FAILED VERIFICATION: {} problem(s)",
+                    report.failures
+                );
+                Ok(std::process::ExitCode::from(3))
             }
         }
         Command::Onvif { command } => onvif_cmd::run(command).await,

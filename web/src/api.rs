@@ -17,7 +17,7 @@ use crate::error::{ApiError, ApiJson, ApiPath, ApiQuery};
 use crate::policy::{Action, Resource, Subject, authorize};
 use crate::routes::Caller;
 
-type ApiResult<T> = Result<T, ApiError>;
+pub(crate) type ApiResult<T> = Result<T, ApiError>;
 
 const MAX_TEXT: usize = 2000;
 
@@ -34,7 +34,7 @@ fn text(field: &str, v: &str, required: bool) -> ApiResult<String> {
 
 impl AppState {
     /// Runs store work on the blocking pool.
-    async fn blocking<T: Send + 'static>(
+    pub(crate) async fn blocking<T: Send + 'static>(
         &self,
         f: impl FnOnce(&AppState) -> ApiResult<T> + Send + 'static,
     ) -> ApiResult<T> {
@@ -494,11 +494,12 @@ pub(crate) async fn update_camera(
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RangeQuery {
-    start: i64,
-    end: i64,
-    reason: String,
+    /// UTC microseconds.
+    pub(crate) start: i64,
+    pub(crate) end: i64,
+    pub(crate) reason: String,
     #[serde(default)]
-    case_number: Option<String>,
+    pub(crate) case_number: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -507,43 +508,66 @@ pub(crate) struct SpanOut {
     end_us: i64,
 }
 
-/// The recorded timeline of a camera (what exists in a range): footage metadata, so it is
-/// authorized and audited like playback.
-pub(crate) async fn recordings(
-    State(st): State<AppState>,
-    Caller(s): Caller,
-    ApiPath(id): ApiPath<u32>,
-    ApiQuery(q): ApiQuery<RangeQuery>,
-) -> ApiResult<Json<Vec<SpanOut>>> {
-    st.blocking(move |st| {
-        let c = st.camera(id)?;
+impl AppState {
+    /// The checks every access to footage shares: the camera exists, a reason is given, the
+    /// range is sane (ordered, not in the future, at most `max_range_hours`), and the policy
+    /// allows `action` on exactly this camera and range. Denials and the allowed access are
+    /// both audited (as `audit_as`) with camera, range, reason and case number.
+    pub(crate) fn footage_access(
+        &self,
+        s: &Subject,
+        id: u32,
+        q: &RangeQuery,
+        action: Action,
+        audit_as: &str,
+    ) -> ApiResult<CameraInfo> {
+        let c = self.camera(id)?;
         let reason = text("reason", &q.reason, true)?;
-        let max = i64::from(st.settings.max_range_hours) * 3_600_000_000;
+        let case_number = q
+            .case_number
+            .as_deref()
+            .map(|c| text("case_number", c, false))
+            .transpose()?
+            .filter(|c| !c.is_empty());
+        let ev = NewAuditEvent {
+            camera: Some(id),
+            range: Some((q.start, q.end)),
+            reason: Some(reason),
+            case_number,
+            ..Default::default()
+        };
+        let bad = |msg: String| {
+            self.audit(NewAuditEvent {
+                actor: s.username.clone(),
+                action: audit_as.into(),
+                outcome: "deny".into(),
+                rule: "bad-range".into(),
+                ..ev.clone()
+            })?;
+            Err(ApiError::BadRequest(msg))
+        };
+        let max = i64::from(self.settings.max_range_hours) * 3_600_000_000;
         if q.end <= q.start {
-            return Err(ApiError::BadRequest("end must be after start".into()));
+            return bad("end must be after start".into());
         }
         if q.end - q.start > max {
-            return Err(ApiError::BadRequest(format!(
+            return bad(format!(
                 "range longer than {} h",
-                st.settings.max_range_hours
-            )));
+                self.settings.max_range_hours
+            ));
         }
-        let requests: Vec<RequestRow> = st
+        if q.start > self.store.clock().now_utc_micros() {
+            return bad("range starts in the future".into());
+        }
+        let requests: Vec<RequestRow> = self
             .store
             .requests()?
             .into_iter()
             .filter(|r| r.cameras.contains(&id))
             .collect();
-        let ev = NewAuditEvent {
-            camera: Some(id),
-            range: Some((q.start, q.end)),
-            reason: Some(reason.clone()),
-            case_number: q.case_number.clone(),
-            ..Default::default()
-        };
-        let rule = st.check(
-            &s,
-            Action::Playback,
+        let rule = self.check(
+            s,
+            action,
             &Resource::Footage {
                 camera: &c,
                 start_us: q.start,
@@ -552,13 +576,27 @@ pub(crate) async fn recordings(
             },
             &ev,
         )?;
-        st.audit(NewAuditEvent {
+        self.audit(NewAuditEvent {
             actor: s.username.clone(),
-            action: "video.timeline".into(),
+            action: audit_as.into(),
             outcome: "allow".into(),
             rule: rule.into(),
             ..ev
         })?;
+        Ok(c)
+    }
+}
+
+/// The recorded timeline of a camera (what exists in a range, with the gaps between): footage
+/// metadata, so it is authorized and audited like playback.
+pub(crate) async fn recordings(
+    State(st): State<AppState>,
+    Caller(s): Caller,
+    ApiPath(id): ApiPath<u32>,
+    ApiQuery(q): ApiQuery<RangeQuery>,
+) -> ApiResult<Json<Vec<SpanOut>>> {
+    st.blocking(move |st| {
+        st.footage_access(&s, id, &q, Action::Playback, "video.timeline")?;
         let spans = st.store.spans(id, q.start, q.end, 100_000)?;
         Ok(Json(
             spans

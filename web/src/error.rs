@@ -20,6 +20,9 @@ pub enum ApiError {
     Forbidden { rule: &'static str },
     #[error("not found")]
     NotFound,
+    /// Not found, with a message that helps the client (e.g. nothing recorded in a range).
+    #[error("{0}")]
+    NotFoundMsg(String),
     #[error("{0}")]
     Conflict(String),
     #[error("account locked; try again later")]
@@ -46,7 +49,7 @@ impl IntoResponse for ApiError {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden { .. } => StatusCode::FORBIDDEN,
-            ApiError::NotFound => StatusCode::NOT_FOUND,
+            ApiError::NotFound | ApiError::NotFoundMsg(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::Locked => StatusCode::LOCKED,
             ApiError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,

@@ -5,6 +5,8 @@
 pub mod api;
 pub mod auth;
 pub mod error;
+pub mod exports;
+pub mod playback;
 pub mod policy;
 pub mod routes;
 
@@ -44,6 +46,9 @@ pub struct Settings {
     pub secure_cookie: bool,
     /// The program terms version partners accept.
     pub terms_version: String,
+    /// The agency's Ed25519 export signing key (32 raw bytes; created on first export if
+    /// missing). `None`: `keys/export-ed25519.key` under the data directory.
+    pub export_key_file: Option<std::path::PathBuf>,
 }
 
 impl Default for Settings {
@@ -54,6 +59,7 @@ impl Default for Settings {
             mfa_for_all: false,
             secure_cookie: true,
             terms_version: "2026-1".into(),
+            export_key_file: None,
         }
     }
 }
@@ -68,6 +74,8 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     /// Signalled when enrollment or sharing terms change, so ingest reacts within seconds.
     pub changes: Arc<tokio::sync::Notify>,
+    /// Running evidence exports.
+    pub exports: Arc<exports::Jobs>,
 }
 
 impl AppState {
@@ -78,6 +86,7 @@ impl AppState {
             cameras: Arc::default(),
             settings: Arc::new(settings),
             changes: Arc::default(),
+            exports: Arc::default(),
         }
     }
 
@@ -193,6 +202,21 @@ pub fn api_routes(state: AppState) -> ApiRouter {
             "/api/cameras/{id}/recordings",
             Action::Playback,
             api::recordings,
+        )
+        .secured(
+            M::GET,
+            "/api/cameras/{id}/video.mp4",
+            Action::Playback,
+            playback::video,
+        )
+        .secured(M::GET, "/api/exports", Action::Export, exports::list)
+        .secured(M::POST, "/api/exports", Action::Export, exports::create)
+        .secured(M::GET, "/api/exports/{id}", Action::Export, exports::get)
+        .secured(
+            M::GET,
+            "/api/exports/{id}/files/{name}",
+            Action::Export,
+            exports::file,
         )
         .secured(
             M::GET,

@@ -107,6 +107,10 @@ pub enum Resource<'a> {
         request: &'a RequestRow,
         cameras: &'a [CameraInfo],
     },
+    /// An evidence export (its status and its package), by who made it.
+    Export {
+        exporter: &'a str,
+    },
     /// Video of `camera` in `[start_us, end_us)`; `requests` are every request naming it.
     Footage {
         camera: &'a CameraInfo,
@@ -258,6 +262,18 @@ pub fn authorize(subject: &Subject, action: Action, resource: &Resource<'_>) -> 
             _ => deny("not-your-request"),
         },
 
+        (Resource::Export { exporter }, role) => {
+            if action != Action::Export {
+                deny("not-applicable-to-export")
+            } else if exporter == subject.username {
+                allow("own-export")
+            } else if role == Role::Supervisor {
+                allow("supervisor-sees-exports")
+            } else {
+                deny("not-your-export")
+            }
+        }
+
         (Resource::Footage { .. }, Role::Partner) => deny("partners-use-their-own-recorder"),
         (
             Resource::Footage {
@@ -383,6 +399,26 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn exports_are_seen_by_their_exporter_and_supervisors_only() {
+        let r = Resource::Export {
+            exporter: "investigator-user",
+        };
+        let d = |role| authorize(&subject(role, None), Action::Export, &r);
+        assert_eq!(d(Role::Investigator), allow("own-export"));
+        assert_eq!(d(Role::Supervisor), allow("supervisor-sees-exports"));
+        for role in [Role::Viewer, Role::Admin, Role::Partner] {
+            assert!(!d(role).allow, "{role:?}");
+        }
+        let other = Resource::Export {
+            exporter: "someone",
+        };
+        assert_eq!(
+            authorize(&subject(Role::Investigator, None), Action::Export, &other),
+            deny("not-your-export")
+        );
     }
 
     #[test]

@@ -52,7 +52,14 @@ async function showApp() {
   if (me.role === 'partner') { $('partner').classList.remove('hidden'); await refreshPartner(); }
   else {
     $('staff').classList.remove('hidden');
-    $('request-form-section').classList.toggle('hidden', !['investigator', 'supervisor'].includes(me.role));
+    const investigates = ['investigator', 'supervisor'].includes(me.role);
+    $('request-form-section').classList.toggle('hidden', !investigates);
+    $('playback-section').classList.toggle('hidden', !investigates);
+    if (investigates && !$('pb-end').value) {
+      const now = Date.now();
+      $('pb-end').value = new Date(now).toISOString().slice(0, 19);
+      $('pb-start').value = new Date(now - 120000).toISOString().slice(0, 19);
+    }
     await refreshStaff();
   }
 }
@@ -102,6 +109,17 @@ async function refreshStaff() {
     cell(tr, h.state || (c.sharing === 'registry' ? 'registry only' : 'not recording'), h.state);
     cell(tr, h.fps); cell(tr, h.frames_recorded); cell(tr, h.reconnects); cell(tr, h.last_error);
   });
+  if (!$('playback-section').classList.contains('hidden')) {
+    const sel = $('pb-camera');
+    const keep = sel.value;
+    sel.replaceChildren(...cams.filter((c) => c.sharing !== 'registry').map((c) => {
+      const o = document.createElement('option');
+      o.value = c.id; o.textContent = `${c.id}: ${c.name} (${c.sharing})`;
+      return o;
+    }));
+    if (keep) sel.value = keep;
+    await refreshExports();
+  }
   fill('requests', reqs, (tr, r) => {
     cell(tr, r.id); cell(tr, r.investigator); cell(tr, r.case_number); cell(tr, r.cameras.join(', '));
     cell(tr, `${utc(r.start_us)} – ${utc(r.end_us)}`); cell(tr, r.status, 'status');
@@ -120,6 +138,88 @@ async function refreshStaff() {
 }
 
 function showError(e) { $('error').textContent = e.message; }
+
+// ---- playback: a virtual MP4 of the range, and a timeline of what was recorded in it ----
+
+let shown = null; // { camera, start, end } of what the player shows, microseconds UTC
+
+function rangeQuery() {
+  const us = (id) => Date.parse($(id).value + 'Z') * 1000;
+  const q = new URLSearchParams({ start: us('pb-start'), end: us('pb-end'), reason: $('pb-reason').value });
+  if ($('pb-case').value) q.set('case_number', $('pb-case').value);
+  return { camera: $('pb-camera').value, start: us('pb-start'), end: us('pb-end'), q };
+}
+
+function drawTimeline(spans) {
+  const bar = $('timeline');
+  bar.querySelectorAll('.span').forEach((e) => e.remove());
+  const total = shown.end - shown.start;
+  for (const s of spans) {
+    const d = document.createElement('div');
+    d.className = 'span';
+    d.style.left = `${(100 * (s.start_us - shown.start)) / total}%`;
+    d.style.width = `${(100 * (s.end_us - s.start_us)) / total}%`;
+    d.title = `${utc(s.start_us)} – ${utc(s.end_us)}`;
+    bar.appendChild(d);
+  }
+}
+
+$('pb-form').onsubmit = async (ev) => {
+  ev.preventDefault();
+  $('pb-error').textContent = '';
+  const r = rangeQuery();
+  try {
+    const spans = await api('GET', `/api/cameras/${r.camera}/recordings?${r.q}`);
+    shown = r;
+    drawTimeline(spans);
+    if (spans.length === 0) { $('pb-error').textContent = 'Nothing was recorded in that range.'; return; }
+    $('player').src = `/api/cameras/${r.camera}/video.mp4?${r.q}`;
+  } catch (e) { $('pb-error').textContent = e.message; }
+};
+
+$('player').onerror = () => { $('pb-error').textContent = 'The recording could not be played.'; };
+$('player').ontimeupdate = () => {
+  if (!shown) return;
+  const t = $('player').currentTime;
+  $('timeline-cursor').style.left = `${(100 * t * 1e6) / (shown.end - shown.start)}%`;
+  $('pb-info').textContent = `${utc(shown.start + t * 1e6)} UTC`;
+};
+$('timeline').onclick = (ev) => {
+  if (!shown) return;
+  const box = $('timeline').getBoundingClientRect();
+  $('player').currentTime = (((ev.clientX - box.left) / box.width) * (shown.end - shown.start)) / 1e6;
+};
+
+$('pb-export').onclick = async () => {
+  $('pb-error').textContent = '';
+  const r = rangeQuery();
+  if (!$('pb-case').value) { $('pb-error').textContent = 'An export needs a case number.'; return; }
+  try {
+    await api('POST', '/api/exports', {
+      cameras: [parseInt(r.camera, 10)], start_us: r.start, end_us: r.end,
+      case_number: $('pb-case').value, reason: $('pb-reason').value,
+    });
+    await refreshExports();
+  } catch (e) { $('pb-error').textContent = e.message; }
+};
+
+async function refreshExports() {
+  const list = await api('GET', '/api/exports');
+  fill('exports', list, (tr, x) => {
+    cell(tr, x.id); cell(tr, x.case_number); cell(tr, x.cameras.join(', '));
+    cell(tr, `${utc(x.start_us)} – ${utc(x.end_us)}`);
+    const pct = x.bytes_total ? ` ${Math.floor((100 * x.bytes_done) / x.bytes_total)}%` : '';
+    cell(tr, x.status === 'running' ? `running${pct}` : x.status === 'failed' ? `failed: ${x.error}` : 'done', 'status');
+    const td = document.createElement('td');
+    for (const f of x.files) {
+      const a = document.createElement('a');
+      a.href = `/api/exports/${x.id}/files/${encodeURIComponent(f)}`;
+      a.textContent = f;
+      td.append(a, ' ');
+    }
+    tr.appendChild(td);
+  });
+}
 
 $('login-form').onsubmit = async (ev) => {
   ev.preventDefault();

@@ -36,6 +36,8 @@ pub struct Clip {
     height: u16,
     duration_90k: u64,
     profile_level_id: [u8; 3],
+    /// The `avc1` sample entry (with `avcC`) of the source file.
+    sample_entry: Bytes,
 }
 
 static BUILTIN: OnceLock<Arc<Clip>> = OnceLock::new();
@@ -88,6 +90,7 @@ impl Clip {
             starts_90k,
             duration_90k,
             param_sets: self.param_sets.clone(),
+            sample_entry: self.sample_entry.clone(),
             ..*self
         })
     }
@@ -137,6 +140,17 @@ impl Clip {
 
     pub fn pps(&self) -> &Bytes {
         &self.param_sets[1]
+    }
+
+    /// The clip's `avc1` sample entry (with its `avcC`), as an MP4 writer stores it. With
+    /// [`Clip::frames`] it lets a test record real H.264 without an RTSP session.
+    pub fn sample_entry(&self) -> &Bytes {
+        &self.sample_entry
+    }
+
+    /// The RFC 6381 codec string, e.g. `avc1.64001f`.
+    pub fn rfc6381_codec(&self) -> String {
+        format!("avc1.{}", self.profile_level_id())
     }
 
     /// `[sps, pps]`, in the order they are sent before a keyframe.
@@ -206,6 +220,9 @@ impl Clip {
             return Err(clip_err("sample larger than the file"));
         }
         let (width, height) = (avc1.width, avc1.height);
+        let mut sample_entry = Vec::new();
+        mp4::WriteBox::write_box(avc1, &mut sample_entry)
+            .map_err(|e| clip_err(format!("re-encoding the avc1 box: {e}")))?;
         let sample_count = track.sample_count();
         if sample_count == 0 {
             return Err(clip_err("track has no samples"));
@@ -254,6 +271,7 @@ impl Clip {
             height,
             duration_90k: end_90k,
             profile_level_id,
+            sample_entry: Bytes::from(sample_entry),
         })
     }
 }

@@ -1,0 +1,131 @@
+//! `vms verify` as a court's expert runs it: on a package made by the export path, offline,
+//! with and without a pinned agency key; one changed byte fails it with exit status 3.
+#![allow(clippy::unwrap_used)]
+
+use std::path::Path;
+use std::process::Command;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use vms_storage::export::{ExportItemSpec, ExportSpec, Progress, write_package};
+use vms_storage::{ManualClock, RecFrame, RecorderOptions, Store, StoreOptions, TrackParams};
+
+const VMS: &str = env!("CARGO_BIN_EXE_vms");
+const T0: i64 = 1_790_000_000_000_000;
+
+/// Records 4 s of a 30 fps camera and exports 1–3 s of it; returns the package directory.
+async fn package(dir: &Path, key: &ed25519_dalek::SigningKey) -> std::path::PathBuf {
+    let store = Store::open(
+        &dir.join("data"),
+        StoreOptions {
+            clock: Arc::new(ManualClock::new(T0 + 60_000_000)),
+            ..StoreOptions::default()
+        },
+    )
+    .unwrap();
+    let cam = store.camera_id("porch").unwrap();
+    let track = Arc::new(TrackParams {
+        codec: "avc1.4D401F".into(),
+        width: 1280,
+        height: 720,
+        sample_entry: Bytes::from_static(b"\0\0\0\x0cavc1test"),
+    });
+    let mut rec = store.recorder(cam, RecorderOptions::default()).unwrap();
+    for i in 0..120i64 {
+        rec.push(RecFrame {
+            new_run: (i == 0).then(|| track.clone()),
+            pts_90k: i * 3000,
+            wall_us: T0 + i * 1_000_000 / 30,
+            keyframe: i % 30 == 0,
+            data: Bytes::from(vec![i as u8; 500 + i as usize]),
+        })
+        .await
+        .unwrap();
+    }
+    rec.close().await.unwrap();
+    let out = dir.join("package");
+    write_package(
+        &store,
+        &ExportSpec {
+            id: 1,
+            items: vec![ExportItemSpec {
+                camera: cam,
+                camera_name: "porch".into(),
+                partner_pseudonym: "P-0001".into(),
+                masks_defined: 0,
+            }],
+            start_us: T0 + 1_000_000,
+            end_us: T0 + 3_000_000,
+            case_number: "2026-42".into(),
+            request_id: None,
+            legal_basis: "test".into(),
+            purpose: "test".into(),
+            exporter: "k.lee".into(),
+            approver: None,
+            tool_name: "vms".into(),
+            tool_version: "test".into(),
+        },
+        key,
+        &out,
+        &Progress::default(),
+    )
+    .unwrap();
+    out
+}
+
+fn verify(pkg: &Path, key: Option<&str>) -> (i32, String) {
+    let mut cmd = Command::new(VMS);
+    cmd.arg("verify").arg(pkg);
+    if let Some(k) = key {
+        cmd.args(["--key", k]);
+    }
+    let out = cmd.output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
+    )
+}
+
+#[tokio::test]
+async fn verify_passes_a_package_and_fails_any_change() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = ed25519_dalek::SigningKey::from_bytes(&[5; 32]);
+    let pkg = package(dir.path(), &key).await;
+    let public = hex::encode(key.verifying_key().as_bytes());
+
+    let (code, out) = verify(&pkg, None);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("PACKAGE VERIFIED") && out.contains(&public),
+        "{out}"
+    );
+    assert!(out.contains("camera-1.mp4: 60 frames"), "{out}");
+    let (code, out) = verify(&pkg, Some(&public));
+    assert_eq!(code, 0, "{out}");
+    let (code, out) = verify(&pkg, Some(&"ab".repeat(32)));
+    assert_eq!(code, 3, "{out}");
+    assert!(out.contains("different key"), "{out}");
+    let (code, out) = verify(&pkg, Some("not-hex"));
+    assert_ne!(code, 0, "{out}");
+
+    let video = pkg.join("camera-1.mp4");
+    let original = std::fs::read(&video).unwrap();
+    let mut t = original.clone();
+    let at = t.len() - 100;
+    t[at] ^= 0x40;
+    std::fs::write(&video, &t).unwrap();
+    let (code, out) = verify(&pkg, None);
+    assert_eq!(code, 3, "{out}");
+    assert!(out.contains("FAIL") && out.contains("SHA-256"), "{out}");
+    assert!(
+        out.contains("does not match the manifest"),
+        "the damaged fragment is named: {out}"
+    );
+    std::fs::write(&video, &original).unwrap();
+
+    std::fs::remove_file(pkg.join("signature.json")).unwrap();
+    let (code, out) = verify(&pkg, None);
+    assert_eq!(code, 3, "{out}");
+    let (code, out) = verify(&dir.path().join("no-such-package"), None);
+    assert_eq!(code, 3, "{out}");
+}
