@@ -27,6 +27,9 @@ pub struct VideoParams {
     pub sample_entry: Bytes,
     /// `AVCDecoderConfigurationRecord` / `HEVCDecoderConfigurationRecord` (SPS/PPS inside).
     pub extra_data: Bytes,
+    /// Camera clock minus server clock in microseconds, as last measured for this camera
+    /// (ONVIF `GetSystemDateAndTime`), for the evidence record of the run; `None` if unknown.
+    pub clock_offset_us: Option<i64>,
 }
 
 /// One access unit from a camera. Cloning is cheap (the data is reference-counted), so one
@@ -117,7 +120,21 @@ pub struct CameraConfig {
     pub stall_timeout: Duration,
     /// Bound on connecting, DESCRIBE, SETUP and PLAY together.
     pub connect_timeout: Duration,
+    /// For a camera enrolled by ONVIF address: `url` is asked of the device before the first
+    /// session and again after [`crate::session::RESOLVE_AFTER_FAILURES`] sessions in a row
+    /// that got no frame (cameras change stream URIs when they reboot or are reconfigured).
+    pub onvif: Option<OnvifSource>,
 }
+
+/// Where an ONVIF camera is: its device address (host, host:port or device-service URL).
+#[derive(Clone, Debug)]
+pub struct OnvifSource {
+    pub address: String,
+    pub options: crate::onvif::ClientOptions,
+}
+
+/// The `url` of an ONVIF camera's config until the device has been asked for the real one.
+const UNRESOLVED: &str = "rtsp://onvif-stream-not-yet-resolved.invalid/";
 
 impl CameraConfig {
     pub fn new(name: impl Into<String>, url: url::Url) -> Self {
@@ -130,6 +147,19 @@ impl CameraConfig {
             backoff_max: Duration::from_secs(5),
             stall_timeout: Duration::from_secs(10),
             connect_timeout: Duration::from_secs(10),
+            onvif: None,
+        }
+    }
+
+    /// A camera enrolled by ONVIF address; its stream URI is resolved by the session.
+    pub fn onvif(name: impl Into<String>, address: impl Into<String>) -> Self {
+        let placeholder = url::Url::parse(UNRESOLVED).unwrap_or_else(|_| unreachable!());
+        CameraConfig {
+            onvif: Some(OnvifSource {
+                address: address.into(),
+                options: crate::onvif::ClientOptions::default(),
+            }),
+            ..CameraConfig::new(name, placeholder)
         }
     }
 }
@@ -165,6 +195,8 @@ pub struct Health {
     pub stalls: AtomicU64,
     /// Last frame's arrival, microseconds since the epoch (0 = never).
     pub last_frame_us: AtomicU64,
+    /// Times an ONVIF camera's stream URI was asked of the device.
+    pub onvif_resolves: AtomicU64,
     inner: Mutex<HealthInner>,
 }
 
@@ -175,6 +207,7 @@ struct HealthInner {
     fps: f64,
     bitrate_bps: f64,
     codec: Option<String>,
+    clock_offset_us: Option<i64>,
 }
 
 /// A copy of [`Health`] at one moment.
@@ -190,6 +223,8 @@ pub struct HealthSnapshot {
     pub bitrate_bps: f64,
     pub last_error: Option<String>,
     pub codec: Option<String>,
+    /// Camera clock minus server clock, microseconds, when measured (ONVIF).
+    pub clock_offset_us: Option<i64>,
 }
 
 impl Health {
@@ -207,6 +242,18 @@ impl Health {
             bitrate_bps: inner.bitrate_bps,
             last_error: inner.last_error,
             codec: inner.codec,
+            clock_offset_us: inner.clock_offset_us,
+        }
+    }
+
+    /// Camera clock minus server clock, microseconds, when measured.
+    pub fn clock_offset_us(&self) -> Option<i64> {
+        self.inner.lock().ok().and_then(|g| g.clock_offset_us)
+    }
+
+    pub(crate) fn set_clock_offset(&self, us: i64) {
+        if let Ok(mut g) = self.inner.lock() {
+            g.clock_offset_us = Some(us);
         }
     }
 

@@ -10,7 +10,7 @@ pub mod session;
 pub mod sim;
 
 pub use camera::{
-    CameraConfig, Codec, Credentials, Frame, Health, HealthSnapshot, Secret, SessionState,
-    Transport, VideoParams,
+    CameraConfig, Codec, Credentials, Frame, Health, HealthSnapshot, OnvifSource, Secret,
+    SessionState, Transport, VideoParams,
 };
 pub use session::{CameraHandle, SessionError, spawn_camera};

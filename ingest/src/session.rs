@@ -37,7 +37,13 @@ pub enum SessionError {
     Eof,
     #[error("recorder is gone")]
     RecorderGone,
+    #[error("ONVIF: {0}")]
+    Onvif(String),
 }
+
+/// An ONVIF camera's stream URI is asked of the device again after this many sessions in a
+/// row that got no frame: cameras change URIs (and profile tokens) when they reboot.
+pub const RESOLVE_AFTER_FAILURES: u32 = 3;
 
 /// A running camera: its health, live frames and the handle to stop it.
 #[derive(Debug)]
@@ -93,17 +99,49 @@ async fn supervise(
 ) {
     let mut backoff = cfg.backoff_initial;
     let mut session_no = 0u64;
+    // An ONVIF camera's URL is unknown until the device is asked.
+    let mut url = cfg.onvif.is_none().then(|| cfg.url.clone());
+    let mut locator: Option<crate::onvif::StreamLocator> = None;
+    let mut failures = 0u32;
     loop {
         session_no += 1;
         health.set_state(SessionState::Connecting);
         let started = Instant::now();
         let frames_before = health.frames.load(Ordering::Relaxed);
-        let result = tokio::select! {
-            _ = cancel.cancelled() => break,
-            r = run_session(&cfg, session_no, &recorder, &live, &health)
-                .instrument(tracing::info_span!("session", n = session_no)) => r,
+        if let Some(src) = &cfg.onvif
+            && (url.is_none() || failures >= RESOLVE_AFTER_FAILURES)
+        {
+            let resolved = tokio::select! {
+                _ = cancel.cancelled() => break,
+                r = resolve_onvif(src, cfg.credentials.clone(), locator.as_ref()) => r,
+            };
+            health.onvif_resolves.fetch_add(1, Ordering::Relaxed);
+            match resolved {
+                Ok((u, l, offset_us)) => {
+                    if url.as_ref() != Some(&u) {
+                        tracing::info!(url = %u, "ONVIF stream URI resolved");
+                    }
+                    url = Some(u);
+                    locator = Some(l);
+                    health.set_clock_offset(offset_us);
+                    failures = 0;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "asking the ONVIF device for its stream failed");
+                    health.set_error(format!("ONVIF: {e}"));
+                }
+            }
+        }
+        let result = match url.clone() {
+            Some(u) => tokio::select! {
+                _ = cancel.cancelled() => break,
+                r = run_session(&cfg, &u, session_no, &recorder, &live, &health)
+                    .instrument(tracing::info_span!("session", n = session_no)) => r,
+            },
+            None => Err(SessionError::Onvif("stream URI not resolved yet".into())),
         };
         let streamed = health.frames.load(Ordering::Relaxed) > frames_before;
+        failures = if streamed { 0 } else { failures + 1 };
         match result {
             Err(SessionError::RecorderGone) => break,
             Err(e) => {
@@ -131,6 +169,23 @@ async fn supervise(
     health.set_state(SessionState::Stopped);
 }
 
+/// Asks an ONVIF device for the stream: the full enrollment walk the first time, the saved
+/// locator afterwards. Returns the URI, the locator to keep, and the measured clock offset.
+async fn resolve_onvif(
+    src: &crate::camera::OnvifSource,
+    credentials: Option<crate::camera::Credentials>,
+    locator: Option<&crate::onvif::StreamLocator>,
+) -> Result<(url::Url, crate::onvif::StreamLocator, i64), crate::onvif::OnvifError> {
+    match locator {
+        Some(l) => crate::onvif::resolve_stream_uri(l, credentials, &src.options)
+            .await
+            .map(|r| (r.uri, r.locator, r.clock.offset_ms * 1000)),
+        None => crate::onvif::enroll(&src.address, credentials, &src.options)
+            .await
+            .map(|e| (e.main.uri, e.main.locator, e.clock.offset_ms * 1000)),
+    }
+}
+
 fn video_params(p: &retina::codec::VideoParameters) -> Result<VideoParams, SessionError> {
     let codec = match p.codec_params() {
         VideoParametersCodec::H264 { .. } => Codec::H264,
@@ -149,6 +204,7 @@ fn video_params(p: &retina::codec::VideoParameters) -> Result<VideoParams, Sessi
         height: u16::try_from(h).map_err(|_| SessionError::BadParameters(format!("height {h}")))?,
         sample_entry: Bytes::from(sample_entry),
         extra_data: Bytes::copy_from_slice(p.extra_data()),
+        clock_offset_us: None,
     })
 }
 
@@ -161,6 +217,7 @@ fn now_us() -> i64 {
 
 async fn run_session(
     cfg: &CameraConfig,
+    url: &url::Url,
     session_no: u64,
     recorder: &mpsc::Sender<Frame>,
     live: &broadcast::Sender<Frame>,
@@ -175,7 +232,7 @@ async fn run_session(
                 password: c.password.expose().to_owned(),
             });
         let mut session = retina::client::Session::describe(
-            cfg.url.clone(),
+            url.clone(),
             SessionOptions::default()
                 .creds(creds)
                 .user_agent(concat!("vms/", env!("CARGO_PKG_VERSION")).to_owned()),
@@ -204,7 +261,7 @@ async fn run_session(
     let (mut demuxed, stream_i) = tokio::time::timeout(cfg.connect_timeout, setup)
         .await
         .map_err(|_| SessionError::Timeout("connecting"))??;
-    tracing::info!(url = %cfg.url, "session playing");
+    tracing::info!(%url, "session playing");
 
     let mut params: Option<Arc<VideoParams>> = None;
     let mut window_start = Instant::now();
@@ -226,7 +283,10 @@ async fn run_session(
             let Some(ParametersRef::Video(p)) = demuxed.streams()[stream_i].parameters() else {
                 return Err(SessionError::BadParameters("no video parameters".into()));
             };
-            let p = Arc::new(video_params(p)?);
+            let p = Arc::new(VideoParams {
+                clock_offset_us: health.clock_offset_us(),
+                ..video_params(p)?
+            });
             tracing::info!(codec = %p.rfc6381, width = p.width, height = p.height, "stream parameters");
             health.set_codec(&p.rfc6381);
             new_params = Some(p.clone());

@@ -694,3 +694,72 @@ async fn resolve_stream_uri_survives_regenerated_profile_tokens() {
     assert_eq!(r.locator.profile_token, "prof_sub");
     assert_eq!(r.uri.as_str(), "rtsp://127.0.0.1:8554/live/prof_sub");
 }
+
+/// A camera enrolled by ONVIF address is recorded: the session asks the device for its stream
+/// URI (and measures its clock) before connecting; when the camera moves its stream (after a
+/// reboot, say) and the old URI keeps failing, the session asks again and streams from the new
+/// one — without anyone re-enrolling it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn onvif_camera_session_resolves_its_stream_and_follows_a_moved_one() {
+    use vms_ingest::sim::{SimOptions, SimServer};
+    let sim = SimServer::start(SimOptions::new(2)).await.unwrap();
+    let urls = [sim.url(0).to_string(), sim.url(1).to_string()];
+    let current = Arc::new(AtomicUsize::new(0));
+    let skew = 90;
+    let cur = current.clone();
+    let srv = start(move |r| match r.op() {
+        "GetSystemDateAndTime" => ok(gsdt(unix_now() + skew, 0, "UTC0")),
+        "GetDeviceInformation" => ok(capture("device_info_milesight.xml")),
+        "GetServices" => ok(capture("services_media2_nat.xml")),
+        "GetProfiles" => ok(capture("profiles_media2_h265_main.xml")),
+        "GetSnapshotUri" => ok(capture("snapshot_uri_media2.xml")),
+        "GetStreamUri" => ok(capture("stream_uri_media2.xml").replace(
+            "rtsp://0.0.0.0:8554/live/{{PROFILE}}",
+            &urls[cur.load(Ordering::SeqCst)],
+        )),
+        other => panic!("unexpected {other}"),
+    })
+    .await;
+
+    let mut cfg = vms_ingest::CameraConfig::onvif("porch", format!("127.0.0.1:{}", srv.port));
+    cfg.backoff_initial = Duration::from_millis(50);
+    cfg.backoff_max = Duration::from_millis(100);
+    cfg.connect_timeout = Duration::from_secs(2);
+    if let Some(o) = cfg.onvif.as_mut() {
+        o.options = opts();
+    }
+    let (tx, mut rx) = tokio::sync::mpsc::channel(64);
+    let cam = vms_ingest::spawn_camera(cfg, tx);
+    async fn next(rx: &mut tokio::sync::mpsc::Receiver<vms_ingest::Frame>) -> vms_ingest::Frame {
+        tokio::time::timeout(Duration::from_secs(10), rx.recv())
+            .await
+            .expect("a frame within 10 s")
+            .expect("session alive")
+    }
+    let f = next(&mut rx).await;
+    let offset = f.params.clock_offset_us.expect("offset measured");
+    assert!((offset - skew * 1_000_000).abs() < 2_000_000, "{offset}");
+    assert_eq!(cam.health.snapshot().clock_offset_us, Some(offset));
+    assert_eq!(sim.stats(0).active_sessions, 1);
+    let first_session = f.session;
+
+    // The camera "reboots" with its stream elsewhere: the old URI answers 503 from now on.
+    current.store(1, Ordering::SeqCst);
+    sim.set_online(0, false);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let f = next(&mut rx).await;
+        if f.session != first_session && sim.stats(1).frames_sent > 0 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "never moved to the new stream");
+    }
+    let resolves = cam
+        .health
+        .onvif_resolves
+        .load(std::sync::atomic::Ordering::Relaxed);
+    assert!(resolves >= 2, "asked the device again: {resolves}");
+    assert_eq!(sim.stats(1).active_sessions, 1);
+    cam.stop().await;
+    sim.shutdown().await;
+}

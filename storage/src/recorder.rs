@@ -122,6 +122,8 @@ pub struct Recorder {
     /// End of the camera's last committed video, so a stepped-back system clock can never
     /// make a new run overlap (and overwrite) recorded keys.
     last_end_utc: i64,
+    /// Camera clock minus server clock, stored with each run that starts from now on.
+    clock_offset_us: Option<i64>,
 }
 
 impl Store {
@@ -142,11 +144,18 @@ impl Store {
             frag: FragmentBuilder::default(),
             last_duration: 3000,
             last_end_utc,
+            clock_offset_us: None,
         })
     }
 }
 
 impl Recorder {
+    /// The camera's measured clock offset (camera − server, µs), recorded with every run that
+    /// starts after this call, for the evidence manifest.
+    pub fn set_clock_offset(&mut self, offset_us: Option<i64>) {
+        self.clock_offset_us = offset_us;
+    }
+
     pub fn stats(&self) -> &Arc<RecorderStats> {
         &self.stats
     }
@@ -236,7 +245,7 @@ impl Recorder {
             width: params.width,
             height: params.height,
             init_segment: init.to_vec(),
-            clock_offset_us: None,
+            clock_offset_us: self.clock_offset_us,
         })?;
         tracing::info!(camera = self.camera, run = id, codec = %params.codec, width = params.width, height = params.height, "run started");
         self.stats.runs.fetch_add(1, Ordering::Relaxed);

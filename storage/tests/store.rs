@@ -499,3 +499,27 @@ fn audit_chain_detects_a_truncated_tail() {
     let bad = store.audit_verify().unwrap().first_bad.unwrap();
     assert_eq!(bad.0, 3, "{bad:?}");
 }
+
+#[tokio::test]
+async fn measured_clock_offset_is_stored_with_each_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path(), Arc::new(ManualClock::new(T0)));
+    let cam = store.camera_id("porch").unwrap();
+    let mut rec = store.recorder(cam, RecorderOptions::default()).unwrap();
+    rec.set_clock_offset(Some(-1_250_000));
+    for f in frames(60, 30, T0) {
+        rec.push(f).await.unwrap();
+    }
+    rec.end_run().await.unwrap();
+    rec.set_clock_offset(None);
+    for f in frames(30, 30, T0 + 10_000_000) {
+        rec.push(f).await.unwrap();
+    }
+    rec.close().await.unwrap();
+    let frags = store.fragments(cam, T0, T0 + 20_000_000).unwrap();
+    let first = store.run(frags[0].row.run).unwrap();
+    let last = store.run(frags.last().unwrap().row.run).unwrap();
+    assert_ne!(first, last);
+    assert_eq!(first.clock_offset_us, Some(-1_250_000));
+    assert_eq!(last.clock_offset_us, None);
+}

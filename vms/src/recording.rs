@@ -172,6 +172,7 @@ async fn pump(mut recorder: Recorder, mut rx: mpsc::Receiver<Frame>) {
         // start from a new random base.
         let new_run = if f.session != session || f.new_params.is_some() {
             session = f.session;
+            recorder.set_clock_offset(f.params.clock_offset_us);
             Some(Arc::new(track(&f.params)))
         } else {
             None
@@ -194,8 +195,8 @@ async fn pump(mut recorder: Recorder, mut rx: mpsc::Receiver<Frame>) {
 }
 
 /// Turns an enrolled camera into a session config, or `None` when it must not be recorded:
-/// registry-only, paused, its partner paused or left, or not an RTSP source (ONVIF cameras get
-/// their stream URI resolved first).
+/// registry-only, paused, or its partner paused or left. An ONVIF camera's session asks the
+/// device for its stream URI itself (and again when the stream keeps failing).
 pub fn enrolled_config(
     c: &vms_storage::CameraInfo,
     partner: Option<&vms_storage::PartnerRow>,
@@ -208,11 +209,10 @@ pub fn enrolled_config(
     {
         return None;
     }
-    let CameraSource::Rtsp { url } = &c.source else {
-        return None;
+    let mut cfg = match &c.source {
+        CameraSource::Rtsp { url } => CameraConfig::new(c.name.clone(), url::Url::parse(url).ok()?),
+        CameraSource::Onvif { address } => CameraConfig::onvif(c.name.clone(), address.clone()),
     };
-    let url = url::Url::parse(url).ok()?;
-    let mut cfg = CameraConfig::new(c.name.clone(), url);
     if let Some(sealed) = &c.credentials {
         match secrets.open(sealed) {
             Ok(plain) => {

@@ -6,6 +6,7 @@ pub mod api;
 pub mod auth;
 pub mod error;
 pub mod exports;
+pub mod onvif;
 pub mod playback;
 pub mod policy;
 pub mod routes;
@@ -125,6 +126,10 @@ pub struct CameraHealth {
     timestamp_anomalies: u64,
     write_errors: u64,
     frames_lost: u64,
+    /// Camera clock minus server clock (ONVIF cameras), microseconds.
+    clock_offset_us: Option<i64>,
+    /// Times an ONVIF camera's stream URI was asked of the device.
+    onvif_resolves: u64,
 }
 
 #[derive(Serialize, Debug)]
@@ -155,6 +160,8 @@ fn camera_health(c: &CameraView) -> CameraHealth {
         timestamp_anomalies: s.timestamp_anomalies.load(Ordering::Relaxed),
         write_errors: s.write_errors.load(Ordering::Relaxed),
         frames_lost: s.frames_lost.load(Ordering::Relaxed),
+        clock_offset_us: h.clock_offset_us,
+        onvif_resolves: c.health.onvif_resolves.load(Ordering::Relaxed),
     }
 }
 
@@ -208,6 +215,18 @@ pub fn api_routes(state: AppState) -> ApiRouter {
             "/api/cameras/{id}/video.mp4",
             Action::Playback,
             playback::video,
+        )
+        .secured(
+            M::POST,
+            "/api/onvif/probe",
+            Action::EnrollCamera,
+            onvif::probe,
+        )
+        .secured(
+            M::POST,
+            "/api/onvif/discover",
+            Action::ManagePartners,
+            onvif::discover,
         )
         .secured(M::GET, "/api/exports", Action::Export, exports::list)
         .secured(M::POST, "/api/exports", Action::Export, exports::create)

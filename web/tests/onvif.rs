@@ -1,0 +1,264 @@
+//! `POST /api/onvif/probe` through the real router against a stand-in ONVIF device on
+//! 127.0.0.1 that answers with the captured responses in `ingest/testdata/onvif`.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use axum::http::{Method, StatusCode};
+use common::*;
+use serde_json::json;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+fn capture(name: &str) -> String {
+    std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../ingest/testdata/onvif")
+            .join(name),
+    )
+    .unwrap()
+}
+
+/// Serves SOAP answers by operation name until the test ends; returns the port.
+async fn device() -> u16 {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut tmp = [0u8; 8192];
+                loop {
+                    let n = s.read(&mut tmp).await.unwrap_or(0);
+                    if n == 0 {
+                        return;
+                    }
+                    buf.extend_from_slice(&tmp[..n]);
+                    let text = String::from_utf8_lossy(&buf);
+                    let Some(head_end) = text.find("\r\n\r\n") else {
+                        continue;
+                    };
+                    let len = text[..head_end]
+                        .lines()
+                        .find_map(|l| {
+                            l.to_ascii_lowercase()
+                                .strip_prefix("content-length:")
+                                .map(|v| v.trim().parse::<usize>().unwrap_or(0))
+                        })
+                        .unwrap_or(0);
+                    if buf.len() < head_end + 4 + len {
+                        continue;
+                    }
+                    let body = &text[head_end + 4..];
+                    let answer = if body.contains("GetSystemDateAndTime") {
+                        capture("gsdt_hikvision_cst8.xml")
+                    } else if body.contains("GetDeviceInformation") {
+                        capture("device_info_milesight.xml")
+                    } else if body.contains("GetServices") {
+                        capture("services_media2_nat.xml")
+                    } else if body.contains("GetProfiles") {
+                        capture("profiles_media2_h265_main.xml")
+                    } else if body.contains("GetStreamUri") {
+                        let token = body
+                            .split("ProfileToken>")
+                            .nth(1)
+                            .unwrap_or("")
+                            .split('<')
+                            .next()
+                            .unwrap_or("")
+                            .to_owned();
+                        capture("stream_uri_media2.xml").replace("{{PROFILE}}", &token)
+                    } else if body.contains("GetSnapshotUri") {
+                        capture("snapshot_uri_media2.xml")
+                    } else {
+                        String::new()
+                    };
+                    let resp = format!(
+                        "HTTP/1.1 200 OK\r\nContent-Type: application/soap+xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{answer}",
+                        answer.len()
+                    );
+                    let _ = s.write_all(resp.as_bytes()).await;
+                    return;
+                }
+            });
+        }
+    });
+    port
+}
+
+#[tokio::test]
+async fn probe_reports_the_device_and_the_streams_enrollment_would_record() {
+    let w = world();
+    let port = device().await;
+    let admin = w.login("admin").await;
+    let (st, v) = w
+        .call(
+            Method::POST,
+            "/api/onvif/probe",
+            &admin,
+            Some(json!({"address": format!("127.0.0.1:{port}")})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    assert_eq!(v["model"], "MS-C8165-PE");
+    assert_eq!(v["media_version"], "Media2");
+    assert_eq!(v["profiles"].as_array().unwrap().len(), 4);
+    assert_eq!(v["main_stream"], "rtsp://127.0.0.1:8554/live/prof_1080");
+    assert!(
+        v["profiles"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["token"] == "prof_1080" && p["chosen"] == "main"),
+        "{v}"
+    );
+    assert!(v["clock_offset_ms"].as_i64().is_some());
+    let ev = w.last_audit();
+    assert_eq!(
+        (ev.event.action.as_str(), ev.event.outcome.as_str()),
+        ("onvif.probe", "ok")
+    );
+
+    // A partner may probe a camera before enrolling it; nothing listening is a clear 400.
+    let partner = w.login("partner1").await;
+    let dead = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let (st, v) = w
+        .call(
+            Method::POST,
+            "/api/onvif/probe",
+            &partner,
+            Some(json!({"address": dead.to_string()})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::BAD_REQUEST, "{v}");
+    assert!(v["error"].as_str().unwrap().starts_with("ONVIF:"), "{v}");
+    assert_eq!(w.last_audit().event.outcome, "fail");
+    for bad in [
+        json!({"address": ""}),
+        json!({"address": "127.0.0.1", "username": "u"}),
+        json!({"address": "127.0.0.1", "extra": true}),
+    ] {
+        let (st, v) = w
+            .call(Method::POST, "/api/onvif/probe", &admin, Some(bad.clone()))
+            .await;
+        assert_eq!(st, StatusCode::BAD_REQUEST, "{bad}: {v}");
+    }
+    // Staff who watch video do not enroll cameras.
+    let inv = w.login("investigator").await;
+    let (st, _) = w
+        .call(
+            Method::POST,
+            "/api/onvif/probe",
+            &inv,
+            Some(json!({"address": format!("127.0.0.1:{port}")})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::FORBIDDEN);
+}
+
+const INSIDE: &str = "VMS_WEB_NETNS_TEST";
+
+/// Outside: runs `test` again inside a fresh network namespace (`unshare -n`, only `lo`, up)
+/// and asserts it passed, returning false. Inside: returns true and the caller runs the body.
+/// Discovery binds a socket on every interface, so it only ever runs where `lo` is all there is.
+fn in_netns(test: &str) -> bool {
+    if std::env::var(INSIDE).as_deref() == Ok(test) {
+        let st = std::process::Command::new("ip")
+            .args(["link", "set", "lo", "up"])
+            .status()
+            .unwrap();
+        assert!(st.success());
+        return true;
+    }
+    let out = std::process::Command::new("unshare")
+        .arg("-n")
+        .arg(std::env::current_exe().unwrap())
+        .args([test, "--exact", "--nocapture", "--test-threads=1"])
+        .env(INSIDE, test)
+        .output()
+        .expect("unshare (util-linux) runs; this test needs root for a network namespace");
+    assert!(
+        out.status.success(),
+        "inside the namespace: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    false
+}
+
+#[test]
+fn discover_over_the_api_in_a_private_namespace() {
+    if !in_netns("discover_over_the_api_in_a_private_namespace") {
+        return;
+    }
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        // A stand-in device: answers each probe with the captured ProbeMatches, related to it.
+        let sock = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let port = sock.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            let mut buf = vec![0u8; 65536];
+            while let Ok((n, from)) = sock.recv_from(&mut buf).await {
+                let probe = String::from_utf8_lossy(&buf[..n]).into_owned();
+                let id = probe
+                    .split("MessageID>")
+                    .nth(1)
+                    .and_then(|s| s.split('<').next())
+                    .unwrap_or_default()
+                    .to_owned();
+                let answer = capture("probe_matches_standard.xml")
+                    .replace("urn:uuid:00000000-1111-4222-8333-444444444444", &id);
+                let _ = sock.send_to(answer.as_bytes(), from).await;
+            }
+        });
+        let w = world();
+        let admin = w.login("admin").await;
+        let (st, v) = w
+            .call(
+                Method::POST,
+                "/api/onvif/discover",
+                &admin,
+                Some(json!({"unicast": format!("127.0.0.1:{port}"), "wait_ms": 500})),
+            )
+            .await;
+        assert_eq!(st, StatusCode::OK, "{v}");
+        let found = v.as_array().unwrap();
+        assert_eq!(found.len(), 1, "{v}");
+        assert_eq!(
+            found[0]["xaddrs"][0],
+            "http://192.168.1.87:2000/onvif/device_service"
+        );
+        assert_eq!(found[0]["video_transmitter"], true);
+        assert_eq!(w.last_audit().event.action, "onvif.discover");
+
+        for bad in [
+            json!({}),
+            json!({"interface": "vmsnope0"}),
+            json!({"unicast": "not-an-address"}),
+            json!({"interface": "lo", "unicast": "127.0.0.1"}),
+        ] {
+            let (st, v) = w
+                .call(
+                    Method::POST,
+                    "/api/onvif/discover",
+                    &admin,
+                    Some(bad.clone()),
+                )
+                .await;
+            assert_eq!(st, StatusCode::BAD_REQUEST, "{bad}: {v}");
+        }
+        // Only administrators look for devices on the recorder's networks.
+        let partner = w.login("partner1").await;
+        let (st, _) = w
+            .call(
+                Method::POST,
+                "/api/onvif/discover",
+                &partner,
+                Some(json!({"unicast": format!("127.0.0.1:{port}")})),
+            )
+            .await;
+        assert_eq!(st, StatusCode::FORBIDDEN);
+    });
+}
