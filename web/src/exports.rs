@@ -289,6 +289,8 @@ fn start_job(
         .spawn(move || {
             let _g = span.enter();
             let dir: PathBuf = st.store.root().join(&row.dir);
+            // write_package refuses a directory that exists; only one it made is removed.
+            let existed = dir.exists();
             let result = write_package(&st.store, &spec, &key, &dir, &progress);
             let (action, outcome, detail) = match &result {
                 Ok(sum) => {
@@ -308,7 +310,9 @@ fn start_job(
                     tracing::error!(error = %e, "export failed");
                     row.status = ExportStatus::Failed(e.to_string());
                     // Never leave a half-written package that could be mistaken for evidence.
-                    let _ = std::fs::remove_dir_all(&dir);
+                    if !existed {
+                        let _ = std::fs::remove_dir_all(&dir);
+                    }
                     let action = if matches!(e, vms_storage::Error::Fixity { .. }) {
                         "video.export.fixity-failed"
                     } else {
@@ -317,9 +321,6 @@ fn start_job(
                     (action, "fail", e.to_string())
                 }
             };
-            if let Err(e) = st.store.put_export(&row) {
-                tracing::error!(error = %e, "recording the export's outcome failed");
-            }
             for camera in &row.cameras {
                 let r = st.store.audit(NewAuditEvent {
                     actor: s.username.clone(),
@@ -336,6 +337,10 @@ fn start_job(
                 if let Err(e) = r {
                     tracing::error!(error = %e, "audit write failed");
                 }
+            }
+            // The outcome becomes visible only once the audit trail holds it.
+            if let Err(e) = st.store.put_export(&row) {
+                tracing::error!(error = %e, "recording the export's outcome failed");
             }
             if let Ok(mut m) = st.exports.running.lock() {
                 m.remove(&row.id);

@@ -533,6 +533,27 @@ async fn export_stops_on_a_fixity_mismatch_and_needs_authority() {
             .await;
         assert!(st.is_client_error(), "{bad}: {st} {v}");
     }
+    // A package directory that already exists (say, a data directory reused with a new index)
+    // is refused and left exactly as it was.
+    let taken = w.store.root().join(format!("exports/{:08}", id + 1));
+    std::fs::create_dir_all(&taken).unwrap();
+    std::fs::write(taken.join("keep.txt"), b"not ours").unwrap();
+    let (st, v) = w
+        .call(
+            Method::POST,
+            "/api/exports",
+            &s,
+            Some(
+                json!({"cameras": [w.cams[0]], "start_us": B + 10 * S, "end_us": B + 12 * S,
+                        "case_number": "2026-9", "reason": "r"}),
+            ),
+        )
+        .await;
+    assert_eq!(st, StatusCode::ACCEPTED, "{v}");
+    let done = wait_export(&w, &s, v["id"].as_u64().unwrap()).await;
+    assert_eq!(done["status"], "failed", "{done}");
+    assert_eq!(std::fs::read(taken.join("keep.txt")).unwrap(), b"not ours");
+
     // A viewer may not export at all.
     let viewer = w.login("viewer").await;
     let (st, _) = w
