@@ -337,6 +337,21 @@ async fn bad_playback_requests_get_clear_4xx_and_are_audited() {
     assert_eq!(ev.event.range, Some((B, B + S)));
 }
 
+/// `POST /api/exports` for `cameras` over `range`, as `session`.
+async fn post_export(
+    w: &World,
+    session: &Session,
+    cameras: &[u32],
+    range: (i64, i64),
+    case_number: &str,
+    reason: &str,
+) -> (StatusCode, Value) {
+    let body = json!({"cameras": cameras, "start_us": range.0, "end_us": range.1,
+                      "case_number": case_number, "reason": reason});
+    w.call(Method::POST, "/api/exports", session, Some(body))
+        .await
+}
+
 async fn wait_export(w: &World, s: &Session, id: u64) -> Value {
     for _ in 0..600 {
         let (st, v) = w
@@ -357,17 +372,15 @@ async fn export_package_verifies_offline_and_tampering_fails() {
     let times = recorded(&w).await;
     let s = w.login("investigator").await;
     let (start, end) = (B + 2 * S + S / 3, B + 21 * S);
-    let (st, v) = w
-        .call(
-            Method::POST,
-            "/api/exports",
-            &s,
-            Some(
-                json!({"cameras": [w.cams[0]], "start_us": start, "end_us": end,
-                        "case_number": "2026-000123", "reason": "burglary at 1 Main St"}),
-            ),
-        )
-        .await;
+    let (st, v) = post_export(
+        &w,
+        &s,
+        &[w.cams[0]],
+        (start, end),
+        "2026-000123",
+        "burglary at 1 Main St",
+    )
+    .await;
     assert_eq!(st, StatusCode::ACCEPTED, "{v}");
     let id = v["id"].as_u64().unwrap();
     let done = wait_export(&w, &s, id).await;
@@ -486,17 +499,7 @@ async fn export_stops_on_a_fixity_mismatch_and_needs_authority() {
     bytes[at] ^= 0x80;
     std::fs::write(&path, bytes).unwrap();
 
-    let (st, v) = w
-        .call(
-            Method::POST,
-            "/api/exports",
-            &s,
-            Some(
-                json!({"cameras": [w.cams[0]], "start_us": B, "end_us": B + 3 * S,
-                        "case_number": "2026-9", "reason": "r"}),
-            ),
-        )
-        .await;
+    let (st, v) = post_export(&w, &s, &[w.cams[0]], (B, B + 3 * S), "2026-9", "r").await;
     assert_eq!(st, StatusCode::ACCEPTED, "{v}");
     let id = v["id"].as_u64().unwrap();
     let done = wait_export(&w, &s, id).await;
@@ -508,17 +511,7 @@ async fn export_stops_on_a_fixity_mismatch_and_needs_authority() {
     assert_eq!(ev.event.outcome, "fail");
 
     // An on-request camera needs an approved request covering the range.
-    let (st, _) = w
-        .call(
-            Method::POST,
-            "/api/exports",
-            &s,
-            Some(
-                json!({"cameras": [w.cams[1]], "start_us": B, "end_us": B + S,
-                        "case_number": "2026-9", "reason": "r"}),
-            ),
-        )
-        .await;
+    let (st, _) = post_export(&w, &s, &[w.cams[1]], (B, B + S), "2026-9", "r").await;
     assert_eq!(st, StatusCode::FORBIDDEN);
     assert_eq!(w.last_audit().event.outcome, "deny");
     for bad in [
@@ -538,17 +531,15 @@ async fn export_stops_on_a_fixity_mismatch_and_needs_authority() {
     let taken = w.store.root().join(format!("exports/{:08}", id + 1));
     std::fs::create_dir_all(&taken).unwrap();
     std::fs::write(taken.join("keep.txt"), b"not ours").unwrap();
-    let (st, v) = w
-        .call(
-            Method::POST,
-            "/api/exports",
-            &s,
-            Some(
-                json!({"cameras": [w.cams[0]], "start_us": B + 10 * S, "end_us": B + 12 * S,
-                        "case_number": "2026-9", "reason": "r"}),
-            ),
-        )
-        .await;
+    let (st, v) = post_export(
+        &w,
+        &s,
+        &[w.cams[0]],
+        (B + 10 * S, B + 12 * S),
+        "2026-9",
+        "r",
+    )
+    .await;
     assert_eq!(st, StatusCode::ACCEPTED, "{v}");
     let done = wait_export(&w, &s, v["id"].as_u64().unwrap()).await;
     assert_eq!(done["status"], "failed", "{done}");
@@ -556,16 +547,6 @@ async fn export_stops_on_a_fixity_mismatch_and_needs_authority() {
 
     // A viewer may not export at all.
     let viewer = w.login("viewer").await;
-    let (st, _) = w
-        .call(
-            Method::POST,
-            "/api/exports",
-            &viewer,
-            Some(
-                json!({"cameras": [w.cams[0]], "start_us": B, "end_us": B + S,
-                        "case_number": "c", "reason": "r"}),
-            ),
-        )
-        .await;
+    let (st, _) = post_export(&w, &viewer, &[w.cams[0]], (B, B + S), "c", "r").await;
     assert_eq!(st, StatusCode::FORBIDDEN);
 }
