@@ -689,13 +689,3 @@ fn read_master(path: &Path) -> std::io::Result<Master> {
 pub fn parse_public_key(hex_key: &str) -> Option<[u8; 32]> {
     hex::decode(hex_key.trim()).ok()?.try_into().ok()
 }
-
-/// Reads a whole small file (helper for callers that show a manifest).
-pub fn read_manifest(dir: &Path) -> Result<Manifest> {
-    let path = dir.join("manifest.json");
-    let mut s = String::new();
-    File::open(&path)
-        .and_then(|mut f| f.read_to_string(&mut s))
-        .map_err(|e| Error::io(&path, e))?;
-    serde_json::from_str(&s).map_err(|e| Error::Invalid(format!("{}: {e}", path.display())))
-}

@@ -450,7 +450,9 @@ impl VirtualMp4 {
     }
 
     /// A strong validator for exactly these bytes: the format version, the range and every
-    /// fragment's identity. It changes when retention or repair changes the rows behind it.
+    /// fragment's identity and use. Every header byte is derived from these (and from run rows,
+    /// which never change), so the header itself is not hashed again. It changes when retention
+    /// or repair changes the rows behind it.
     fn compute_etag(&self) -> String {
         let mut h = Sha256::new();
         h.update(FORMAT_VERSION.to_be_bytes());
@@ -458,15 +460,20 @@ impl VirtualMp4 {
         h.update(self.requested.0.to_be_bytes());
         h.update(self.requested.1.to_be_bytes());
         h.update(self.len.to_be_bytes());
-        h.update(&self.head);
         for f in &self.files {
             h.update(f.as_bytes());
             h.update([0]);
         }
         for p in &self.pieces {
+            h.update(p.file.to_be_bytes());
             h.update(p.offset.to_be_bytes());
+            h.update(p.start_utc.to_be_bytes());
+            h.update(p.run.to_be_bytes());
+            h.update(p.sample_description.to_be_bytes());
+            h.update(p.recorded_frames.to_be_bytes());
             h.update(p.frames.to_be_bytes());
             h.update(p.data_len.to_be_bytes());
+            h.update(p.duration_90k.to_be_bytes());
             h.update(p.extra_90k.to_be_bytes());
         }
         let d = h.finalize();
