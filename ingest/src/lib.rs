@@ -5,6 +5,7 @@
 //! it turns cameras into [`Frame`]s and [`Health`].
 
 pub mod camera;
+pub mod live;
 pub mod onvif;
 pub mod session;
 pub mod sim;
@@ -13,4 +14,5 @@ pub use camera::{
     CameraConfig, Codec, Credentials, Frame, Health, HealthSnapshot, OnvifSource, Secret,
     SessionState, Transport, VideoParams,
 };
+pub use live::LiveFeed;
 pub use session::{CameraHandle, SessionError, spawn_camera};

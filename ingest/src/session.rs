@@ -14,11 +14,12 @@ use futures::StreamExt;
 use rand::Rng;
 use retina::client::{PlayOptions, SessionOptions, SetupOptions};
 use retina::codec::{CodecItem, FrameFormat, ParametersRef, VideoParametersCodec};
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use crate::camera::{CameraConfig, Codec, Frame, Health, SessionState, Transport, VideoParams};
+use crate::live::LiveFeed;
 
 /// Why a session ended.
 #[derive(Debug, thiserror::Error)]
@@ -50,16 +51,16 @@ pub const RESOLVE_AFTER_FAILURES: u32 = 3;
 pub struct CameraHandle {
     pub name: String,
     pub health: Arc<Health>,
-    live: broadcast::Sender<Frame>,
+    live: LiveFeed,
     cancel: CancellationToken,
     task: tokio::task::JoinHandle<()>,
 }
 
 impl CameraHandle {
-    /// Subscribes to live frames (for live view). A slow subscriber misses frames rather than
-    /// slowing the camera.
-    pub fn subscribe(&self) -> broadcast::Receiver<Frame> {
-        self.live.subscribe()
+    /// The camera's live frames (for live view). A slow viewer misses frames rather than
+    /// slowing the camera or the recorder.
+    pub fn live(&self) -> &LiveFeed {
+        &self.live
     }
 
     /// Stops the session and waits for it to end. The recorder channel closes afterwards, so
@@ -74,7 +75,7 @@ impl CameraHandle {
 /// from the camera instead of dropping video) and to live subscribers.
 pub fn spawn_camera(cfg: CameraConfig, recorder: mpsc::Sender<Frame>) -> CameraHandle {
     let health = Arc::new(Health::default());
-    let (live, _) = broadcast::channel(256);
+    let live = LiveFeed::default();
     let cancel = CancellationToken::new();
     let span = tracing::info_span!("camera", camera = %cfg.name);
     let name = cfg.name.clone();
@@ -93,7 +94,7 @@ pub fn spawn_camera(cfg: CameraConfig, recorder: mpsc::Sender<Frame>) -> CameraH
 async fn supervise(
     cfg: CameraConfig,
     recorder: mpsc::Sender<Frame>,
-    live: broadcast::Sender<Frame>,
+    live: LiveFeed,
     health: Arc<Health>,
     cancel: CancellationToken,
 ) {
@@ -140,6 +141,7 @@ async fn supervise(
             },
             None => Err(SessionError::Onvif("stream URI not resolved yet".into())),
         };
+        live.session_ended();
         let streamed = health.frames.load(Ordering::Relaxed) > frames_before;
         failures = if streamed { 0 } else { failures + 1 };
         match result {
@@ -220,7 +222,7 @@ async fn run_session(
     url: &url::Url,
     session_no: u64,
     recorder: &mpsc::Sender<Frame>,
-    live: &broadcast::Sender<Frame>,
+    live: &LiveFeed,
     health: &Health,
 ) -> Result<(), SessionError> {
     let setup = async {
@@ -306,7 +308,7 @@ async fn run_session(
             data: Bytes::from(vf.into_data()),
         };
         let len = frame.data.len() as u64;
-        let _ = live.send(frame.clone());
+        live.publish(frame.clone());
         recorder
             .send(frame)
             .await

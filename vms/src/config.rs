@@ -16,6 +16,8 @@ pub struct Config {
     #[serde(default)]
     pub web: WebConfig,
     #[serde(default)]
+    pub live: LiveConfig,
+    #[serde(default)]
     pub defaults: CameraDefaults,
     /// TOML file with `[name] username = "…" password = "…"` tables; camera `credentials`
     /// name a table in it. Relative paths are relative to the config file.
@@ -104,6 +106,90 @@ impl WebConfig {
             terms_version: self.terms_version.clone(),
             export_key_file: self.export_key_file.clone(),
             ..d
+        })
+    }
+}
+
+/// `[live]`: WebRTC live view.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LiveConfig {
+    /// UDP ports for viewers' media, `"40000-40999"`; default: any free port.
+    pub udp_ports: Option<String>,
+    /// Extra addresses offered to browsers (e.g. a 1:1 NAT's public address).
+    #[serde(default)]
+    pub public_ips: Vec<std::net::IpAddr>,
+    /// STUN/TURN servers handed to browsers.
+    #[serde(default)]
+    pub ice_servers: Vec<vms_web::live::IceServer>,
+    #[serde(default = "default_max_viewers")]
+    pub max_viewers: usize,
+    #[serde(default = "default_live_timeout")]
+    pub connect_timeout_secs: u64,
+    #[serde(default = "default_live_timeout")]
+    pub peer_timeout_secs: u64,
+}
+
+impl Default for LiveConfig {
+    fn default() -> Self {
+        LiveConfig {
+            udp_ports: None,
+            public_ips: Vec::new(),
+            ice_servers: Vec::new(),
+            max_viewers: default_max_viewers(),
+            connect_timeout_secs: default_live_timeout(),
+            peer_timeout_secs: default_live_timeout(),
+        }
+    }
+}
+
+fn default_max_viewers() -> usize {
+    vms_web::live::LiveSettings::default().max_viewers
+}
+fn default_live_timeout() -> u64 {
+    15
+}
+
+impl LiveConfig {
+    pub fn settings(&self) -> anyhow::Result<vms_web::live::LiveSettings> {
+        let udp_ports = match &self.udp_ports {
+            None => None,
+            Some(r) => {
+                let parsed = r.split_once('-').and_then(|(a, b)| {
+                    Some((a.trim().parse::<u16>().ok()?, b.trim().parse::<u16>().ok()?))
+                });
+                match parsed {
+                    Some((lo, hi)) if lo > 0 && lo <= hi => Some((lo, hi)),
+                    _ => bail!(
+                        "live.udp_ports must be \"LOW-HIGH\" with 1 <= LOW <= HIGH <= 65535, not {r:?}"
+                    ),
+                }
+            }
+        };
+        if self.max_viewers == 0 {
+            bail!("live.max_viewers must be at least 1");
+        }
+        for s in &self.ice_servers {
+            if s.urls.is_empty()
+                || !s.urls.iter().all(|u| {
+                    u.starts_with("stun:") || u.starts_with("turn:") || u.starts_with("turns:")
+                })
+            {
+                bail!("live.ice_servers: every entry needs urls starting stun:, turn: or turns:");
+            }
+        }
+        if !(1..=300).contains(&self.connect_timeout_secs)
+            || !(1..=300).contains(&self.peer_timeout_secs)
+        {
+            bail!("live.connect_timeout_secs and live.peer_timeout_secs must be 1..=300");
+        }
+        Ok(vms_web::live::LiveSettings {
+            udp_ports,
+            public_ips: self.public_ips.clone(),
+            ice_servers: self.ice_servers.clone(),
+            max_viewers: self.max_viewers,
+            connect_timeout: Duration::from_secs(self.connect_timeout_secs),
+            peer_timeout: Duration::from_secs(self.peer_timeout_secs),
         })
     }
 }
@@ -376,6 +462,36 @@ mod tests {
         .unwrap();
         assert_eq!(cams.len(), 1);
         assert_eq!(cams[0].retention_days, 30);
+    }
+
+    #[test]
+    fn live_section_parses_and_rejects_nonsense() {
+        let live = |body: &str| -> anyhow::Result<vms_web::live::LiveSettings> {
+            let cfg: Config =
+                toml::from_str(&format!("[storage]\ndata_dir = \"/x\"\n[live]\n{body}"))?;
+            cfg.live.settings()
+        };
+        let s = live(
+            "udp_ports = \"40000-40099\"\npublic_ips = [\"203.0.113.7\"]\n\
+             ice_servers = [{ urls = [\"stun:stun.example.org:3478\"] }]\nmax_viewers = 8\n",
+        )
+        .unwrap();
+        assert_eq!(s.udp_ports, Some((40000, 40099)));
+        assert_eq!(s.max_viewers, 8);
+        assert_eq!(s.ice_servers.len(), 1);
+        for (bad, says) in [
+            ("udp_ports = \"40099-40000\"", "udp_ports"),
+            ("udp_ports = \"0-10\"", "udp_ports"),
+            ("udp_ports = \"many\"", "udp_ports"),
+            ("max_viewers = 0", "max_viewers"),
+            ("ice_servers = [{ urls = [\"http://x\"] }]", "ice_servers"),
+            ("ice_servers = [{ urls = [] }]", "ice_servers"),
+            ("peer_timeout_secs = 0", "peer_timeout_secs"),
+            ("bogus = 1", "unknown field"),
+        ] {
+            let e = format!("{:#}", live(bad).unwrap_err());
+            assert!(e.contains(says), "{bad}: {e}");
+        }
     }
 
     #[test]

@@ -386,7 +386,8 @@ async fn run(config_path: &Path) -> anyhow::Result<std::process::ExitCode> {
         policy,
         Duration::from_secs(cfg.storage.retention_interval_secs.max(1)),
     );
-    let settings = cfg.web.settings()?;
+    let mut settings = cfg.web.settings()?;
+    settings.live = cfg.live.settings()?;
     let state = vms_web::AppState::new(store, secrets, settings);
     serve_until_signal(rec, state, cfg.web.listen, None, |_| {}).await
 }

@@ -303,6 +303,7 @@ async fn reconcile(
                 id: c.id,
                 health: c.health.clone(),
                 stats: c.stats.clone(),
+                live: c.handle.live().clone(),
             })
             .collect();
     }

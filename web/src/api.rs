@@ -21,7 +21,7 @@ pub(crate) type ApiResult<T> = Result<T, ApiError>;
 
 const MAX_TEXT: usize = 2000;
 
-fn text(field: &str, v: &str, required: bool) -> ApiResult<String> {
+pub(crate) fn text(field: &str, v: &str, required: bool) -> ApiResult<String> {
     let v = v.trim();
     if required && v.is_empty() {
         return Err(ApiError::BadRequest(format!("{field} is required")));
@@ -68,7 +68,7 @@ impl AppState {
     }
 
     /// Authorizes an action on an object; denials are audited (with camera, range, reason).
-    fn check(
+    pub(crate) fn check(
         &self,
         s: &Subject,
         action: Action,
@@ -1584,6 +1584,7 @@ pub(crate) async fn metrics(State(st): State<AppState>) -> impl IntoResponse {
             let _ = writeln!(out, "{name}{{camera=\"{}\"}} {}", c.name, f(c));
         }
     }
+    crate::live::write_metrics(&st, &mut out);
     let _ = writeln!(
         out,
         "# TYPE vms_store_bytes gauge\nvms_store_bytes {}",

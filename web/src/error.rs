@@ -29,6 +29,15 @@ pub enum ApiError {
     Locked,
     #[error("request body too large")]
     TooLarge,
+    /// The body's media type is not the one the route takes.
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    /// Well-formed but cannot be served as asked (e.g. an offer without a codec we send).
+    #[error("{0}")]
+    Unprocessable(String),
+    /// Temporarily unable (capacity, camera not running); the client may retry.
+    #[error("{0}")]
+    Unavailable(String),
     #[error("internal error")]
     Internal(String),
 }
@@ -53,6 +62,9 @@ impl IntoResponse for ApiError {
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::Locked => StatusCode::LOCKED,
             ApiError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(detail) => {
                 tracing::error!(error = %detail, "internal error");
                 StatusCode::INTERNAL_SERVER_ERROR

@@ -6,6 +6,7 @@ pub mod api;
 pub mod auth;
 pub mod error;
 pub mod exports;
+pub mod live;
 pub mod onvif;
 pub mod playback;
 pub mod policy;
@@ -32,6 +33,8 @@ pub struct CameraView {
     pub id: u32,
     pub health: Arc<Health>,
     pub stats: Arc<RecorderStats>,
+    /// The camera's live frames, shared by all its live viewers.
+    pub live: vms_ingest::LiveFeed,
 }
 
 /// Policy knobs (defaults are the program's; configurable only to be stricter).
@@ -50,6 +53,8 @@ pub struct Settings {
     /// The agency's Ed25519 export signing key (32 raw bytes; created on first export if
     /// missing). `None`: `keys/export-ed25519.key` under the data directory.
     pub export_key_file: Option<std::path::PathBuf>,
+    /// WebRTC live view.
+    pub live: live::LiveSettings,
 }
 
 impl Default for Settings {
@@ -61,6 +66,7 @@ impl Default for Settings {
             secure_cookie: true,
             terms_version: "2026-1".into(),
             export_key_file: None,
+            live: live::LiveSettings::default(),
         }
     }
 }
@@ -77,6 +83,8 @@ pub struct AppState {
     pub changes: Arc<tokio::sync::Notify>,
     /// Running evidence exports.
     pub exports: Arc<exports::Jobs>,
+    /// Live-view sessions and their metrics.
+    pub live: Arc<live::Hub>,
 }
 
 impl AppState {
@@ -88,6 +96,7 @@ impl AppState {
             settings: Arc::new(settings),
             changes: Arc::default(),
             exports: Arc::default(),
+            live: Arc::default(),
         }
     }
 
@@ -216,6 +225,19 @@ pub fn api_routes(state: AppState) -> ApiRouter {
             Action::Playback,
             playback::video,
         )
+        .secured(
+            M::POST,
+            "/api/cameras/{id}/whep",
+            Action::LiveView,
+            live::offer,
+        )
+        .secured(
+            M::DELETE,
+            "/api/live/{session}",
+            Action::LiveView,
+            live::end,
+        )
+        .secured(M::GET, "/api/live/config", Action::LiveView, live::config)
         .secured(
             M::POST,
             "/api/onvif/probe",
@@ -400,7 +422,9 @@ pub async fn serve(
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let local = listener.local_addr()?;
     let task = tokio::spawn(async move {
-        axum::serve(listener, app(state))
+        // The connection's local address is the one to offer live viewers as ICE candidate.
+        let app = app(state).into_make_service_with_connect_info::<live::LocalAddr>();
+        axum::serve(listener, app)
             .with_graceful_shutdown(shutdown)
             .await
     });

@@ -33,6 +33,7 @@ function fill(tableId, rows, render) {
 
 function showLogin() {
   me = null;
+  stopLive();
   $('login').classList.remove('hidden');
   $('partner').classList.add('hidden');
   $('staff').classList.add('hidden');
@@ -55,6 +56,7 @@ async function showApp() {
     const investigates = ['investigator', 'supervisor'].includes(me.role);
     $('request-form-section').classList.toggle('hidden', !investigates);
     $('playback-section').classList.toggle('hidden', !investigates);
+    $('live-section').classList.toggle('hidden', !['viewer', 'investigator', 'supervisor'].includes(me.role));
     if (investigates && !$('pb-end').value) {
       const now = Date.now();
       $('pb-end').value = new Date(now).toISOString().slice(0, 19);
@@ -102,7 +104,10 @@ async function refreshPartner() {
 }
 
 async function refreshStaff() {
-  const [cams, reqs] = await Promise.all([api('GET', '/api/cameras'), api('GET', '/api/requests')]);
+  // Only investigators and supervisors see requests (viewers and administrators may not).
+  const seesRequests = ['investigator', 'supervisor'].includes(me.role);
+  $('requests-section').classList.toggle('hidden', !seesRequests);
+  const [cams, reqs] = await Promise.all([api('GET', '/api/cameras'), seesRequests ? api('GET', '/api/requests') : []]);
   fill('cameras', cams, (tr, c) => {
     const h = c.health || {};
     cell(tr, `${c.id}: ${c.name}`); cell(tr, c.partner); cell(tr, c.location); cell(tr, c.sharing);
@@ -254,6 +259,190 @@ for (const [id, status] of [['pause-all', 'paused'], ['resume-all', 'active'], [
   };
 }
 
-// Resume a session after a reload; refresh lists every few seconds.
-api('GET', '/api/me').then((m) => { me = m; return showApp(); }).catch(() => showLogin());
-setInterval(() => { if (!me) return; (me.role === 'partner' ? refreshPartner() : refreshStaff()).catch(() => {}); }, 3000);
+
+// ---- live view: one WHEP session (RTCPeerConnection, receive only) per tile ----
+//
+// A tile reconnects by itself when its connection fails (server restart, network) with
+// backoff; while the camera itself is down the connection stays up and the picture resumes at
+// the camera's next keyframe. Each tile records, for tests and ops, the decoded frame count
+// across reconnects and the time from page load to its first decoded frame.
+
+const tiles = [];
+let iceServers = null;
+
+function stopLive() {
+  for (const t of tiles.splice(0)) closeTile(t, true);
+  const grid = $('live-grid');
+  if (grid) grid.replaceChildren();
+}
+
+function closeTile(t, stop) {
+  if (stop) { t.stopped = true; clearInterval(t.timer); }
+  if (t.location) {
+    fetch(t.location, { method: 'DELETE', headers: { 'X-CSRF-Token': me ? me.csrf : '' }, credentials: 'same-origin' }).catch(() => {});
+    t.location = null;
+  }
+  if (t.pc) { t.frameBase += t.lastFrames; t.lastFrames = 0; t.pc.close(); t.pc = null; }
+}
+
+async function startLive() {
+  stopLive();
+  $('live-error').textContent = '';
+  const reason = $('live-reason').value.trim();
+  if (!reason) { $('live-error').textContent = 'Give a reason: every live view is audited and shown to the partner.'; return; }
+  const n = Number($('live-layout').value);
+  $('live-grid').className = `grid-${n}`;
+  try {
+    if (!iceServers) iceServers = (await api('GET', '/api/live/config')).ice_servers;
+    const cams = (await api('GET', '/api/cameras')).filter((c) => c.sharing === 'live').slice(0, n);
+    if (!cams.length) { $('live-error').textContent = 'No camera is shared for live view.'; return; }
+    for (const c of cams) tiles.push(liveTile(c, reason));
+    $('live-grid').replaceChildren(...tiles.map((t) => t.el));
+  } catch (e) { $('live-error').textContent = e.message; }
+}
+
+function liveTile(cam, reason) {
+  const el = document.createElement('div');
+  el.className = 'tile';
+  el.dataset.camera = cam.id;
+  const video = document.createElement('video');
+  video.muted = true; video.autoplay = true; video.playsInline = true;
+  const label = document.createElement('span');
+  label.className = 'label';
+  const msg = document.createElement('span');
+  msg.className = 'msg';
+  el.append(video, label, msg);
+  const t = { cam, reason, el, video, label, msg, pc: null, location: null, stopped: false, retry: 0,
+              frameBase: 0, lastFrames: 0, connects: 0, downSince: null };
+  // The first picture shown, timed from page load (requestVideoFrameCallback fires when a
+  // decoded frame is presented; getStats is only polled once a second).
+  if (video.requestVideoFrameCallback) {
+    video.requestVideoFrameCallback(() => { t.el.dataset.firstFrameMs = Math.round(performance.now()); });
+  }
+  showTileHealth(t);
+  connectTile(t);
+  t.timer = setInterval(() => watchTile(t), 1000);
+  return t;
+}
+
+function showTileHealth(t) {
+  const h = t.cam.health || {};
+  t.label.textContent = `${t.cam.name} · ${h.state || 'not recording'}${h.fps ? ` · ${h.fps} fps` : ''}`;
+}
+
+function iceGathered(pc, ms) {
+  return new Promise((resolve) => {
+    if (pc.iceGatheringState === 'complete') return resolve();
+    const done = () => { if (pc.iceGatheringState === 'complete') resolve(); };
+    pc.addEventListener('icegatheringstatechange', done);
+    setTimeout(resolve, ms);
+  });
+}
+
+async function connectTile(t) {
+  closeTile(t, false);
+  if (t.stopped) return;
+  const codec = (t.cam.health && t.cam.health.codec) || '';
+  if (codec && !codec.startsWith('avc1')) {
+    t.msg.textContent = 'Live view needs H.264: this camera sends H.265. Ask the partner to set its stream (or a sub-stream) to H.264, or use playback.';
+    return;
+  }
+  t.msg.textContent = 'connecting…';
+  t.connects += 1;
+  showTileCounters(t);
+  const pc = new RTCPeerConnection({ iceServers: iceServers || [] });
+  t.pc = pc;
+  pc.addTransceiver('video', { direction: 'recvonly' });
+  pc.ontrack = (e) => { t.video.srcObject = e.streams[0] || new MediaStream([e.track]); t.video.play().catch(() => {}); };
+  try {
+    await pc.setLocalDescription(await pc.createOffer());
+    await iceGathered(pc, 2000);
+    const r = await fetch(`/api/cameras/${t.cam.id}/whep?reason=${encodeURIComponent(t.reason)}`, {
+      method: 'POST', credentials: 'same-origin',
+      headers: { 'Content-Type': 'application/sdp', 'X-CSRF-Token': me ? me.csrf : '' },
+      body: pc.localDescription.sdp,
+    });
+    if (r.status === 401) { showLogin(); return; }
+    if (r.status !== 201) {
+      const d = await r.json().catch(() => ({}));
+      const e = new Error(d.error || r.statusText); e.status = r.status; throw e;
+    }
+    t.location = r.headers.get('Location');
+    await pc.setRemoteDescription({ type: 'answer', sdp: await r.text() });
+    t.msg.textContent = 'waiting for picture…';
+  } catch (e) {
+    t.msg.textContent = e.message;
+    if (e.status === 403 || e.status === 404 || e.status === 422) { t.stopped = true; return; } // retrying cannot help
+    reconnectLater(t);
+  }
+}
+
+function reconnectLater(t) {
+  if (t.stopped || t.pending) return;
+  const delay = Math.min(10000, 1000 * 2 ** Math.min(t.retry++, 4));
+  t.msg.textContent = `reconnecting in ${Math.round(delay / 1000)} s…`;
+  t.pending = setTimeout(() => { t.pending = null; connectTile(t); }, delay);
+}
+
+function showTileCounters(t) {
+  t.el.dataset.framesDecoded = t.frameBase + t.lastFrames;
+  t.el.dataset.connects = t.connects;
+}
+
+async function watchTile(t) {
+  const pc = t.pc;
+  if (!pc || t.stopped) return;
+  let frames = 0;
+  try {
+    (await pc.getStats()).forEach((s) => { if (s.type === 'inbound-rtp' && s.kind === 'video') frames = s.framesDecoded || 0; });
+  } catch (_) { return; }
+  if (pc !== t.pc) return;
+  if (frames > t.lastFrames) {
+    if (t.el.dataset.firstFrameMs === undefined) t.el.dataset.firstFrameMs = Math.round(performance.now());
+    t.lastFrames = frames; t.retry = 0; t.msg.textContent = '';
+  }
+  showTileCounters(t);
+  // The server or the network is gone (not merely the camera): start a new session.
+  const state = pc.connectionState;
+  if (state === 'failed' || state === 'closed') { reconnectLater(t); return; }
+  if (state === 'disconnected') {
+    t.downSince = t.downSince || performance.now();
+    if (performance.now() - t.downSince > 4000) { t.downSince = null; reconnectLater(t); }
+  } else {
+    t.downSince = null;
+    if (state === 'connected' && t.cam.health && t.cam.health.state !== 'streaming' && frames === t.lastFrames) {
+      t.msg.textContent = 'camera offline — the picture resumes when it is back';
+    }
+  }
+}
+
+async function refreshLiveHealth() {
+  if (!tiles.length) return;
+  const cams = await api('GET', '/api/cameras');
+  for (const t of tiles) {
+    const c = cams.find((x) => x.id === t.cam.id);
+    if (c) { t.cam = c; showTileHealth(t); }
+  }
+}
+
+$('live-form').onsubmit = (ev) => { ev.preventDefault(); startLive(); };
+$('live-stop').onclick = () => stopLive();
+window.addEventListener('pagehide', () => stopLive());
+
+// Resume a session after a reload; refresh lists every few seconds. `?live=N&reason=…` opens
+// the live grid at once (a wall display, and how the first-frame benchmark loads the page).
+api('GET', '/api/me').then(async (m) => {
+  me = m;
+  await showApp();
+  const q = new URLSearchParams(location.search);
+  if (q.get('live') && !$('live-section').classList.contains('hidden')) {
+    $('live-layout').value = q.get('live');
+    $('live-reason').value = q.get('reason') || '';
+    await startLive();
+  }
+}).catch((e) => { showLogin(); if (e.message !== 'Signed out') $('login-error').textContent = e.message; });
+setInterval(() => {
+  if (!me) return;
+  (me.role === 'partner' ? refreshPartner() : refreshStaff()).catch(() => {});
+  refreshLiveHealth().catch(() => {});
+}, 3000);

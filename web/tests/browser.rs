@@ -5,11 +5,11 @@
 
 mod common;
 
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
-use fantoccini::{ClientBuilder, Locator};
+use common::browser::start_browser;
+use fantoccini::Locator;
 use serde_json::json;
 use vms_storage::{
     CameraInfo, CameraSource, PartnerRow, PartnerStatus, RequestRow, RequestStatus, Role,
@@ -19,61 +19,6 @@ use vms_web::auth::{self, totp};
 use vms_web::{AppState, Settings};
 
 const PASSWORD: &str = "correct horse battery";
-
-struct Driver(Child);
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// Starts chromedriver and a headless Chromium session (a new profile each time).
-async fn start_browser() -> (Driver, fantoccini::Client, tempfile::TempDir) {
-    let port = free_port();
-    let driver = Driver(
-        Command::new("chromedriver")
-            .arg(format!("--port={port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("chromedriver (Debian chromium-driver; see scripts/install-deps --test)"),
-    );
-    let profile = tempfile::tempdir().unwrap();
-    let mut caps = serde_json::Map::new();
-    caps.insert(
-        "goog:chromeOptions".into(),
-        json!({
-            "binary": "/usr/bin/chromium",
-            "args": ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                     "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                     "--no-first-run", format!("--user-data-dir={}", profile.path().display()),
-                     "--window-size=1280,900"]
-        }),
-    );
-    let mut builder = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new());
-    builder.capabilities(caps);
-    let mut client = None;
-    for _ in 0..50 {
-        match builder.connect(&format!("http://127.0.0.1:{port}")).await {
-            Ok(c) => {
-                client = Some(c);
-                break;
-            }
-            Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
-        }
-    }
-    (driver, client.expect("chromedriver session"), profile)
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn partner_approves_a_request_and_investigator_signs_in_with_totp() {
@@ -169,7 +114,7 @@ async fn partner_approves_a_request_and_investigator_signs_in_with_totp() {
     .await
     .unwrap();
 
-    let (_driver, c, _profile) = start_browser().await;
+    let (_driver, c, _profile) = start_browser(&[]).await;
     let base = format!("http://{addr}/");
     let run = async {
         // Partner: sign in (no second factor for partners), approve the pending request.
@@ -326,7 +271,7 @@ async fn investigator_plays_back_a_recording() {
     )
     .await
     .unwrap();
-    let (_driver, c, _profile) = start_browser().await;
+    let (_driver, c, _profile) = start_browser(&[]).await;
     let (start_ms, end_ms) = ((b + 2_000_000) / 1000, (b + 12_000_000) / 1000);
     let code = w.code("investigator").unwrap();
     let run = async {

@@ -3,6 +3,8 @@
 //! per role with TOTP, the real router, and helpers to sign in and call it.
 #![allow(dead_code, clippy::unwrap_used)]
 
+pub mod browser;
+
 use std::sync::Arc;
 
 use axum::Router;
@@ -41,6 +43,11 @@ pub struct Session {
 }
 
 pub fn world() -> World {
+    world_with(|_| {})
+}
+
+/// A world whose settings `f` adjusts first.
+pub fn world_with(f: impl FnOnce(&mut Settings)) -> World {
     let dir = tempfile::tempdir().unwrap();
     let clock = Arc::new(ManualClock::new(T0));
     let store = Store::open(
@@ -114,10 +121,11 @@ pub fn world() -> World {
             totp_secrets.push((name.to_owned(), secret));
         }
     }
-    let settings = Settings {
+    let mut settings = Settings {
         secure_cookie: false,
         ..Settings::default()
     };
+    f(&mut settings);
     let state = AppState::new(store.clone(), secrets, settings);
     let (app, table) = app_with_table(state.clone());
     World {

@@ -1,0 +1,430 @@
+//! Live view over WebRTC (WHEP, draft-ietf-wish-whep): `POST` an SDP offer for a camera, get
+//! `201 Created` with the SDP answer and a session `Location`; `DELETE` that location to end.
+//! The server is an ICE-lite peer with host candidates on the address the client reached it on
+//! (plus configured public addresses), so no trickle ICE is needed.
+//!
+//! Camera access units go to each viewer unchanged (H.264 passthrough). All viewers of a camera
+//! share its one RTSP session through [`vms_ingest::LiveFeed`]. Each view is authorized by the
+//! policy (cameras shared `live`, staff with a second factor, a reason) and audited.
+//! Design record: `docs/design/live-view.md`.
+
+pub mod client;
+pub mod h264;
+pub mod metrics;
+pub mod viewer;
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+use str0m::change::SdpOffer;
+use str0m::media::Mid;
+use str0m::{Candidate, Rtc};
+use tokio::net::UdpSocket;
+use tokio::sync::oneshot;
+use tracing::Instrument;
+use vms_ingest::Codec;
+use vms_storage::NewAuditEvent;
+
+use crate::AppState;
+use crate::api::ApiResult;
+use crate::error::{ApiError, ApiPath, ApiQuery};
+use crate::policy::{Action, Resource};
+use crate::routes::Caller;
+use metrics::CameraLiveMetrics;
+use viewer::{EndReason, Viewer};
+use vms_storage::Role;
+
+/// Largest SDP offer accepted (browsers send 3–8 KiB).
+const MAX_OFFER: usize = 32 * 1024;
+
+/// A STUN or TURN server handed to browsers (`RTCIceServer`).
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct IceServer {
+    pub urls: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credential: Option<String>,
+}
+
+/// Live-view knobs (config `[live]`).
+#[derive(Clone, Debug)]
+pub struct LiveSettings {
+    /// UDP ports viewers' sessions bind, inclusive; `None`: any free port. A firewall opens
+    /// exactly this range.
+    pub udp_ports: Option<(u16, u16)>,
+    /// Addresses advertised as extra host candidates, e.g. the public address of a 1:1 NAT in
+    /// front of the recorder. The address the client reached the server on is always offered.
+    pub public_ips: Vec<IpAddr>,
+    /// STUN/TURN servers for browsers behind NATs (the server itself needs none: ICE lite).
+    pub ice_servers: Vec<IceServer>,
+    /// Concurrent viewers across all cameras; more get 503.
+    pub max_viewers: usize,
+    /// A session whose ICE and DTLS are not done by then is ended.
+    pub connect_timeout: Duration,
+    /// A peer that sends nothing (no consent check, no RTCP) for this long is gone.
+    pub peer_timeout: Duration,
+}
+
+impl Default for LiveSettings {
+    fn default() -> Self {
+        LiveSettings {
+            udp_ports: None,
+            public_ips: Vec::new(),
+            ice_servers: Vec::new(),
+            max_viewers: 64,
+            connect_timeout: Duration::from_secs(15),
+            peer_timeout: Duration::from_secs(15),
+        }
+    }
+}
+
+/// Running live sessions and per-camera live metrics.
+#[derive(Debug, Default)]
+pub struct Hub {
+    sessions: Mutex<HashMap<String, SessionEntry>>,
+    cameras: Mutex<HashMap<u32, Arc<CameraLiveMetrics>>>,
+}
+
+#[derive(Debug)]
+struct SessionEntry {
+    camera: u32,
+    owner: String,
+    stop: Option<oneshot::Sender<()>>,
+}
+
+impl Hub {
+    /// Live sessions now (connecting or connected).
+    pub fn sessions(&self) -> usize {
+        self.sessions.lock().map(|s| s.len()).unwrap_or(0)
+    }
+
+    /// A camera's live metrics (created on first use).
+    pub fn camera_metrics(&self, camera: u32) -> Arc<CameraLiveMetrics> {
+        let Ok(mut m) = self.cameras.lock() else {
+            return Arc::default();
+        };
+        m.entry(camera).or_default().clone()
+    }
+
+    fn metrics_snapshot(&self) -> Vec<(u32, Arc<CameraLiveMetrics>)> {
+        self.cameras
+            .lock()
+            .map(|m| m.iter().map(|(k, v)| (*k, v.clone())).collect())
+            .unwrap_or_default()
+    }
+
+    /// Ends every session (server shutdown).
+    pub fn stop_all(&self) {
+        if let Ok(mut s) = self.sessions.lock() {
+            for (_, mut e) in s.drain() {
+                if let Some(tx) = e.stop.take() {
+                    let _ = tx.send(());
+                }
+            }
+        }
+    }
+}
+
+/// The local address of the HTTP connection a request came in on (set by [`crate::serve`]):
+/// the address a browser can reach, so the one to offer as the ICE host candidate.
+#[derive(Clone, Copy, Debug)]
+pub struct LocalAddr(pub SocketAddr);
+
+impl
+    axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, tokio::net::TcpListener>>
+    for LocalAddr
+{
+    fn connect_info(s: axum::serve::IncomingStream<'_, tokio::net::TcpListener>) -> Self {
+        LocalAddr(
+            s.io()
+                .local_addr()
+                .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 0))),
+        )
+    }
+}
+
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct LiveQuery {
+    reason: String,
+}
+
+#[derive(Serialize)]
+pub(crate) struct LiveConfig {
+    ice_servers: Vec<IceServer>,
+}
+
+/// `GET /api/live/config`: what a browser needs to open a live view.
+pub(crate) async fn config(State(st): State<AppState>) -> impl IntoResponse {
+    axum::Json(LiveConfig {
+        ice_servers: st.settings.live.ice_servers.clone(),
+    })
+}
+
+/// `POST /api/cameras/{id}/whep?reason=…` with `Content-Type: application/sdp`.
+pub(crate) async fn offer(
+    State(st): State<AppState>,
+    Caller(s): Caller,
+    ApiPath(id): ApiPath<u32>,
+    ApiQuery(q): ApiQuery<LiveQuery>,
+    local: Option<axum::Extension<axum::extract::ConnectInfo<LocalAddr>>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Response> {
+    let is_sdp = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/sdp"));
+    if !is_sdp {
+        return Err(ApiError::UnsupportedMediaType(
+            "a WHEP offer is sent as application/sdp".into(),
+        ));
+    }
+    if body.len() > MAX_OFFER {
+        return Err(ApiError::TooLarge);
+    }
+    let sdp = std::str::from_utf8(&body)
+        .map_err(|_| ApiError::BadRequest("SDP offer is not UTF-8".into()))?
+        .to_owned();
+    let offer = SdpOffer::from_sdp_string(&sdp)
+        .map_err(|e| ApiError::BadRequest(format!("malformed SDP offer: {e}")))?;
+
+    // Authorize and audit before anything about the camera's stream is revealed.
+    let subject = s.clone();
+    let camera = st
+        .blocking(move |st| {
+            let c = st.store.camera_info(id)?.ok_or(ApiError::NotFound)?;
+            let reason = crate::api::text("reason", &q.reason, true)?;
+            let ev = NewAuditEvent {
+                camera: Some(id),
+                reason: Some(reason),
+                ..Default::default()
+            };
+            let rule = st.check(&subject, Action::LiveView, &Resource::Camera(&c), &ev)?;
+            st.audit(NewAuditEvent {
+                actor: subject.username.clone(),
+                action: Action::LiveView.as_str().into(),
+                outcome: "allow".into(),
+                rule: rule.into(),
+                ..ev
+            })?;
+            Ok(c)
+        })
+        .await?;
+    let feed = st
+        .camera_views()
+        .into_iter()
+        .find(|v| v.id == id)
+        .map(|v| v.live)
+        .ok_or_else(|| ApiError::Unavailable("the camera is not being recorded now".into()))?;
+    if feed
+        .current_params()
+        .is_some_and(|p| p.codec != Codec::H264)
+    {
+        return Err(ApiError::Unprocessable(
+            "live view needs H.264: this camera sends H.265; set its stream (or a sub-stream) \
+             to H.264, or use playback"
+                .into(),
+        ));
+    }
+    if !h264::offer_has_h264_video(&sdp) {
+        return Err(ApiError::Unprocessable(
+            "the offer has no H.264 video; live view sends the camera's H.264 unchanged".into(),
+        ));
+    }
+    let live = &st.settings.live;
+    if st.live.sessions() >= live.max_viewers {
+        return Err(ApiError::Unavailable(format!(
+            "{} live viewers already; try again later",
+            live.max_viewers
+        )));
+    }
+
+    let ip = local
+        .map(|l| (l.0).0.0.ip().to_canonical())
+        .filter(|ip| !ip.is_unspecified())
+        .unwrap_or(IpAddr::from([127, 0, 0, 1]));
+    let socket = bind_udp(ip, live.udp_ports).await?;
+    let local_addr = socket
+        .local_addr()
+        .map_err(|e| ApiError::Internal(format!("UDP socket: {e}")))?;
+
+    let mut rtc = Rtc::builder()
+        .set_ice_lite(true)
+        .clear_codecs()
+        .enable_h264(true)
+        .set_send_buffer_video(4000)
+        .build(Instant::now());
+    for addr in std::iter::once(local_addr).chain(
+        live.public_ips
+            .iter()
+            .map(|ip| SocketAddr::new(*ip, local_addr.port())),
+    ) {
+        let c = Candidate::host(addr, "udp")
+            .map_err(|e| ApiError::Internal(format!("ICE candidate {addr}: {e}")))?;
+        rtc.add_local_candidate(c);
+    }
+    let answer = rtc
+        .sdp_api()
+        .accept_offer(offer)
+        .map_err(|e| ApiError::Unprocessable(format!("cannot answer the offer: {e}")))?;
+    // str0m announces remote media only once connected; the offer names its sections.
+    let mids: Vec<Mid> = h264::offer_video_mids(&sdp)
+        .iter()
+        .map(|m| Mid::from(m.as_str()))
+        .collect();
+    let (mid, pt) = viewer::pick_video(&mut rtc, &mids).ok_or_else(|| {
+        ApiError::Unprocessable("the offer has no H.264 video section to receive on".into())
+    })?;
+
+    let sid = crate::auth::random_token();
+    let metrics = st.live.camera_metrics(id);
+    let (stop_tx, stop_rx) = oneshot::channel();
+    {
+        let mut sessions = st
+            .live
+            .sessions
+            .lock()
+            .map_err(|_| ApiError::Internal("live session table poisoned".into()))?;
+        // Checked again under the lock: concurrent offers cannot overshoot the limit.
+        if sessions.len() >= live.max_viewers {
+            return Err(ApiError::Unavailable("too many live viewers".into()));
+        }
+        sessions.insert(
+            sid.clone(),
+            SessionEntry {
+                camera: id,
+                owner: s.username.clone(),
+                stop: Some(stop_tx),
+            },
+        );
+    }
+    metrics.views.fetch_add(1, Ordering::Relaxed);
+    metrics.viewers.fetch_add(1, Ordering::Relaxed);
+    let v = Viewer {
+        rtc,
+        socket,
+        local: local_addr,
+        mid,
+        pt,
+        feed,
+        metrics: metrics.clone(),
+        connect_timeout: live.connect_timeout,
+        peer_timeout: live.peer_timeout,
+        connected: false,
+    };
+    let hub = st.live.clone();
+    let span = tracing::info_span!("live", camera = %camera.name, session = %&sid[..8], user = %s.username, udp = %local_addr);
+    let task_sid = sid.clone();
+    tokio::spawn(
+        async move {
+            let started = Instant::now();
+            let why = v.run(stop_rx).await;
+            if let Ok(mut sessions) = hub.sessions.lock() {
+                sessions.remove(&task_sid);
+            }
+            metrics.viewers.fetch_sub(1, Ordering::Relaxed);
+            tracing::info!(
+                reason = why.as_str(),
+                secs = started.elapsed().as_secs(),
+                "live view ended"
+            );
+            if why == EndReason::NotH264 {
+                tracing::warn!("camera switched to a codec live view cannot forward");
+            }
+        }
+        .instrument(span),
+    );
+    let location = format!("/api/live/{sid}");
+    Ok((
+        StatusCode::CREATED,
+        [
+            (header::CONTENT_TYPE, "application/sdp".to_owned()),
+            (header::LOCATION, location),
+        ],
+        answer.to_sdp_string(),
+    )
+        .into_response())
+}
+
+/// `DELETE /api/live/{session}`: ends a view (its owner, or an administrator).
+pub(crate) async fn end(
+    State(st): State<AppState>,
+    Caller(s): Caller,
+    ApiPath(sid): ApiPath<String>,
+) -> ApiResult<StatusCode> {
+    let mut sessions = st
+        .live
+        .sessions
+        .lock()
+        .map_err(|_| ApiError::Internal("live session table poisoned".into()))?;
+    // Someone else's session is "not found": session ids are not to be probed.
+    let mine = sessions
+        .get(&sid)
+        .is_some_and(|e| e.owner == s.username || s.role == Role::Admin);
+    if !mine {
+        return Err(ApiError::NotFound);
+    }
+    if let Some(mut e) = sessions.remove(&sid) {
+        tracing::info!(camera = e.camera, "live view ended by client");
+        if let Some(tx) = e.stop.take() {
+            let _ = tx.send(());
+        }
+    }
+    Ok(StatusCode::OK)
+}
+
+/// Binds the viewer's UDP socket on `ip`, in the configured port range if there is one.
+async fn bind_udp(ip: IpAddr, ports: Option<(u16, u16)>) -> ApiResult<UdpSocket> {
+    let Some((lo, hi)) = ports else {
+        return UdpSocket::bind(SocketAddr::new(ip, 0))
+            .await
+            .map_err(|e| ApiError::Internal(format!("UDP bind on {ip}: {e}")));
+    };
+    // Start at a random port so concurrent offers do not all race for the first one.
+    let span = u32::from(hi - lo) + 1;
+    let first = rand::random::<u32>() % span;
+    for i in 0..span {
+        let port = lo + ((first + i) % span) as u16;
+        if let Ok(s) = UdpSocket::bind(SocketAddr::new(ip, port)).await {
+            return Ok(s);
+        }
+    }
+    Err(ApiError::Unavailable(format!(
+        "every UDP port in {lo}-{hi} is in use"
+    )))
+}
+
+/// Appends every camera's live metrics (Prometheus text).
+pub(crate) fn write_metrics(st: &AppState, out: &mut String) {
+    let names: HashMap<u32, String> = st
+        .camera_views()
+        .into_iter()
+        .map(|v| (v.id, v.name))
+        .collect();
+    let cams: Vec<(String, Arc<CameraLiveMetrics>)> = st
+        .live
+        .metrics_snapshot()
+        .into_iter()
+        .map(|(id, m)| (names.get(&id).cloned().unwrap_or_else(|| id.to_string()), m))
+        .collect();
+    metrics::write_prometheus(out, &cams);
+}
+
+pub(crate) fn now_us() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_micros() as i64)
+        .unwrap_or(0)
+}

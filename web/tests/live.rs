@@ -1,0 +1,524 @@
+//! Live view (WHEP) with a WebRTC client that is not a browser (`str0m`, through
+//! `vms_web::live::client`), over real HTTP and real UDP on loopback, fed by the RTSP simulator
+//! through the real ingest session: frames arrive, instant start, a camera restart mid-view,
+//! ending and cleanup, and bad input.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use vms_ingest::sim::{SimOptions, SimServer};
+use vms_ingest::{CameraConfig, CameraHandle, spawn_camera};
+use vms_web::CameraView;
+use vms_web::live::client::WhepClient;
+
+use common::{Session, World};
+
+const LOOPBACK: std::net::IpAddr = std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
+
+struct Live {
+    w: World,
+    sim: SimServer,
+    cam: CameraHandle,
+    addr: SocketAddr,
+    viewer: Session,
+}
+
+/// The world's live camera (`cams[0]`) recorded from a simulated camera by a real session;
+/// the web server on a real loopback port.
+async fn live_world(f: impl FnOnce(&mut vms_web::Settings)) -> Live {
+    let w = common::world_with(f);
+    let sim = SimServer::start(SimOptions::new(1)).await.unwrap();
+    let (tx, mut rx) = tokio::sync::mpsc::channel(64);
+    tokio::spawn(async move { while rx.recv().await.is_some() {} });
+    let mut cfg = CameraConfig::new("cam-0", sim.url(0));
+    cfg.backoff_initial = Duration::from_millis(100);
+    cfg.backoff_max = Duration::from_millis(200);
+    let cam = spawn_camera(cfg, tx);
+    w.state.cameras.write().unwrap().push(CameraView {
+        name: "cam-0".into(),
+        id: w.cams[0],
+        health: cam.health.clone(),
+        stats: Arc::default(),
+        live: cam.live().clone(),
+    });
+    let (addr, _) = vms_web::serve(
+        "127.0.0.1:0".parse().unwrap(),
+        w.state.clone(),
+        std::future::pending(),
+    )
+    .await
+    .unwrap();
+    let viewer = w.login("viewer").await;
+    Live {
+        w,
+        sim,
+        cam,
+        addr,
+        viewer,
+    }
+}
+
+/// One HTTP/1.1 request over a new connection; returns status, headers (lower-case names)
+/// and body.
+async fn http(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    s: &Session,
+    content_type: &str,
+    body: &[u8],
+) -> (u16, Vec<(String, String)>, String) {
+    let mut c = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let head = format!(
+        "{method} {path} HTTP/1.1\r\nhost: {addr}\r\ncookie: {}\r\nx-csrf-token: {}\r\n\
+         content-type: {content_type}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+        s.cookie,
+        s.csrf,
+        body.len()
+    );
+    c.write_all(head.as_bytes()).await.unwrap();
+    c.write_all(body).await.unwrap();
+    let mut out = Vec::new();
+    c.read_to_end(&mut out).await.unwrap();
+    let text = String::from_utf8_lossy(&out).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    // Bodies here are small; chunked framing is not expected (axum sets a length).
+    (status, headers, body.to_owned())
+}
+
+fn header<'a>(h: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    h.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+}
+
+/// Offers, posts, and applies the answer; returns the client and the session's location.
+async fn watch(l: &Live, camera: u32) -> (WhepClient, String) {
+    let (mut client, offer) = WhepClient::offer(LOOPBACK, true).await.unwrap();
+    let (status, h, body) = http(
+        l.addr,
+        "POST",
+        &format!("/api/cameras/{camera}/whep?reason=incident%2024-1187"),
+        &l.viewer,
+        "application/sdp",
+        offer.as_bytes(),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(header(&h, "content-type"), Some("application/sdp"));
+    let location = header(&h, "location").unwrap().to_owned();
+    assert!(location.starts_with("/api/live/"), "{location}");
+    assert!(
+        body.contains("a=ice-lite") && body.contains("127.0.0.1"),
+        "{body}"
+    );
+    client.accept_answer(&body).unwrap();
+    (client, location)
+}
+
+async fn wait_streaming(l: &Live) {
+    for _ in 0..100 {
+        if !l.cam.live().subscribe().0.is_empty() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the simulated camera never streamed");
+}
+
+async fn wait_sessions(l: &Live, n: usize, within: Duration) {
+    let until = Instant::now() + within;
+    while l.w.state.live.sessions() != n {
+        assert!(
+            Instant::now() < until,
+            "{} live sessions, want {n}",
+            l.w.state.live.sessions()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn metric(text: &str, name: &str) -> f64 {
+    text.lines()
+        .find(|l| l.starts_with(name))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(-1.0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_webrtc_client_sees_the_camera_at_once_and_across_a_camera_restart() {
+    let l = live_world(|_| {}).await;
+    wait_streaming(&l).await;
+    let t0 = Instant::now();
+    let (mut client, location) = watch(&l, l.w.cams[0]).await;
+
+    // Instant start: the first access unit is the held GOP's keyframe, with SPS/PPS in band.
+    let first = client
+        .next_frame(Duration::from_secs(10))
+        .await
+        .unwrap()
+        .expect("a frame within 10 s");
+    assert!(
+        first.keyframe && first.has_sps,
+        "first frame must start a decoder"
+    );
+    let first_ms = t0.elapsed().as_millis();
+    let mut frames = 1u32;
+    let mut last_rtp = first.rtp_time;
+    while frames < 60 {
+        let f = client
+            .next_frame(Duration::from_secs(5))
+            .await
+            .unwrap()
+            .expect("frames keep coming");
+        assert!(f.rtp_time > last_rtp, "RTP time moves forward");
+        last_rtp = f.rtp_time;
+        frames += 1;
+    }
+    eprintln!("first frame after {first_ms} ms (POST to decodable keyframe)");
+
+    // Many viewers share one camera session: a second viewer adds no RTSP connection.
+    let connections_before = l.sim.stats(0).connections;
+    let (mut second, second_loc) = watch(&l, l.w.cams[0]).await;
+    assert!(
+        second
+            .next_frame(Duration::from_secs(10))
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert_eq!(l.sim.stats(0).connections, connections_before);
+    assert_eq!(l.sim.stats(0).active_sessions, 1);
+
+    // The camera restarts: the same WebRTC session carries on from its next keyframe.
+    l.sim.set_online(0, false);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Drain whatever was in flight.
+    while client
+        .next_frame(Duration::from_millis(200))
+        .await
+        .unwrap()
+        .is_some()
+    {}
+    l.sim.set_online(0, true);
+    let after = client
+        .next_frame(Duration::from_secs(15))
+        .await
+        .unwrap()
+        .expect("frames resume after the camera comes back");
+    assert!(after.keyframe && after.has_sps, "resumes at a keyframe");
+    assert!(after.rtp_time > last_rtp, "RTP time still moves forward");
+    for _ in 0..10 {
+        assert!(
+            client
+                .next_frame(Duration::from_secs(5))
+                .await
+                .unwrap()
+                .is_some()
+        );
+    }
+
+    // Metrics count the viewers and what they were sent.
+    let (status, _, text) = http(l.addr, "GET", "/metrics", &l.viewer, "text/plain", b"").await;
+    assert_eq!(status, 200, "{text}");
+    assert_eq!(
+        metric(&text, "vms_live_viewers{camera=\"cam-0\"}"),
+        2.0,
+        "{text}"
+    );
+    assert!(metric(&text, "vms_live_frames_total{camera=\"cam-0\"}") >= 70.0);
+    assert!(metric(&text, "vms_live_packets_total{camera=\"cam-0\"}") >= 70.0);
+    assert!(
+        metric(
+            &text,
+            "vms_live_forward_latency_seconds_count{camera=\"cam-0\"}"
+        ) > 0.0
+    );
+
+    // Every view was audited as live video access with its reason.
+    let ev = l.w.last_audit();
+    assert_eq!(
+        (ev.event.action.as_str(), ev.event.outcome.as_str()),
+        ("video.live", "allow")
+    );
+    assert_eq!(ev.event.reason.as_deref(), Some("incident 24-1187"));
+
+    // Ending: someone else cannot end my session; I can.
+    let other = l.w.login("investigator").await;
+    let (status, _, _) = http(l.addr, "DELETE", &location, &other, "text/plain", b"").await;
+    assert_eq!(status, 404);
+    for loc in [&location, &second_loc] {
+        let (status, _, body) = http(l.addr, "DELETE", loc, &l.viewer, "text/plain", b"").await;
+        assert_eq!(status, 200, "{body}");
+    }
+    wait_sessions(&l, 0, Duration::from_secs(5)).await;
+    let (status, _, _) = http(l.addr, "DELETE", &location, &l.viewer, "text/plain", b"").await;
+    assert_eq!(status, 404, "already ended");
+    drop(second);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_viewer_that_vanishes_or_never_connects_is_cleaned_up() {
+    let l = live_world(|s| {
+        s.live.connect_timeout = Duration::from_secs(1);
+        s.live.peer_timeout = Duration::from_secs(2);
+    })
+    .await;
+    wait_streaming(&l).await;
+    // Connects, receives, then goes silent (tab closed without DELETE).
+    let (mut client, _) = watch(&l, l.w.cams[0]).await;
+    assert!(
+        client
+            .next_frame(Duration::from_secs(10))
+            .await
+            .unwrap()
+            .is_some()
+    );
+    drop(client);
+    // Never connects at all (offer posted, answer never used).
+    let (_silent, offer) = WhepClient::offer(LOOPBACK, true).await.unwrap();
+    let (status, _, body) = http(
+        l.addr,
+        "POST",
+        &format!("/api/cameras/{}/whep?reason=r", l.w.cams[0]),
+        &l.viewer,
+        "application/sdp",
+        offer.as_bytes(),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(l.w.state.live.sessions(), 2);
+    wait_sessions(&l, 0, Duration::from_secs(6)).await;
+    let (_, _, text) = http(l.addr, "GET", "/metrics", &l.viewer, "text/plain", b"").await;
+    assert_eq!(
+        metric(&text, "vms_live_viewers{camera=\"cam-0\"}"),
+        0.0,
+        "{text}"
+    );
+}
+
+fn open_fds() -> usize {
+    std::fs::read_dir("/proc/self/fd")
+        .map(|d| d.count())
+        .unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_offers_are_refused_clearly_and_nothing_leaks() {
+    let l = live_world(|s| s.live.max_viewers = 3).await;
+    wait_streaming(&l).await;
+    let cam = l.w.cams[0];
+    let post = |path: String, ct: &'static str, body: Vec<u8>, s: Session| {
+        let addr = l.addr;
+        async move { http(addr, "POST", &path, &s, ct, &body).await }
+    };
+    let whep = format!("/api/cameras/{cam}/whep?reason=r");
+    let (_, h264_offer) = WhepClient::offer(LOOPBACK, true).await.unwrap();
+    let (_, vp8_offer) = WhepClient::offer(LOOPBACK, false).await.unwrap();
+
+    let cases: Vec<(&str, String, &'static str, Vec<u8>, u16)> = vec![
+        (
+            "malformed SDP",
+            whep.clone(),
+            "application/sdp",
+            b"v=0\r\nnonsense".to_vec(),
+            400,
+        ),
+        (
+            "not UTF-8",
+            whep.clone(),
+            "application/sdp",
+            vec![0xff, 0xfe, 0],
+            400,
+        ),
+        (
+            "JSON instead of SDP",
+            whep.clone(),
+            "application/json",
+            b"{}".to_vec(),
+            415,
+        ),
+        (
+            "offer without H.264",
+            whep.clone(),
+            "application/sdp",
+            vp8_offer.clone().into_bytes(),
+            422,
+        ),
+        (
+            "no reason",
+            format!("/api/cameras/{cam}/whep"),
+            "application/sdp",
+            h264_offer.clone().into_bytes(),
+            400,
+        ),
+        (
+            "empty reason",
+            format!("/api/cameras/{cam}/whep?reason="),
+            "application/sdp",
+            h264_offer.clone().into_bytes(),
+            400,
+        ),
+        (
+            "unknown camera",
+            "/api/cameras/999999/whep?reason=r".into(),
+            "application/sdp",
+            h264_offer.clone().into_bytes(),
+            404,
+        ),
+        (
+            "camera shared on request only",
+            format!("/api/cameras/{}/whep?reason=r", l.w.cams[1]),
+            "application/sdp",
+            h264_offer.clone().into_bytes(),
+            403,
+        ),
+        (
+            "registry-only camera",
+            format!("/api/cameras/{}/whep?reason=r", l.w.cams[2]),
+            "application/sdp",
+            h264_offer.clone().into_bytes(),
+            403,
+        ),
+        (
+            "live camera not recorded now",
+            format!("/api/cameras/{}/whep?reason=r", l.w.cams[3]),
+            "application/sdp",
+            h264_offer.clone().into_bytes(),
+            503,
+        ),
+        (
+            "too large",
+            whep.clone(),
+            "application/sdp",
+            vec![b'a'; 40_000],
+            413,
+        ),
+    ];
+    for (what, path, ct, body, want) in &cases {
+        let (status, _, text) = post(path.clone(), ct, body.clone(), l.viewer.clone()).await;
+        assert_eq!(status, *want, "{what}: {text}");
+        assert!(text.contains("\"error\""), "{what}: a JSON error: {text}");
+    }
+    // The policy's refusal is audited with the camera and the rule.
+    let denied =
+        l.w.store
+            .audit_search(&vms_storage::AuditFilter {
+                actor: Some("viewer".into()),
+                ..Default::default()
+            })
+            .unwrap();
+    assert!(denied.iter().any(|e| e.event.action == "video.live"
+        && e.event.outcome == "deny"
+        && e.event.camera == Some(l.w.cams[1])));
+    // Roles that may not watch live are refused before anything else.
+    let partner = l.w.login("partner1").await;
+    let (status, _, _) = post(
+        whep.clone(),
+        "application/sdp",
+        h264_offer.clone().into_bytes(),
+        partner,
+    )
+    .await;
+    assert_eq!(status, 403);
+
+    // Capacity: the fourth concurrent viewer gets 503, not a degraded session.
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        held.push(watch(&l, cam).await);
+    }
+    let (status, _, text) = post(
+        whep.clone(),
+        "application/sdp",
+        h264_offer.clone().into_bytes(),
+        l.viewer.clone(),
+    )
+    .await;
+    assert_eq!(status, 503, "{text}");
+    for (_, loc) in held.drain(..) {
+        let (status, _, _) = http(l.addr, "DELETE", &loc, &l.viewer, "text/plain", b"").await;
+        assert_eq!(status, 200);
+    }
+    wait_sessions(&l, 0, Duration::from_secs(5)).await;
+
+    // 1000 offers in a loop (bounded, loopback): refused ones and accepted-then-ended ones.
+    // Afterwards no session, task or socket is left behind.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let fds = open_fds();
+    let tasks = tokio::runtime::Handle::current()
+        .metrics()
+        .num_alive_tasks();
+    for i in 0..1000 {
+        let (status, h, text) = match i % 10 {
+            0 => {
+                post(
+                    whep.clone(),
+                    "application/sdp",
+                    h264_offer.clone().into_bytes(),
+                    l.viewer.clone(),
+                )
+                .await
+            }
+            1..=4 => {
+                post(
+                    whep.clone(),
+                    "application/sdp",
+                    b"v=0\r\nbroken".to_vec(),
+                    l.viewer.clone(),
+                )
+                .await
+            }
+            _ => {
+                post(
+                    whep.clone(),
+                    "application/sdp",
+                    vp8_offer.clone().into_bytes(),
+                    l.viewer.clone(),
+                )
+                .await
+            }
+        };
+        if i % 10 == 0 {
+            assert_eq!(status, 201, "{text}");
+            let loc = header(&h, "location").unwrap().to_owned();
+            let (status, _, _) = http(l.addr, "DELETE", &loc, &l.viewer, "text/plain", b"").await;
+            assert_eq!(status, 200);
+        } else {
+            assert!(status == 400 || status == 422, "{status}: {text}");
+        }
+    }
+    wait_sessions(&l, 0, Duration::from_secs(10)).await;
+    let mut settled = false;
+    for _ in 0..100 {
+        let now_tasks = tokio::runtime::Handle::current()
+            .metrics()
+            .num_alive_tasks();
+        if open_fds() <= fds + 2 && now_tasks <= tasks + 2 {
+            settled = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        settled,
+        "leak: fds {fds} → {}, tasks {tasks} → {}",
+        open_fds(),
+        tokio::runtime::Handle::current()
+            .metrics()
+            .num_alive_tasks()
+    );
+}
