@@ -414,6 +414,42 @@ async fn bad_offers_are_refused_clearly_and_nothing_leaks() {
         assert_eq!(status, *want, "{what}: {text}");
         assert!(text.contains("\"error\""), "{what}: a JSON error: {text}");
     }
+    // An H.265 camera: refused with what to change, not a session that never shows a picture.
+    let h265 = vms_ingest::LiveFeed::default();
+    h265.publish(vms_ingest::Frame {
+        session: 1,
+        new_params: None,
+        params: Arc::new(vms_ingest::VideoParams {
+            codec: vms_ingest::Codec::H265,
+            rfc6381: "hvc1.1.6.L93.B0".into(),
+            width: 1920,
+            height: 1080,
+            sample_entry: Default::default(),
+            extra_data: Default::default(),
+            clock_offset_us: None,
+        }),
+        pts_90k: 0,
+        wall_us: 0,
+        keyframe: true,
+        data: Default::default(),
+    });
+    l.w.state.cameras.write().unwrap().push(CameraView {
+        name: "cam-3".into(),
+        id: l.w.cams[3],
+        health: Arc::default(),
+        stats: Arc::default(),
+        live: h265,
+    });
+    let (status, _, text) = post(
+        format!("/api/cameras/{}/whep?reason=r", l.w.cams[3]),
+        "application/sdp",
+        h264_offer.clone().into_bytes(),
+        l.viewer.clone(),
+    )
+    .await;
+    assert_eq!(status, 422, "{text}");
+    assert!(text.contains("needs H.264"), "{text}");
+
     // The policy's refusal is audited with the camera and the rule.
     let denied =
         l.w.store

@@ -126,7 +126,7 @@ impl Viewer {
         let mut cursor = Cursor::default();
         let mut buf = vec![0u8; 2000];
         loop {
-            let deadline = match self.drain() {
+            let deadline = match self.drain().await {
                 Ok(d) => d,
                 Err(r) => return r,
             };
@@ -156,7 +156,7 @@ impl Viewer {
             }
             // Instant start: the held GOP goes out before anything live.
             if let Some(f) = backlog.pop_front() {
-                if let Err(r) = self.forward(&f, &mut cursor, true) {
+                if let Err(r) = self.forward(&f, &mut cursor, true).await {
                     return r;
                 }
                 continue;
@@ -183,7 +183,7 @@ impl Viewer {
                 }
                 f = recv_live(&mut live) => match f {
                     Ok(f) => {
-                        if let Err(r) = self.forward(&f, &mut cursor, false) {
+                        if let Err(r) = self.forward(&f, &mut cursor, false).await {
                             return r;
                         }
                     }
@@ -204,7 +204,7 @@ impl Viewer {
     }
 
     /// Sends one access unit to the viewer and flushes its packets.
-    fn forward(&mut self, f: &Frame, c: &mut Cursor, burst: bool) -> Result<(), EndReason> {
+    async fn forward(&mut self, f: &Frame, c: &mut Cursor, burst: bool) -> Result<(), EndReason> {
         if f.params.codec != Codec::H264 {
             return Err(EndReason::NotH264);
         }
@@ -265,7 +265,7 @@ impl Viewer {
             tracing::warn!(error = %e, "writing to the viewer failed");
             return Err(EndReason::Failed);
         }
-        self.drain()?;
+        self.drain().await?;
         self.metrics.frames.fetch_add(1, Ordering::Relaxed);
         if !burst {
             let now = super::now_us();
@@ -277,20 +277,21 @@ impl Viewer {
     }
 
     /// Sends everything str0m has queued and collects its events; returns when it next wants
-    /// a timeout.
-    fn drain(&mut self) -> Result<Instant, EndReason> {
+    /// a timeout. A full socket buffer (a GOP burst) waits for room: this task and socket are
+    /// this viewer's alone, so only this viewer slows down, and if it falls behind the
+    /// broadcast it skips to the next keyframe.
+    async fn drain(&mut self) -> Result<Instant, EndReason> {
         loop {
             match self.rtc.poll_output() {
                 Ok(Output::Timeout(t)) => return Ok(t),
                 Ok(Output::Transmit(t)) => {
-                    // A full socket buffer drops the datagram, as the network would; NACK or
-                    // the next keyframe repairs it. Never block the session on one viewer.
-                    match self.socket.try_send_to(&t.contents, t.destination) {
+                    match self.socket.send_to(&t.contents, t.destination).await {
                         Ok(n) => {
                             self.metrics.packets.fetch_add(1, Ordering::Relaxed);
                             self.metrics.bytes.fetch_add(n as u64, Ordering::Relaxed);
                         }
-                        Err(e) => tracing::debug!(error = %e, "datagram to viewer dropped"),
+                        // ICMP unreachable and the like: the peer may be gone; silence decides.
+                        Err(e) => tracing::debug!(error = %e, "datagram to viewer not sent"),
                     }
                 }
                 Ok(Output::Event(e)) => match e {
