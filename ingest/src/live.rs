@@ -8,6 +8,7 @@
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::broadcast;
+use tokio_util::sync::CancellationToken;
 
 use crate::camera::{Frame, VideoParams};
 
@@ -29,6 +30,9 @@ pub struct LiveFeed {
 struct Inner {
     tx: broadcast::Sender<Frame>,
     gop: Mutex<Gop>,
+    /// Cancelled when the camera stops being recorded. Viewers hold clones of the feed (and so
+    /// of `tx`), so the broadcast itself never reports "closed".
+    closed: CancellationToken,
 }
 
 #[derive(Debug, Default)]
@@ -45,6 +49,7 @@ impl Default for LiveFeed {
             inner: Arc::new(Inner {
                 tx: broadcast::channel(BROADCAST_FRAMES).0,
                 gop: Mutex::default(),
+                closed: CancellationToken::new(),
             }),
         }
     }
@@ -81,6 +86,17 @@ impl LiveFeed {
         if let Ok(mut gop) = self.inner.gop.lock() {
             *gop = Gop::default();
         }
+    }
+
+    /// Marks the feed finished (the camera is no longer recorded); its viewers end.
+    pub fn close(&self) {
+        self.session_ended();
+        self.inner.closed.cancel();
+    }
+
+    /// Resolves once [`LiveFeed::close`] was called.
+    pub async fn closed(&self) {
+        self.inner.closed.cancelled().await
     }
 
     /// The frames since the last keyframe (empty if none is held) and a receiver for every
@@ -148,6 +164,18 @@ mod tests {
         feed.session_ended();
         assert!(feed.subscribe().0.is_empty());
         assert!(feed.current_params().is_none());
+    }
+
+    #[tokio::test]
+    async fn closing_wakes_viewers() {
+        let feed = LiveFeed::default();
+        let viewer = feed.clone();
+        let waiter = tokio::spawn(async move { viewer.closed().await });
+        feed.close();
+        tokio::time::timeout(std::time::Duration::from_secs(5), waiter)
+            .await
+            .expect("woken")
+            .expect("joined");
     }
 
     #[test]

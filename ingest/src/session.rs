@@ -169,6 +169,7 @@ async fn supervise(
         }
     }
     health.set_state(SessionState::Stopped);
+    live.close();
 }
 
 /// Asks an ONVIF device for the stream: the full enrollment walk the first time, the saved

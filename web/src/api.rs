@@ -1581,7 +1581,8 @@ pub(crate) async fn metrics(State(st): State<AppState>) -> impl IntoResponse {
     for (name, kind, f) in series {
         let _ = writeln!(out, "# TYPE {name} {kind}");
         for c in &cams {
-            let _ = writeln!(out, "{name}{{camera=\"{}\"}} {}", c.name, f(c));
+            let camera = crate::live::metrics::escape_label(&c.name);
+            let _ = writeln!(out, "{name}{{camera=\"{camera}\"}} {}", f(c));
         }
     }
     crate::live::write_metrics(&st, &mut out);

@@ -32,8 +32,8 @@ function fill(tableId, rows, render) {
 }
 
 function showLogin() {
+  stopLive(); // while the CSRF token is still known, so the views' DELETEs are accepted
   me = null;
-  stopLive();
   $('login').classList.remove('hidden');
   $('partner').classList.add('hidden');
   $('staff').classList.add('hidden');
@@ -278,11 +278,14 @@ function stopLive() {
 
 function closeTile(t, stop) {
   if (stop) { t.stopped = true; clearInterval(t.timer); }
-  if (t.location) {
-    fetch(t.location, { method: 'DELETE', headers: { 'X-CSRF-Token': me ? me.csrf : '' }, credentials: 'same-origin' }).catch(() => {});
-    t.location = null;
-  }
+  if (t.location) { endSession(t.location); t.location = null; }
   if (t.pc) { t.frameBase += t.lastFrames; t.lastFrames = 0; t.pc.close(); t.pc = null; }
+}
+
+// keepalive: the DELETE still goes out when the page is being closed.
+function endSession(location) {
+  fetch(location, { method: 'DELETE', keepalive: true, credentials: 'same-origin',
+                    headers: { 'X-CSRF-Token': me ? me.csrf : '' } }).catch(() => {});
 }
 
 async function startLive() {
@@ -367,19 +370,25 @@ async function connectTile(t) {
       const d = await r.json().catch(() => ({}));
       const e = new Error(d.error || r.statusText); e.status = r.status; throw e;
     }
-    t.location = r.headers.get('Location');
-    await pc.setRemoteDescription({ type: 'answer', sdp: await r.text() });
+    const location = r.headers.get('Location');
+    const answer = await r.text();
+    // Stopped or replaced while the offer was in flight: end the session just created.
+    if (t.stopped || t.pc !== pc) { endSession(location); return; }
+    t.location = location;
+    await pc.setRemoteDescription({ type: 'answer', sdp: answer });
     t.msg.textContent = 'waiting for picture…';
   } catch (e) {
+    if (t.stopped || t.pc !== pc) return;
     t.msg.textContent = e.message;
     if (e.status === 403 || e.status === 404 || e.status === 422) { t.stopped = true; return; } // retrying cannot help
-    reconnectLater(t);
+    reconnectLater(t, e.status === 503);
   }
 }
 
-function reconnectLater(t) {
+// Backoff 1 s doubling to 10 s; to 30 s while the server says the camera is not running.
+function reconnectLater(t, unavailable) {
   if (t.stopped || t.pending) return;
-  const delay = Math.min(10000, 1000 * 2 ** Math.min(t.retry++, 4));
+  const delay = Math.min(unavailable ? 30000 : 10000, 1000 * 2 ** Math.min(t.retry++, 5));
   t.msg.textContent = `reconnecting in ${Math.round(delay / 1000)} s…`;
   t.pending = setTimeout(() => { t.pending = null; connectTile(t); }, delay);
 }

@@ -139,13 +139,13 @@ async fn wait_streaming(l: &Live) {
     panic!("the simulated camera never streamed");
 }
 
-async fn wait_sessions(l: &Live, n: usize, within: Duration) {
+async fn wait_sessions(w: &World, n: usize, within: Duration) {
     let until = Instant::now() + within;
-    while l.w.state.live.sessions() != n {
+    while w.state.live.sessions() != n {
         assert!(
             Instant::now() < until,
             "{} live sessions, want {n}",
-            l.w.state.live.sessions()
+            w.state.live.sessions()
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -257,15 +257,28 @@ async fn a_webrtc_client_sees_the_camera_at_once_and_across_a_camera_restart() {
     );
     assert_eq!(ev.event.reason.as_deref(), Some("incident 24-1187"));
 
-    // Ending: someone else cannot end my session; I can.
+    // Ending: someone else cannot end my session; an administrator can (audited); I can.
     let other = l.w.login("investigator").await;
     let (status, _, _) = http(l.addr, "DELETE", &location, &other, "text/plain", b"").await;
     assert_eq!(status, 404);
-    for loc in [&location, &second_loc] {
-        let (status, _, body) = http(l.addr, "DELETE", loc, &l.viewer, "text/plain", b"").await;
-        assert_eq!(status, 200, "{body}");
-    }
-    wait_sessions(&l, 0, Duration::from_secs(5)).await;
+    let admin = l.w.login("admin").await;
+    let (status, _, body) = http(l.addr, "DELETE", &second_loc, &admin, "text/plain", b"").await;
+    assert_eq!(status, 200, "{body}");
+    let ev = l.w.last_audit();
+    assert_eq!(
+        (ev.event.actor.as_str(), ev.event.action.as_str()),
+        ("admin", "live.end")
+    );
+    let (status, _, body) = http(l.addr, "DELETE", &location, &l.viewer, "text/plain", b"").await;
+    assert_eq!(status, 200, "{body}");
+    wait_sessions(&l.w, 0, Duration::from_secs(5)).await;
+    assert_eq!(l.cam.live().receivers(), 0, "viewer tasks gone");
+    let (_, _, text) = http(l.addr, "GET", "/metrics", &l.viewer, "text/plain", b"").await;
+    assert_eq!(
+        metric(&text, "vms_live_viewers{camera=\"cam-0\"}"),
+        0.0,
+        "{text}"
+    );
     let (status, _, _) = http(l.addr, "DELETE", &location, &l.viewer, "text/plain", b"").await;
     assert_eq!(status, 404, "already ended");
     drop(second);
@@ -302,7 +315,50 @@ async fn a_viewer_that_vanishes_or_never_connects_is_cleaned_up() {
     .await;
     assert_eq!(status, 201, "{body}");
     assert_eq!(l.w.state.live.sessions(), 2);
-    wait_sessions(&l, 0, Duration::from_secs(6)).await;
+    wait_sessions(&l.w, 0, Duration::from_secs(6)).await;
+    assert_eq!(l.cam.live().receivers(), 0);
+
+    // The partner stops sharing live: a running view ends within a recheck (5 s).
+    let (mut client, _) = watch(&l, l.w.cams[0]).await;
+    assert!(
+        client
+            .next_frame(Duration::from_secs(10))
+            .await
+            .unwrap()
+            .is_some()
+    );
+    let partner = l.w.login("partner1").await;
+    let (status, v) =
+        l.w.call(
+            axum::http::Method::PATCH,
+            &format!("/api/cameras/{}", l.w.cams[0]),
+            &partner,
+            Some(serde_json::json!({"sharing": "on-request"})),
+        )
+        .await;
+    assert_eq!(status, axum::http::StatusCode::OK, "{v}");
+    wait_sessions(&l.w, 0, Duration::from_secs(8)).await;
+    let (status, v) =
+        l.w.call(
+            axum::http::Method::PATCH,
+            &format!("/api/cameras/{}", l.w.cams[0]),
+            &partner,
+            Some(serde_json::json!({"sharing": "live"})),
+        )
+        .await;
+    assert_eq!(status, axum::http::StatusCode::OK, "{v}");
+
+    // The camera stops being recorded: its viewers end at once.
+    let (mut client, _) = watch(&l, l.w.cams[0]).await;
+    assert!(
+        client
+            .next_frame(Duration::from_secs(10))
+            .await
+            .unwrap()
+            .is_some()
+    );
+    l.cam.stop().await;
+    wait_sessions(&l.w, 0, Duration::from_secs(3)).await;
     let (_, _, text) = http(l.addr, "GET", "/metrics", &l.viewer, "text/plain", b"").await;
     assert_eq!(
         metric(&text, "vms_live_viewers{camera=\"cam-0\"}"),
@@ -489,7 +545,7 @@ async fn bad_offers_are_refused_clearly_and_nothing_leaks() {
         let (status, _, _) = http(l.addr, "DELETE", &loc, &l.viewer, "text/plain", b"").await;
         assert_eq!(status, 200);
     }
-    wait_sessions(&l, 0, Duration::from_secs(5)).await;
+    wait_sessions(&l.w, 0, Duration::from_secs(5)).await;
 
     // 1000 offers in a loop (bounded, loopback): refused ones and accepted-then-ended ones.
     // Afterwards no session, task or socket is left behind.
@@ -537,7 +593,7 @@ async fn bad_offers_are_refused_clearly_and_nothing_leaks() {
             assert!(status == 400 || status == 422, "{status}: {text}");
         }
     }
-    wait_sessions(&l, 0, Duration::from_secs(10)).await;
+    wait_sessions(&l.w, 0, Duration::from_secs(10)).await;
     let mut settled = false;
     for _ in 0..100 {
         let now_tasks = tokio::runtime::Handle::current()

@@ -237,6 +237,7 @@ fn chromium_watches_live_cameras_over_webrtc() {
                 .collect();
             tokio::time::sleep(Duration::from_secs(3)).await;
             let after = tiles(&c).await;
+            assert_eq!(after.len(), 2, "{after:?}");
             for t in &after {
                 let cam = t["camera"].as_u64().unwrap();
                 let b = before.iter().find(|(c, _)| *c == cam).unwrap().1;

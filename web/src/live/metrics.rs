@@ -159,10 +159,27 @@ impl CameraLiveMetrics {
     }
 }
 
+/// A Prometheus label value: `\`, `"` and newlines escaped (camera names come from partners).
+pub fn escape_label(v: &str) -> String {
+    let mut out = String::with_capacity(v.len());
+    for ch in v.chars() {
+        match ch {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 /// Appends the live series of `cameras` (name, metrics) in Prometheus text format, one
 /// `# TYPE` line per metric.
 pub fn write_prometheus(out: &mut String, cameras: &[(String, std::sync::Arc<CameraLiveMetrics>)]) {
-    let rows: Vec<_> = cameras.iter().map(|(n, m)| (n, m.counters())).collect();
+    let rows: Vec<_> = cameras
+        .iter()
+        .map(|(n, m)| (escape_label(n), m.counters()))
+        .collect();
     for i in 0..8 {
         let Some((_, first)) = rows.first() else {
             return;
@@ -176,8 +193,11 @@ pub fn write_prometheus(out: &mut String, cameras: &[(String, std::sync::Arc<Cam
     let name = "vms_live_forward_latency_seconds";
     let _ = writeln!(out, "# TYPE {name} histogram");
     for (camera, m) in cameras {
-        m.forward_latency
-            .write_prometheus(out, name, &format!("camera=\"{camera}\""));
+        m.forward_latency.write_prometheus(
+            out,
+            name,
+            &format!("camera=\"{}\"", escape_label(camera)),
+        );
     }
 }
 
@@ -199,6 +219,14 @@ mod tests {
         assert!((990..=1240).contains(&p99), "{p99}");
         h.record(u64::MAX / 4);
         assert_eq!(h.quantile(1.0), Some(u64::MAX));
+    }
+
+    #[test]
+    fn label_values_are_escaped() {
+        assert_eq!(escape_label("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
+        let mut out = String::new();
+        write_prometheus(&mut out, &[("x\"} 1\nfake 2".into(), Default::default())]);
+        assert!(!out.lines().any(|l| l.starts_with("fake")), "{out}");
     }
 
     #[test]

@@ -126,7 +126,7 @@ impl Hub {
     /// Ends every session (server shutdown).
     pub fn stop_all(&self) {
         if let Ok(mut s) = self.sessions.lock() {
-            for (_, mut e) in s.drain() {
+            for e in s.values_mut() {
                 if let Some(tx) = e.stop.take() {
                     let _ = tx.send(());
                 }
@@ -200,28 +200,25 @@ pub(crate) async fn offer(
     let offer = SdpOffer::from_sdp_string(&sdp)
         .map_err(|e| ApiError::BadRequest(format!("malformed SDP offer: {e}")))?;
 
-    // Authorize and audit before anything about the camera's stream is revealed.
+    // Authorize (a denial is audited) before anything about the camera's stream is revealed.
     let subject = s.clone();
-    let camera = st
+    let (camera, rule, ev) = st
         .blocking(move |st| {
             let c = st.store.camera_info(id)?.ok_or(ApiError::NotFound)?;
             let reason = crate::api::text("reason", &q.reason, true)?;
             let ev = NewAuditEvent {
+                actor: subject.username.clone(),
+                action: Action::LiveView.as_str().into(),
                 camera: Some(id),
                 reason: Some(reason),
                 ..Default::default()
             };
             let rule = st.check(&subject, Action::LiveView, &Resource::Camera(&c), &ev)?;
-            st.audit(NewAuditEvent {
-                actor: subject.username.clone(),
-                action: Action::LiveView.as_str().into(),
-                outcome: "allow".into(),
-                rule: rule.into(),
-                ..ev
-            })?;
-            Ok(c)
+            Ok((c, rule, ev))
         })
         .await?;
+    // Refusals that are not the policy's (camera down, codec, offer, capacity) are not views:
+    // they are not audited, so a wall display retrying a dead camera cannot flood the trail.
     let feed = st
         .camera_views()
         .into_iter()
@@ -288,6 +285,15 @@ pub(crate) async fn offer(
         ApiError::Unprocessable("the offer has no H.264 video section to receive on".into())
     })?;
 
+    st.blocking(move |st| {
+        st.audit(NewAuditEvent {
+            outcome: "allow".into(),
+            rule: rule.into(),
+            ..ev
+        })
+    })
+    .await?;
+
     let sid = crate::auth::random_token();
     let metrics = st.live.camera_metrics(id);
     let (stop_tx, stop_rx) = oneshot::channel();
@@ -312,6 +318,12 @@ pub(crate) async fn offer(
     }
     metrics.views.fetch_add(1, Ordering::Relaxed);
     metrics.viewers.fetch_add(1, Ordering::Relaxed);
+    // Owned by the task: however it ends (even by a panic), its table entry and gauge go.
+    let guard = SessionGuard {
+        hub: st.live.clone(),
+        sid: sid.clone(),
+        metrics: metrics.clone(),
+    };
     let v = Viewer {
         rtc,
         socket,
@@ -319,30 +331,26 @@ pub(crate) async fn offer(
         mid,
         pt,
         feed,
-        metrics: metrics.clone(),
+        metrics,
         connect_timeout: live.connect_timeout,
         peer_timeout: live.peer_timeout,
         connected: false,
     };
-    let hub = st.live.clone();
     let span = tracing::info_span!("live", camera = %camera.name, session = %&sid[..8], user = %s.username, udp = %local_addr);
-    let task_sid = sid.clone();
+    let recheck = revalidate(st.clone(), s, id);
     tokio::spawn(
         async move {
+            let _guard = guard;
             let started = Instant::now();
-            let why = v.run(stop_rx).await;
-            if let Ok(mut sessions) = hub.sessions.lock() {
-                sessions.remove(&task_sid);
-            }
-            metrics.viewers.fetch_sub(1, Ordering::Relaxed);
+            let why = tokio::select! {
+                why = v.run(stop_rx) => why,
+                () = recheck => EndReason::Revoked,
+            };
             tracing::info!(
                 reason = why.as_str(),
                 secs = started.elapsed().as_secs(),
                 "live view ended"
             );
-            if why == EndReason::NotH264 {
-                tracing::warn!("camera switched to a codec live view cannot forward");
-            }
         }
         .instrument(span),
     );
@@ -358,31 +366,93 @@ pub(crate) async fn offer(
         .into_response())
 }
 
-/// `DELETE /api/live/{session}`: ends a view (its owner, or an administrator).
+/// `DELETE /api/live/{session}`: ends a view (its owner, or an administrator — audited).
 pub(crate) async fn end(
     State(st): State<AppState>,
     Caller(s): Caller,
     ApiPath(sid): ApiPath<String>,
 ) -> ApiResult<StatusCode> {
-    let mut sessions = st
-        .live
-        .sessions
-        .lock()
-        .map_err(|_| ApiError::Internal("live session table poisoned".into()))?;
-    // Someone else's session is "not found": session ids are not to be probed.
-    let mine = sessions
-        .get(&sid)
-        .is_some_and(|e| e.owner == s.username || s.role == Role::Admin);
-    if !mine {
-        return Err(ApiError::NotFound);
-    }
-    if let Some(mut e) = sessions.remove(&sid) {
-        tracing::info!(camera = e.camera, "live view ended by client");
+    let (camera, owner) = {
+        let mut sessions = st
+            .live
+            .sessions
+            .lock()
+            .map_err(|_| ApiError::Internal("live session table poisoned".into()))?;
+        // Someone else's session is "not found": session ids are not to be probed.
+        let Some(e) = sessions
+            .get_mut(&sid)
+            .filter(|e| e.owner == s.username || s.role == Role::Admin)
+        else {
+            return Err(ApiError::NotFound);
+        };
+        // The task removes the entry when it has really ended (and its socket is closed).
         if let Some(tx) = e.stop.take() {
             let _ = tx.send(());
         }
+        (e.camera, e.owner.clone())
+    };
+    if owner != s.username {
+        st.blocking(move |st| {
+            st.audit(NewAuditEvent {
+                actor: s.username.clone(),
+                action: "live.end".into(),
+                outcome: "allow".into(),
+                rule: "admin-ends-view".into(),
+                camera: Some(camera),
+                reason: Some(format!("ended {owner}'s live view")),
+                ..Default::default()
+            })
+        })
+        .await?;
     }
     Ok(StatusCode::OK)
+}
+
+/// Removes a session from the table and the viewer gauge when its task ends.
+struct SessionGuard {
+    hub: Arc<Hub>,
+    sid: String,
+    metrics: Arc<CameraLiveMetrics>,
+}
+
+impl Drop for SessionGuard {
+    fn drop(&mut self) {
+        if let Ok(mut s) = self.hub.sessions.lock() {
+            s.remove(&self.sid);
+        }
+        self.metrics.viewers.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// How often a running view is checked against the policy again.
+const RECHECK: Duration = Duration::from_secs(5);
+
+/// Resolves when the policy no longer lets `subject` watch camera `id` live (the partner
+/// paused the camera or stopped sharing it live, the camera left the program): a decision
+/// taken when the view started must not outlive the consent it rested on.
+async fn revalidate(st: AppState, subject: crate::policy::Subject, id: u32) {
+    loop {
+        tokio::time::sleep(RECHECK).await;
+        let subject = subject.clone();
+        let allowed = st
+            .blocking(move |st| {
+                let c = st.store.camera_info(id)?.ok_or(ApiError::NotFound)?;
+                Ok(
+                    crate::policy::authorize(&subject, Action::LiveView, &Resource::Camera(&c))
+                        .allow,
+                )
+            })
+            .await;
+        match allowed {
+            Ok(true) => {}
+            // A store error is not a reason to cut a view; the next check decides.
+            Err(ApiError::Internal(e)) => tracing::warn!(error = %e, "live view recheck failed"),
+            Ok(false) | Err(_) => {
+                tracing::info!("live view no longer permitted; ending it");
+                return;
+            }
+        }
+    }
 }
 
 /// Binds the viewer's UDP socket on `ip`, in the configured port range if there is one.

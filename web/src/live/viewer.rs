@@ -28,6 +28,8 @@ const BURST_TICKS: i64 = 90;
 /// sent as one nominal frame interval so the browser's jitter buffer is not confused.
 const MAX_STEP_TICKS: i64 = 90_000;
 const NOMINAL_STEP_TICKS: i64 = 3_000;
+/// Largest step taken from arrival times (a long camera outage is not replayed as waiting).
+const MAX_GAP_TICKS: i64 = 90_000 * 60;
 
 /// How a viewer's session ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,6 +46,8 @@ pub enum EndReason {
     NotH264,
     /// The WebRTC stack or the socket failed.
     Failed,
+    /// The policy no longer allows the view (sharing changed, camera paused).
+    Revoked,
 }
 
 impl EndReason {
@@ -55,6 +59,7 @@ impl EndReason {
             EndReason::CameraGone => "camera-gone",
             EndReason::NotH264 => "not-h264",
             EndReason::Failed => "failed",
+            EndReason::Revoked => "revoked",
         }
     }
 }
@@ -110,9 +115,32 @@ pub fn pick_video(rtc: &mut Rtc, mids: &[Mid]) -> Option<(Mid, str0m::format::Pa
 #[derive(Debug, Default)]
 struct Cursor {
     waiting_keyframe: bool,
-    last: Option<(u64, i64)>,
+    /// Session, 90 kHz time and receive time (µs) of the last frame sent.
+    last: Option<(u64, i64, i64)>,
     out_ticks: i64,
     sets: Option<(Arc<VideoParams>, ParameterSets)>,
+}
+
+/// RTP ticks between the last frame sent and `f`: the camera's own step within a session;
+/// across a restart or a skip (no usable camera step), the time between their arrivals, so
+/// the browser's jitter buffer sees real time pass. Squeezed for the instant-start burst.
+fn step_ticks(last: Option<(u64, i64, i64)>, f: &Frame, burst: bool) -> i64 {
+    if burst {
+        return BURST_TICKS;
+    }
+    let Some((session, pts, wall_us)) = last else {
+        return NOMINAL_STEP_TICKS;
+    };
+    let camera_step = f.pts_90k - pts;
+    if session == f.session && (1..=MAX_STEP_TICKS).contains(&camera_step) {
+        return camera_step;
+    }
+    let wall_step = (f.wall_us - wall_us) * 9 / 100;
+    if (1..=MAX_GAP_TICKS).contains(&wall_step) {
+        wall_step
+    } else {
+        NOMINAL_STEP_TICKS
+    }
 }
 
 impl Viewer {
@@ -125,6 +153,7 @@ impl Viewer {
         let mut live: Option<broadcast::Receiver<Frame>> = None;
         let mut cursor = Cursor::default();
         let mut buf = vec![0u8; 2000];
+        let feed = self.feed.clone();
         loop {
             let deadline = match self.drain().await {
                 Ok(d) => d,
@@ -167,18 +196,22 @@ impl Viewer {
             tokio::select! {
                 biased;
                 _ = &mut stop => return EndReason::Stopped,
+                () = feed.closed() => return EndReason::CameraGone,
                 r = self.socket.recv_from(&mut buf) => {
                     let Ok((n, source)) = r else { return EndReason::Failed };
                     let Some(data) = buf.get(..n) else { continue };
+                    // Only datagrams of this session count: junk sent to the port neither keeps
+                    // a dead view alive nor ends a live one.
+                    let Ok(recv) = Receive::new(Protocol::Udp, source, self.local, data) else {
+                        continue;
+                    };
+                    let input = Input::Receive(Instant::now(), recv);
+                    if !self.rtc.accepts(&input) {
+                        continue;
+                    }
                     last_heard = Instant::now();
-                    match Receive::new(Protocol::Udp, source, self.local, data) {
-                        Ok(recv) => {
-                            if self.rtc.handle_input(Input::Receive(Instant::now(), recv)).is_err() {
-                                return EndReason::Failed;
-                            }
-                        }
-                        // Not STUN/DTLS/RTP: someone else's datagram; ignore it.
-                        Err(_) => continue,
+                    if let Err(e) = self.rtc.handle_input(input) {
+                        tracing::debug!(error = %e, %source, "datagram rejected");
                     }
                 }
                 f = recv_live(&mut live) => match f {
@@ -208,7 +241,7 @@ impl Viewer {
         if f.params.codec != Codec::H264 {
             return Err(EndReason::NotH264);
         }
-        let new_session = c.last.is_some_and(|(s, _)| s != f.session);
+        let new_session = c.last.is_some_and(|(s, _, _)| s != f.session);
         if new_session && !f.keyframe {
             c.waiting_keyframe = true;
             self.metrics.keyframe_waits.fetch_add(1, Ordering::Relaxed);
@@ -219,20 +252,8 @@ impl Viewer {
             }
             c.waiting_keyframe = false;
         }
-        let step = match c.last {
-            _ if burst => BURST_TICKS,
-            Some((s, pts)) if s == f.session => {
-                let d = f.pts_90k - pts;
-                if (1..=MAX_STEP_TICKS).contains(&d) {
-                    d
-                } else {
-                    NOMINAL_STEP_TICKS
-                }
-            }
-            _ => NOMINAL_STEP_TICKS,
-        };
-        c.last = Some((f.session, f.pts_90k));
-        c.out_ticks += step;
+        c.out_ticks += step_ticks(c.last, f, burst);
+        c.last = Some((f.session, f.pts_90k, f.wall_us));
         if c.sets
             .as_ref()
             .is_none_or(|(p, _)| !Arc::ptr_eq(p, &f.params))
@@ -321,5 +342,50 @@ async fn recv_live(
     match rx {
         Some(rx) => rx.recv().await,
         None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+
+    fn frame(session: u64, pts_90k: i64, wall_us: i64) -> Frame {
+        Frame {
+            session,
+            new_params: None,
+            params: Arc::new(VideoParams {
+                codec: Codec::H264,
+                rfc6381: String::new(),
+                width: 0,
+                height: 0,
+                sample_entry: Bytes::new(),
+                extra_data: Bytes::new(),
+                clock_offset_us: None,
+            }),
+            pts_90k,
+            wall_us,
+            keyframe: true,
+            data: Bytes::new(),
+        }
+    }
+
+    #[test]
+    fn rtp_steps_follow_the_camera_then_real_time_across_gaps() {
+        assert_eq!(step_ticks(None, &frame(1, 0, 0), false), NOMINAL_STEP_TICKS);
+        let last = Some((1, 9_000, 1_000_000));
+        // The camera's own step.
+        assert_eq!(step_ticks(last, &frame(1, 12_000, 1_033_000), false), 3_000);
+        // The burst is squeezed whatever the camera says.
+        assert_eq!(
+            step_ticks(last, &frame(1, 12_000, 1_033_000), true),
+            BURST_TICKS
+        );
+        // A restart 4 s later: arrival times decide (4 s = 360 000 ticks).
+        assert_eq!(step_ticks(last, &frame(2, 0, 5_000_000), false), 360_000);
+        // Timestamps jumping backwards within a session: arrival times again.
+        assert_eq!(step_ticks(last, &frame(1, 0, 1_100_000), false), 9_000);
+        // Nonsense arrival times fall back to one nominal frame.
+        assert_eq!(step_ticks(last, &frame(2, 0, 0), false), NOMINAL_STEP_TICKS);
     }
 }
