@@ -107,6 +107,12 @@ fn header<'a>(h: &'a [(String, String)], name: &str) -> Option<&'a str> {
 
 /// Offers, posts, and applies the answer; returns the client and the session's location.
 async fn watch(l: &Live, camera: u32) -> (WhepClient, String) {
+    let (c, location, _) = watch_answer(l, camera).await;
+    (c, location)
+}
+
+/// [`watch`], also returning the SDP answer.
+async fn watch_answer(l: &Live, camera: u32) -> (WhepClient, String, String) {
     let (mut client, offer) = WhepClient::offer(LOOPBACK, true).await.unwrap();
     let (status, h, body) = http(
         l.addr,
@@ -126,7 +132,7 @@ async fn watch(l: &Live, camera: u32) -> (WhepClient, String) {
         "{body}"
     );
     client.accept_answer(&body).unwrap();
-    (client, location)
+    (client, location, body)
 }
 
 async fn wait_streaming(l: &Live) {
@@ -613,4 +619,107 @@ async fn bad_offers_are_refused_clearly_and_nothing_leaks() {
             .metrics()
             .num_alive_tasks()
     );
+}
+
+/// An `avcC` record for the built-in clip's SPS/PPS.
+fn avcc(clip: &vms_ingest::sim::Clip) -> bytes::Bytes {
+    let (sps, pps) = (clip.sps(), clip.pps());
+    let mut b = vec![1, sps[1], sps[2], sps[3], 0xff, 0xe1];
+    b.extend_from_slice(&(sps.len() as u16).to_be_bytes());
+    b.extend_from_slice(sps);
+    b.push(1);
+    b.extend_from_slice(&(pps.len() as u16).to_be_bytes());
+    b.extend_from_slice(pps);
+    bytes::Bytes::from(b)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_viewer_that_falls_behind_skips_to_the_next_keyframe() {
+    let l = live_world(|s| s.live.udp_ports = Some((47_310, 47_329))).await;
+    // A feed this test drives itself, as fast as it likes: far faster than a viewer drains.
+    let clip = vms_ingest::sim::Clip::builtin();
+    let params = Arc::new(vms_ingest::VideoParams {
+        codec: vms_ingest::Codec::H264,
+        rfc6381: clip.rfc6381_codec(),
+        width: clip.width(),
+        height: clip.height(),
+        sample_entry: clip.sample_entry().clone(),
+        extra_data: avcc(&clip),
+        clock_offset_us: None,
+    });
+    let feed = vms_ingest::LiveFeed::default();
+    let mut pts = 0i64;
+    let mut publish = |n: usize| {
+        for f in clip.frames().iter().cycle().take(n) {
+            feed.publish(vms_ingest::Frame {
+                session: 1,
+                new_params: None,
+                params: params.clone(),
+                pts_90k: pts,
+                wall_us: std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap()
+                    .as_micros() as i64,
+                keyframe: f.keyframe,
+                data: f.data.clone(),
+            });
+            pts += i64::from(f.duration_90k);
+        }
+    };
+    publish(30);
+    l.w.state.cameras.write().unwrap().push(CameraView {
+        name: "cam-3".into(),
+        id: l.w.cams[3],
+        health: Arc::default(),
+        stats: Arc::default(),
+        live: feed.clone(),
+    });
+    let (mut client, location, answer) = watch_answer(&l, l.w.cams[3]).await;
+    // The answer's candidate uses the configured port range.
+    let port: u16 = answer
+        .lines()
+        .find(|l| l.starts_with("a=candidate:"))
+        .and_then(|l| l.split_whitespace().nth(5))
+        .and_then(|p| p.parse().ok())
+        .unwrap();
+    assert!((47_310..=47_329).contains(&port), "{answer}");
+    assert!(
+        client
+            .next_frame(Duration::from_secs(10))
+            .await
+            .unwrap()
+            .is_some()
+    );
+    // Flood: 3000 frames (~100 s of video) at once; the broadcast holds 256.
+    publish(3000);
+    let mut got = 0;
+    while client
+        .next_frame(Duration::from_secs(2))
+        .await
+        .unwrap()
+        .is_some()
+    {
+        got += 1;
+    }
+    let m = l.w.state.live.camera_metrics(l.w.cams[3]);
+    let dropped = m.dropped_slow.load(std::sync::atomic::Ordering::Relaxed);
+    assert!(
+        dropped > 0,
+        "the viewer fell behind ({got} frames received)"
+    );
+    assert!(got < 3000, "it skipped instead of buffering everything");
+    assert!(m.keyframe_waits.load(std::sync::atomic::Ordering::Relaxed) > 0);
+    // It carries on: the session survives the flood and new frames arrive.
+    publish(60);
+    assert!(
+        client
+            .next_frame(Duration::from_secs(10))
+            .await
+            .unwrap()
+            .is_some(),
+        "frames after the flood"
+    );
+    let (status, _, _) = http(l.addr, "DELETE", &location, &l.viewer, "text/plain", b"").await;
+    assert_eq!(status, 200);
+    wait_sessions(&l.w, 0, Duration::from_secs(10)).await;
 }
