@@ -10,9 +10,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use vms_ingest::CameraHandle;
 use vms_ingest::sim::{SimOptions, SimServer};
-use vms_ingest::{CameraConfig, CameraHandle, spawn_camera};
 use vms_web::CameraView;
 use vms_web::live::client::WhepClient;
 
@@ -33,19 +32,7 @@ struct Live {
 async fn live_world(f: impl FnOnce(&mut vms_web::Settings)) -> Live {
     let w = common::world_with(f);
     let sim = SimServer::start(SimOptions::new(1)).await.unwrap();
-    let (tx, mut rx) = tokio::sync::mpsc::channel(64);
-    tokio::spawn(async move { while rx.recv().await.is_some() {} });
-    let mut cfg = CameraConfig::new("cam-0", sim.url(0));
-    cfg.backoff_initial = Duration::from_millis(100);
-    cfg.backoff_max = Duration::from_millis(200);
-    let cam = spawn_camera(cfg, tx);
-    w.state.cameras.write().unwrap().push(CameraView {
-        name: "cam-0".into(),
-        id: w.cams[0],
-        health: cam.health.clone(),
-        stats: Arc::default(),
-        live: cam.live().clone(),
-    });
+    let cam = common::live_camera(&w, w.cams[0], "cam-0", sim.url(0));
     let (addr, _) = vms_web::serve(
         "127.0.0.1:0".parse().unwrap(),
         w.state.clone(),
@@ -63,8 +50,7 @@ async fn live_world(f: impl FnOnce(&mut vms_web::Settings)) -> Live {
     }
 }
 
-/// One HTTP/1.1 request over a new connection; returns status, headers (lower-case names)
-/// and body.
+/// One HTTP/1.1 request as `s`; returns status, headers (lower-case names) and body.
 async fn http(
     addr: SocketAddr,
     method: &str,
@@ -73,32 +59,15 @@ async fn http(
     content_type: &str,
     body: &[u8],
 ) -> (u16, Vec<(String, String)>, String) {
-    let mut c = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let head = format!(
-        "{method} {path} HTTP/1.1\r\nhost: {addr}\r\ncookie: {}\r\nx-csrf-token: {}\r\n\
-         content-type: {content_type}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
-        s.cookie,
-        s.csrf,
-        body.len()
-    );
-    c.write_all(head.as_bytes()).await.unwrap();
-    c.write_all(body).await.unwrap();
-    let mut out = Vec::new();
-    c.read_to_end(&mut out).await.unwrap();
-    let text = String::from_utf8_lossy(&out).into_owned();
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let mut lines = head.lines();
-    let status = lines
-        .next()
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    let headers = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
-        .collect();
-    // Bodies here are small; chunked framing is not expected (axum sets a length).
-    (status, headers, body.to_owned())
+    let h = [
+        ("cookie", s.cookie.as_str()),
+        ("x-csrf-token", s.csrf.as_str()),
+        ("content-type", content_type),
+    ];
+    let r = vms_web::live::client::http1(addr, method, path, &h, body)
+        .await
+        .unwrap();
+    (r.status, r.headers, r.body)
 }
 
 fn header<'a>(h: &'a [(String, String)], name: &str) -> Option<&'a str> {

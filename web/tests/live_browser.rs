@@ -19,106 +19,17 @@ use common::browser::start_browser;
 use fantoccini::Locator;
 use serde_json::Value;
 use vms_ingest::sim::{Clip, SimOptions, SimServer};
-use vms_ingest::{CameraConfig, CameraHandle, spawn_camera};
-use vms_web::CameraView;
-
-const INSIDE: &str = "VMS_LIVE_NETNS";
-
-/// Outside: re-runs `test` inside a new network namespace and asserts it passed (false).
-/// Inside: sets up the namespace's interfaces and returns true.
-fn in_netns(test: &str) -> bool {
-    if std::env::var(INSIDE).as_deref() == Ok(test) {
-        for args in [
-            "link set lo up",
-            "link add vms-a type veth peer name vms-b",
-            "addr add 10.99.0.1/24 dev vms-a",
-            "link set vms-a up",
-            "link set vms-b up",
-            "route add default dev vms-a",
-        ] {
-            let st = std::process::Command::new("ip")
-                .args(args.split(' '))
-                .status()
-                .unwrap();
-            assert!(st.success(), "ip {args}");
-        }
-        return true;
-    }
-    let out = std::process::Command::new("unshare")
-        .arg("-n")
-        .arg(std::env::current_exe().unwrap())
-        .args([test, "--exact", "--nocapture", "--test-threads=1"])
-        .env(INSIDE, test)
-        .output()
-        .expect("unshare (util-linux) runs; this test needs root for a network namespace");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    // Figures the inner run measured, for the suite's log.
-    for l in stdout.lines().filter(|l| l.starts_with("live:")) {
-        eprintln!("{l}");
-    }
-    assert!(
-        out.status.success(),
-        "inside the namespace: {stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    false
-}
 
 /// A High-profile H.264 clip (no B-frames, 1 s GOPs), encoded by ffmpeg's libx264.
-fn high_profile_clip(dir: &std::path::Path) -> Arc<Clip> {
-    let path = dir.join("high.mp4");
-    let st = std::process::Command::new("ffmpeg")
-        .args([
-            "-v",
-            "error",
-            "-f",
-            "lavfi",
-            "-i",
-            "testsrc2=size=640x360:rate=30",
-            "-t",
-            "4",
-        ])
-        .args([
-            "-c:v",
-            "libx264",
-            "-profile:v",
-            "high",
-            "-bf",
-            "0",
-            "-g",
-            "30",
-            "-pix_fmt",
-            "yuv420p",
-        ])
-        .arg(&path)
-        .status()
-        .expect("ffmpeg (scripts/install-deps --test)");
-    assert!(st.success());
-    let clip = Clip::from_mp4(&std::fs::read(&path).unwrap()).unwrap();
+fn high_profile_clip() -> Arc<Clip> {
+    let clip = common::encoded_clip("testsrc2=size=640x360:rate=30", &["-profile:v", "high"]);
     assert!(
         clip.profile_level_id()
             .to_ascii_lowercase()
             .starts_with("64"),
         "High profile"
     );
-    Arc::new(clip)
-}
-
-async fn camera(w: &common::World, id: u32, name: &str, sim: &SimServer) -> CameraHandle {
-    let (tx, mut rx) = tokio::sync::mpsc::channel(64);
-    tokio::spawn(async move { while rx.recv().await.is_some() {} });
-    let mut cfg = CameraConfig::new(name, sim.url(0));
-    cfg.backoff_initial = Duration::from_millis(200);
-    cfg.backoff_max = Duration::from_millis(500);
-    let cam = spawn_camera(cfg, tx);
-    w.state.cameras.write().unwrap().push(CameraView {
-        name: name.into(),
-        id,
-        health: cam.health.clone(),
-        stats: Arc::default(),
-        live: cam.live().clone(),
-    });
-    cam
+    clip
 }
 
 /// The tiles' state: per camera id, decoded frames (across reconnects), connects, first
@@ -169,7 +80,14 @@ async fn wait_frames(c: &fantoccini::Client, base: &[(u64, u64)], n: u64, secs: 
 
 #[test]
 fn chromium_watches_live_cameras_over_webrtc() {
-    if !in_netns("chromium_watches_live_cameras_over_webrtc") {
+    let veth = [
+        "link add vms-a type veth peer name vms-b",
+        "addr add 10.99.0.1/24 dev vms-a",
+        "link set vms-a up",
+        "link set vms-b up",
+        "route add default dev vms-a",
+    ];
+    if !common::netns::in_netns("chromium_watches_live_cameras_over_webrtc", &veth) {
         return;
     }
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -179,16 +97,15 @@ fn chromium_watches_live_cameras_over_webrtc() {
         .unwrap();
     rt.block_on(async {
         let w = common::world();
-        let tmp = tempfile::tempdir().unwrap();
         let sim_main = SimServer::start(SimOptions::new(1)).await.unwrap();
         let sim_high = SimServer::start(SimOptions {
-            clip: high_profile_clip(tmp.path()),
+            clip: high_profile_clip(),
             ..SimOptions::new(1)
         })
         .await
         .unwrap();
-        let _main = camera(&w, w.cams[0], "cam-0", &sim_main).await;
-        let _high = camera(&w, w.cams[3], "cam-3", &sim_high).await;
+        let _main = common::live_camera(&w, w.cams[0], "cam-0", sim_main.url(0));
+        let _high = common::live_camera(&w, w.cams[3], "cam-3", sim_high.url(0));
         let (addr, _server) = vms_web::serve(
             "10.99.0.1:0".parse().unwrap(),
             w.state.clone(),
@@ -255,7 +172,7 @@ fn chromium_watches_live_cameras_over_webrtc() {
                 .collect();
             sim_main.set_online(0, true);
             let recovered = wait_frames(&c, &during, 30, 20).await;
-            println!("live: after camera restart {recovered:?}");
+            println!("report: after camera restart {recovered:?}");
 
             // Time from page load to the first decoded frame, over ten loads.
             let mut firsts = Vec::new();
@@ -267,7 +184,7 @@ fn chromium_watches_live_cameras_over_webrtc() {
             firsts.sort_by(|a, b| a.total_cmp(b));
             let median = firsts[firsts.len() / 2];
             println!(
-                "live: first decoded frame after page load, median of {} tiles over 10 loads: {median:.0} ms (min {:.0}, max {:.0})",
+                "report: live first decoded frame after page load, median of {} tiles over 10 loads: {median:.0} ms (min {:.0}, max {:.0})",
                 firsts.len(),
                 firsts[0],
                 firsts[firsts.len() - 1]

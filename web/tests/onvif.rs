@@ -158,39 +158,10 @@ async fn probe_reports_the_device_and_the_streams_enrollment_would_record() {
     assert_eq!(st, StatusCode::FORBIDDEN);
 }
 
-const INSIDE: &str = "VMS_WEB_NETNS_TEST";
-
-/// Outside: runs `test` again inside a fresh network namespace (`unshare -n`, only `lo`, up)
-/// and asserts it passed, returning false. Inside: returns true and the caller runs the body.
-/// Discovery binds a socket on every interface, so it only ever runs where `lo` is all there is.
-fn in_netns(test: &str) -> bool {
-    if std::env::var(INSIDE).as_deref() == Ok(test) {
-        let st = std::process::Command::new("ip")
-            .args(["link", "set", "lo", "up"])
-            .status()
-            .unwrap();
-        assert!(st.success());
-        return true;
-    }
-    let out = std::process::Command::new("unshare")
-        .arg("-n")
-        .arg(std::env::current_exe().unwrap())
-        .args([test, "--exact", "--nocapture", "--test-threads=1"])
-        .env(INSIDE, test)
-        .output()
-        .expect("unshare (util-linux) runs; this test needs root for a network namespace");
-    assert!(
-        out.status.success(),
-        "inside the namespace: {}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    false
-}
-
 #[test]
 fn discover_over_the_api_in_a_private_namespace() {
-    if !in_netns("discover_over_the_api_in_a_private_namespace") {
+    // Discovery binds a socket on every interface: only where `lo` is all there is.
+    if !common::netns::in_netns("discover_over_the_api_in_a_private_namespace", &[]) {
         return;
     }
     let rt = tokio::runtime::Runtime::new().unwrap();

@@ -24,24 +24,7 @@ const FRAME: f64 = 1.0 / 30.0;
 /// A 3 s 320×240 H.264 stream with different parameters from the built-in clip (a camera whose
 /// settings changed), encoded by ffmpeg.
 fn small_clip() -> Arc<Clip> {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("small.mp4");
-    let st = std::process::Command::new("ffmpeg")
-        .args([
-            "-v",
-            "error",
-            "-f",
-            "lavfi",
-            "-i",
-            "testsrc=size=320x240:rate=30",
-        ])
-        .args(["-t", "3", "-c:v", "libx264", "-g", "30", "-bf", "0"])
-        .args(["-pix_fmt", "yuv420p", "-f", "mp4"])
-        .arg(&path)
-        .status()
-        .expect("ffmpeg runs (apt-get install ffmpeg)");
-    assert!(st.success());
-    Arc::new(Clip::from_mp4(&std::fs::read(&path).unwrap()).unwrap())
+    common::encoded_clip("testsrc=size=320x240:rate=30", &[])
 }
 
 /// Camera 0 (live): 15 s, offline 3 s, 6 s, then 3 s from a camera with other parameters.

@@ -355,8 +355,7 @@ async fn login(addr: SocketAddr, secret: &[u8]) -> anyhow::Result<(String, Strin
     Ok((cookie, csrf))
 }
 
-/// One HTTP/1.1 request on a new connection.
-#[allow(clippy::too_many_arguments)]
+/// One HTTP/1.1 request with the session's cookie and CSRF token.
 async fn http(
     addr: SocketAddr,
     method: &str,
@@ -366,30 +365,13 @@ async fn http(
     content_type: &str,
     body: &[u8],
 ) -> anyhow::Result<(u16, Vec<(String, String)>, String)> {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut c = tokio::net::TcpStream::connect(addr).await?;
-    let head = format!(
-        "{method} {path} HTTP/1.1\r\nhost: {addr}\r\ncookie: {cookie}\r\nx-csrf-token: {csrf}\r\n\
-         content-type: {content_type}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
-        body.len()
-    );
-    c.write_all(head.as_bytes()).await?;
-    c.write_all(body).await?;
-    let mut out = Vec::new();
-    c.read_to_end(&mut out).await?;
-    let text = String::from_utf8_lossy(&out).into_owned();
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let mut lines = head.lines();
-    let status = lines
-        .next()
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    let headers = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
-        .collect();
-    Ok((status, headers, body.to_owned()))
+    let h = [
+        ("cookie", cookie),
+        ("x-csrf-token", csrf),
+        ("content-type", content_type),
+    ];
+    let r = vms_web::live::client::http1(addr, method, path, &h, body).await?;
+    Ok((r.status, r.headers, r.body))
 }
 
 /// The viewers child: opens `n` WHEP sessions and counts frames for `secs`.

@@ -101,44 +101,45 @@ pub fn to_annex_b(data: &[u8], keyframe: bool, sets: &ParameterSets) -> Result<V
     Ok(out)
 }
 
+/// The attribute lines (`a=…`, prefix removed) of each video section of an SDP that is not
+/// rejected (port 0), one `Vec` per section.
+fn video_sections(sdp: &str) -> Vec<Vec<&str>> {
+    let mut out: Vec<Vec<&str>> = Vec::new();
+    let mut in_video = false;
+    for line in sdp.lines().map(str::trim_end) {
+        if let Some(m) = line.strip_prefix("m=") {
+            let mut f = m.split_whitespace();
+            in_video = f.next() == Some("video") && f.next() != Some("0");
+            if in_video {
+                out.push(Vec::new());
+            }
+        } else if in_video
+            && let (Some(attr), Some(section)) = (line.strip_prefix("a="), out.last_mut())
+        {
+            section.push(attr);
+        }
+    }
+    out
+}
+
 /// Whether an SDP offer has a video section with an H.264 payload type (RFC 6184 `rtpmap`).
 /// Checked before any WebRTC state is built for the offer, so a client that cannot receive
 /// H.264 gets a clear answer instead of a session that never shows a picture.
 pub fn offer_has_h264_video(sdp: &str) -> bool {
-    let mut in_video = false;
-    for line in sdp.lines() {
-        let line = line.trim_end();
-        if let Some(m) = line.strip_prefix("m=") {
-            // A rejected section has port 0; it carries nothing.
-            let mut f = m.split_whitespace();
-            in_video = f.next() == Some("video") && f.next() != Some("0");
-        } else if in_video
-            && let Some(map) = line.strip_prefix("a=rtpmap:")
-            && map
-                .split_whitespace()
-                .nth(1)
-                .is_some_and(|enc| enc.to_ascii_uppercase().starts_with("H264/"))
-        {
-            return true;
-        }
-    }
-    false
+    video_sections(sdp).iter().flatten().any(|a| {
+        a.strip_prefix("rtpmap:")
+            .and_then(|m| m.split_whitespace().nth(1))
+            .is_some_and(|enc| enc.to_ascii_uppercase().starts_with("H264/"))
+    })
 }
 
 /// The `a=mid` of each non-rejected video section of an SDP offer, in order.
 pub fn offer_video_mids(sdp: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut in_video = false;
-    for line in sdp.lines() {
-        let line = line.trim_end();
-        if let Some(m) = line.strip_prefix("m=") {
-            let mut f = m.split_whitespace();
-            in_video = f.next() == Some("video") && f.next() != Some("0");
-        } else if in_video && let Some(mid) = line.strip_prefix("a=mid:") {
-            out.push(mid.trim().to_owned());
-        }
-    }
-    out
+    video_sections(sdp)
+        .iter()
+        .filter_map(|attrs| attrs.iter().find_map(|a| a.strip_prefix("mid:")))
+        .map(|m| m.trim().to_owned())
+        .collect()
 }
 
 #[cfg(test)]

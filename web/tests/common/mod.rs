@@ -4,6 +4,7 @@
 #![allow(dead_code, clippy::unwrap_used)]
 
 pub mod browser;
+pub mod netns;
 
 use std::sync::Arc;
 
@@ -382,4 +383,40 @@ pub async fn get_raw(
         .unwrap()
         .to_vec();
     (status, h, body)
+}
+
+/// A 3-second H.264 clip (1 s GOPs, no B-frames) of an ffmpeg `lavfi` source, encoded by
+/// libx264 with `x264_args` added (e.g. a profile).
+pub fn encoded_clip(source: &str, x264_args: &[&str]) -> Arc<vms_ingest::sim::Clip> {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("clip.mp4");
+    let st = std::process::Command::new("ffmpeg")
+        .args(["-v", "error", "-f", "lavfi", "-i", source])
+        .args(["-t", "3", "-c:v", "libx264", "-g", "30", "-bf", "0"])
+        .args(x264_args)
+        .args(["-pix_fmt", "yuv420p", "-f", "mp4"])
+        .arg(&path)
+        .status()
+        .expect("ffmpeg runs (scripts/install-deps --test)");
+    assert!(st.success());
+    Arc::new(vms_ingest::sim::Clip::from_mp4(&std::fs::read(&path).unwrap()).unwrap())
+}
+
+/// Records camera `id` from `url` with a real session (fast reconnects) and puts its view,
+/// live feed included, into the world's camera list. Frames for the recorder are discarded.
+pub fn live_camera(w: &World, id: u32, name: &str, url: url::Url) -> vms_ingest::CameraHandle {
+    let (tx, mut rx) = tokio::sync::mpsc::channel(64);
+    tokio::spawn(async move { while rx.recv().await.is_some() {} });
+    let mut cfg = vms_ingest::CameraConfig::new(name, url);
+    cfg.backoff_initial = std::time::Duration::from_millis(100);
+    cfg.backoff_max = std::time::Duration::from_millis(300);
+    let cam = vms_ingest::spawn_camera(cfg, tx);
+    w.state.cameras.write().unwrap().push(vms_web::CameraView {
+        name: name.into(),
+        id,
+        health: cam.health.clone(),
+        stats: Arc::default(),
+        live: cam.live().clone(),
+    });
+    cam
 }
