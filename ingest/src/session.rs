@@ -269,11 +269,30 @@ async fn run_session(
     let mut params: Option<Arc<VideoParams>> = None;
     let mut window_start = Instant::now();
     let (mut window_frames, mut window_bytes) = (0u64, 0u64);
+    // Stalls are found by a coarse tick checking when the last item came, not by a timeout
+    // armed and cancelled around every frame (a timer-wheel insert and removal per frame per
+    // camera). A stall is noticed between `stall_timeout` and 1.25 × `stall_timeout`.
+    let mut stall_check = tokio::time::interval_at(
+        tokio::time::Instant::now() + cfg.stall_timeout / 4,
+        (cfg.stall_timeout / 4).max(Duration::from_millis(10)),
+    );
+    stall_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last_item = Instant::now();
     loop {
-        let item = match tokio::time::timeout(cfg.stall_timeout, demuxed.next()).await {
-            Err(_) => return Err(SessionError::Stalled(cfg.stall_timeout)),
-            Ok(None) => return Err(SessionError::Eof),
-            Ok(Some(item)) => item?,
+        let next = tokio::select! {
+            biased;
+            next = demuxed.next() => next,
+            _ = stall_check.tick() => {
+                if last_item.elapsed() >= cfg.stall_timeout {
+                    return Err(SessionError::Stalled(cfg.stall_timeout));
+                }
+                continue;
+            }
+        };
+        last_item = Instant::now();
+        let item = match next {
+            None => return Err(SessionError::Eof),
+            Some(item) => item?,
         };
         let CodecItem::VideoFrame(vf) = item else {
             continue;
