@@ -121,7 +121,7 @@ async fn partner_approves_a_request_and_investigator_signs_in_with_totp() {
         c.goto(&base).await?;
         c.wait()
             .at_most(Duration::from_secs(10))
-            .for_element(Locator::Id("username"))
+            .for_element(Locator::Css("#login:not(.hidden) #username"))
             .await?
             .send_keys("bakery")
             .await?;
@@ -167,7 +167,7 @@ async fn partner_approves_a_request_and_investigator_signs_in_with_totp() {
         let user = c
             .wait()
             .at_most(Duration::from_secs(10))
-            .for_element(Locator::Id("username"))
+            .for_element(Locator::Css("#login:not(.hidden) #username"))
             .await?;
         user.clear().await?;
         user.send_keys("investigator").await?;
@@ -278,7 +278,7 @@ async fn investigator_plays_back_a_recording() {
         c.goto(&format!("http://{addr}/")).await?;
         c.wait()
             .at_most(Duration::from_secs(10))
-            .for_element(Locator::Id("username"))
+            .for_element(Locator::Css("#login:not(.hidden) #username"))
             .await?
             .send_keys("investigator")
             .await?;

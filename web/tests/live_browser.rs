@@ -124,7 +124,7 @@ fn chromium_watches_live_cameras_over_webrtc() {
             c.goto(&base).await?;
             c.wait()
                 .at_most(Duration::from_secs(10))
-                .for_element(Locator::Id("username"))
+                .for_element(Locator::Css("#login:not(.hidden) #username"))
                 .await?
                 .send_keys("viewer")
                 .await?;
