@@ -406,10 +406,16 @@ async function watchTile(t) {
     (await pc.getStats()).forEach((s) => { if (s.type === 'inbound-rtp' && s.kind === 'video') frames = s.framesDecoded || 0; });
   } catch (_) { return; }
   if (pc !== t.pc) return;
+  const now = performance.now();
   if (frames > t.lastFrames) {
-    if (t.el.dataset.firstFrameMs === undefined) t.el.dataset.firstFrameMs = Math.round(performance.now());
-    t.lastFrames = frames; t.retry = 0; t.msg.textContent = '';
+    if (t.el.dataset.firstFrameMs === undefined) t.el.dataset.firstFrameMs = Math.round(now);
+    t.lastFrames = frames; t.retry = 0; t.msg.textContent = ''; t.frozenSince = now;
   }
+  // The camera streams (says the server) but this session decodes nothing: the session is
+  // dead (server restarted, network path gone) even if ICE has not noticed yet.
+  t.frozenSince = t.frozenSince || now;
+  const streaming = t.cam.health && t.cam.health.state === 'streaming';
+  if (streaming && now - t.frozenSince > 6000) { t.frozenSince = now; reconnectLater(t); return; }
   showTileCounters(t);
   // The server or the network is gone (not merely the camera): start a new session.
   const state = pc.connectionState;

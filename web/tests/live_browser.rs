@@ -174,6 +174,20 @@ fn chromium_watches_live_cameras_over_webrtc() {
             let recovered = wait_frames(&c, &during, 30, 20).await;
             println!("report: after camera restart {recovered:?}");
 
+            // The server drops every live session (as a restart does): each tile notices its
+            // dead connection, opens a new session by itself, and the picture comes back.
+            let before: Vec<(u64, u64)> = recovered
+                .iter()
+                .map(|t| (t["camera"].as_u64().unwrap(), t["frames"].as_u64().unwrap()))
+                .collect();
+            w.state.live.stop_all();
+            let back = wait_frames(&c, &before, 30, 40).await;
+            assert!(
+                back.iter().all(|t| t["connects"].as_u64().unwrap_or(0) >= 2),
+                "tiles reconnected: {back:?}"
+            );
+            println!("report: after the server dropped the sessions {back:?}");
+
             // Time from page load to the first decoded frame, over ten loads.
             let mut firsts = Vec::new();
             for _ in 0..10 {
