@@ -180,8 +180,16 @@ async fn partner_approves_a_request_and_investigator_signs_in_with_totp() {
             .send_keys("000000")
             .await?;
         c.find(Locator::Id("login-button")).await?.click().await?;
-        tokio::time::sleep(Duration::from_millis(500)).await;
-        let err = c.find(Locator::Id("login-error")).await?.text().await?;
+        // The refusal takes a password hash to come back: wait for it (a loaded machine is
+        // slow), rather than for a fixed time.
+        let mut err = String::new();
+        for _ in 0..100 {
+            err = c.find(Locator::Id("login-error")).await?.text().await?;
+            if !err.is_empty() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
         assert!(err.contains("invalid"), "{err}");
         let code = totp(
             &inv_secret,
