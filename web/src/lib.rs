@@ -104,6 +104,16 @@ impl AppState {
         self.cameras.read().map(|c| c.clone()).unwrap_or_default()
     }
 
+    /// One camera's live feed, if it is being recorded (without copying the camera list).
+    fn live_feed(&self, id: u32) -> Option<vms_ingest::LiveFeed> {
+        self.cameras
+            .read()
+            .ok()?
+            .iter()
+            .find(|c| c.id == id)
+            .map(|c| c.live.clone())
+    }
+
     /// One camera's health, without copying the whole camera list (called per listed camera).
     fn health_of(&self, id: u32) -> Option<CameraHealth> {
         self.cameras

@@ -220,10 +220,7 @@ pub(crate) async fn offer(
     // Refusals that are not the policy's (camera down, codec, offer, capacity) are not views:
     // they are not audited, so a wall display retrying a dead camera cannot flood the trail.
     let feed = st
-        .camera_views()
-        .into_iter()
-        .find(|v| v.id == id)
-        .map(|v| v.live)
+        .live_feed(id)
         .ok_or_else(|| ApiError::Unavailable("the camera is not being recorded now".into()))?;
     if feed
         .current_params()
@@ -490,11 +487,4 @@ pub(crate) fn write_metrics(st: &AppState, out: &mut String) {
         .map(|(id, m)| (names.get(&id).cloned().unwrap_or_else(|| id.to_string()), m))
         .collect();
     metrics::write_prometheus(out, &cams);
-}
-
-pub(crate) fn now_us() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_micros() as i64)
-        .unwrap_or(0)
 }

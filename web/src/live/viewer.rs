@@ -289,7 +289,7 @@ impl Viewer {
         self.drain().await?;
         self.metrics.frames.fetch_add(1, Ordering::Relaxed);
         if !burst {
-            let now = super::now_us();
+            let now = vms_storage::clock::system_now_micros();
             self.metrics
                 .forward_latency
                 .record(u64::try_from(now - f.wall_us).unwrap_or(0));
