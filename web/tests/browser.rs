@@ -8,7 +8,7 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::browser::start_browser;
+use common::browser::{sign_in, start_browser};
 use fantoccini::Locator;
 use serde_json::json;
 use vms_storage::{
@@ -118,18 +118,7 @@ async fn partner_approves_a_request_and_investigator_signs_in_with_totp() {
     let base = format!("http://{addr}/");
     let run = async {
         // Partner: sign in (no second factor for partners), approve the pending request.
-        c.goto(&base).await?;
-        c.wait()
-            .at_most(Duration::from_secs(10))
-            .for_element(Locator::Css("#login:not(.hidden) #username"))
-            .await?
-            .send_keys("bakery")
-            .await?;
-        c.find(Locator::Id("password"))
-            .await?
-            .send_keys(PASSWORD)
-            .await?;
-        c.find(Locator::Id("login-button")).await?.click().await?;
+        sign_in(&c, &base, "bakery", None).await?;
         // The page re-renders its lists every few seconds: read and click inside one script so
         // no element goes stale between finding it and using it.
         let js = |script: &'static str| c.execute(script, vec![]);
@@ -283,19 +272,7 @@ async fn investigator_plays_back_a_recording() {
     let (start_ms, end_ms) = ((b + 2_000_000) / 1000, (b + 12_000_000) / 1000);
     let code = w.code("investigator").unwrap();
     let run = async {
-        c.goto(&format!("http://{addr}/")).await?;
-        c.wait()
-            .at_most(Duration::from_secs(10))
-            .for_element(Locator::Css("#login:not(.hidden) #username"))
-            .await?
-            .send_keys("investigator")
-            .await?;
-        c.find(Locator::Id("password"))
-            .await?
-            .send_keys(common::PASSWORD)
-            .await?;
-        c.find(Locator::Id("totp")).await?.send_keys(&code).await?;
-        c.find(Locator::Id("login-button")).await?.click().await?;
+        sign_in(&c, &format!("http://{addr}/"), "investigator", Some(&code)).await?;
         // Wait for the camera list, then choose the camera and range and press Play.
         let script = format!(
             "const sel = document.getElementById('pb-camera'); \

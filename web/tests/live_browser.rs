@@ -121,19 +121,7 @@ fn chromium_watches_live_cameras_over_webrtc() {
         let code = w.code("viewer").unwrap();
         let base = format!("http://{addr}/");
         let run = async {
-            c.goto(&base).await?;
-            c.wait()
-                .at_most(Duration::from_secs(10))
-                .for_element(Locator::Css("#login:not(.hidden) #username"))
-                .await?
-                .send_keys("viewer")
-                .await?;
-            c.find(Locator::Id("password"))
-                .await?
-                .send_keys(common::PASSWORD)
-                .await?;
-            c.find(Locator::Id("totp")).await?.send_keys(&code).await?;
-            c.find(Locator::Id("login-button")).await?.click().await?;
+            common::browser::sign_in(&c, &base, "viewer", Some(&code)).await?;
             c.wait()
                 .at_most(Duration::from_secs(10))
                 .for_element(Locator::Css("#live-section:not(.hidden)"))

@@ -71,3 +71,28 @@ pub async fn start_browser(extra_args: &[&str]) -> (Driver, fantoccini::Client, 
     }
     (driver, client.expect("chromedriver session"), profile)
 }
+
+/// Opens `url` and signs in through the page's form (password, then the TOTP `code` if any).
+pub async fn sign_in(
+    c: &fantoccini::Client,
+    url: &str,
+    user: &str,
+    code: Option<&str>,
+) -> Result<(), fantoccini::error::CmdError> {
+    use fantoccini::Locator;
+    c.goto(url).await?;
+    c.wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css("#login:not(.hidden) #username"))
+        .await?
+        .send_keys(user)
+        .await?;
+    c.find(Locator::Id("password"))
+        .await?
+        .send_keys(super::PASSWORD)
+        .await?;
+    if let Some(code) = code {
+        c.find(Locator::Id("totp")).await?.send_keys(code).await?;
+    }
+    c.find(Locator::Id("login-button")).await?.click().await
+}
