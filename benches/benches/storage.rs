@@ -2,15 +2,16 @@
 //! * fragment header building vs copying the fragment's bytes (memcpy);
 //! * recording one GOP (30 frames, `sync = os`) through recorder → writer thread → RocksDB vs
 //!   writing the same bytes to a file;
-//! * looking up the fragments of a 10 s range in an index of `VMS_BENCH_FRAGMENTS` fragments
-//!   (default 1 000 000; 10 000 000 for the figure) vs a RocksDB point read.
+//! * looking up the fragments of a 10 s and a 24 h range, and the spans of 24 h, in an index of
+//!   `VMS_BENCH_FRAGMENTS` fragments (a comma list; default 1 000 000, `1000000,10000000` for
+//!   the figure beside a smaller index) vs a one-row seek in the same index.
 
 use std::sync::Arc;
 
 use bytes::Bytes;
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use vms_storage::fmp4::{SampleInfo, fragment_header};
-use vms_storage::index::{FragmentRow, SegmentRow, camera_time_key, cf, encode};
+use vms_storage::index::{FragmentRow, SegmentRow, camera_time_key, cf, encode, encode_layout};
 use vms_storage::{RecFrame, RecorderOptions, Store, StoreOptions, SyncPolicy, TrackParams};
 
 const T0: i64 = 1_700_000_000_000_000;
@@ -105,14 +106,21 @@ fn record(c: &mut Criterion) {
 }
 
 fn lookup(c: &mut Criterion) {
-    let n: i64 = std::env::var("VMS_BENCH_FRAGMENTS")
+    let sizes: Vec<i64> = std::env::var("VMS_BENCH_FRAGMENTS")
         .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1_000_000);
+        .map(|v| v.split(',').filter_map(|n| n.trim().parse().ok()).collect())
+        .unwrap_or_else(|| vec![1_000_000]);
+    for n in sizes {
+        lookup_in(c, n.max(100_000));
+    }
+}
+
+fn lookup_in(c: &mut Criterion, n: i64) {
     let dir = tempfile::tempdir().expect("tempdir");
     drop(Store::open(dir.path(), StoreOptions::default()).expect("store"));
     {
-        // Fill the index directly: one camera, 1 s fragments, 60 per segment.
+        // Fill the index directly, as the recorder leaves it: one camera, 1 s fragments, 60
+        // per sealed segment, each segment with its packed layout row.
         let db = rocksdb::DB::open_cf(
             &rocksdb::Options::default(),
             dir.path().join("index"),
@@ -121,24 +129,12 @@ fn lookup(c: &mut Criterion) {
         .expect("db");
         let frags = db.cf_handle(cf::FRAGMENTS).expect("cf");
         let segs = db.cf_handle(cf::SEGMENTS).expect("cf");
+        let layouts = db.cf_handle(cf::LAYOUTS).expect("cf");
         let mut batch = rocksdb::WriteBatch::default();
+        let mut seg_rows = Vec::with_capacity(60);
         for i in 0..n {
             let t = T0 + i * 1_000_000;
             let seg_start = T0 + (i / 60) * 60_000_000;
-            if i % 60 == 0 {
-                let row = SegmentRow {
-                    id: (i / 60) as u64 + 1,
-                    run: 1,
-                    file: format!("segments/00000001/{:016x}.mp4", i / 60 + 1),
-                    start_utc: seg_start,
-                    end_utc: seg_start + 60_000_000,
-                    size: 30_000_000,
-                    fragments: 60,
-                    frames: 1800,
-                    sha256: Some([0; 32]),
-                };
-                batch.put_cf(segs, camera_time_key(1, seg_start), encode(&row));
-            }
             let row = FragmentRow {
                 segment_start: seg_start,
                 run: 1,
@@ -151,12 +147,35 @@ fn lookup(c: &mut Criterion) {
                 starts_with_key: true,
             };
             batch.put_cf(frags, camera_time_key(1, t), encode(&row));
+            seg_rows.push((t, row));
+            if i % 60 == 59 || i == n - 1 {
+                let row = SegmentRow {
+                    id: (i / 60) as u64 + 1,
+                    run: 1,
+                    file: format!("segments/00000001/{:016x}.mp4", i / 60 + 1),
+                    start_utc: seg_start,
+                    end_utc: t + 1_000_000,
+                    size: 700 + seg_rows.len() as u64 * 500_000,
+                    fragments: seg_rows.len() as u32,
+                    frames: 30 * seg_rows.len() as u64,
+                    sha256: Some([0; 32]),
+                };
+                batch.put_cf(segs, camera_time_key(1, seg_start), encode(&row));
+                batch.put_cf(
+                    layouts,
+                    camera_time_key(1, seg_start),
+                    encode_layout(&seg_rows),
+                );
+                seg_rows.clear();
+            }
             if batch.len() >= 100_000 {
                 db.write(std::mem::take(&mut batch)).expect("write");
             }
         }
         db.write(batch).expect("write");
-        db.compact_range_cf(frags, None::<&[u8]>, None::<&[u8]>);
+        for h in [frags, segs, layouts] {
+            db.compact_range_cf(h, None::<&[u8]>, None::<&[u8]>);
+        }
     }
     let store = Store::open(dir.path(), StoreOptions::default()).expect("store");
     let mut grp = c.benchmark_group("index_lookup");
@@ -168,6 +187,27 @@ fn lookup(c: &mut Criterion) {
             store
                 .fragments(1, start, start + 10_000_000)
                 .expect("lookup")
+        })
+    });
+    grp.bench_with_input(BenchmarkId::new("fragments_24h_range", n), &n, |b, &n| {
+        b.iter(|| {
+            i = (i * 7919 + 104_729) % (n - 86_400).max(1);
+            let start = T0 + i * 1_000_000 + 500_000;
+            let mut frames = 0u64;
+            store
+                .for_each_fragment(1, start, start + 86_400_000_000, |_, _, r| {
+                    frames += u64::from(r.frames);
+                    Ok(())
+                })
+                .expect("lookup");
+            frames
+        })
+    });
+    grp.bench_with_input(BenchmarkId::new("baseline_one_row_seek", n), &n, |b, &n| {
+        b.iter(|| {
+            i = (i * 7919 + 104_729) % (n - 20);
+            let t = T0 + i * 1_000_000;
+            store.segments(1, t, t + 1).expect("seek")
         })
     });
     grp.bench_with_input(BenchmarkId::new("spans_24h", n), &n, |b, &n| {

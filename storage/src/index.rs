@@ -9,7 +9,10 @@ use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use crate::Error;
 
 /// The schema this build writes. Bump it with an upgrader in [`crate::Store::open`].
-pub const SCHEMA_VERSION: u32 = 1;
+///
+/// * 1: the first.
+/// * 2: adds [`cf::LAYOUTS`] (built for existing sealed segments when a version-1 store opens).
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// Column family names.
 pub mod cf {
@@ -23,6 +26,11 @@ pub mod cf {
     pub const SEGMENTS: &str = "segments";
     /// (camera, start UTC) → [`super::FragmentRow`].
     pub const FRAGMENTS: &str = "fragments";
+    /// (camera, segment start UTC) → the fragment table of a *sealed* segment, packed
+    /// ([`super::encode_layout`]). Derived from the segment's fragment rows when it is sealed, so
+    /// playback of a long range reads one row per segment (~1 a minute) instead of one per
+    /// fragment (~1 a second); the fragment rows stay the source of truth.
+    pub const LAYOUTS: &str = "layouts";
     /// hold id (u64) → [`super::HoldRow`].
     pub const HOLDS: &str = "holds";
     /// (deletion UTC, camera, segment start) → [`super::DeletionRow`]: the retention log.
@@ -45,12 +53,13 @@ pub mod cf {
     /// export id (u64) → `ExportRow`.
     pub const EXPORTS: &str = "exports";
 
-    pub const ALL: [&str; 15] = [
+    pub const ALL: [&str; 16] = [
         META,
         CAMERAS,
         RUNS,
         SEGMENTS,
         FRAGMENTS,
+        LAYOUTS,
         HOLDS,
         DELETIONS,
         USERS,
@@ -199,6 +208,98 @@ pub struct FragmentRow {
     pub starts_with_key: bool,
 }
 
+/// Bytes per fragment in a layout row: start, end, offset, len, base decode time, duration,
+/// frames, flags; fixed width so decoding is a bounds check and a few loads per fragment.
+const LAYOUT_ENTRY: usize = 8 + 8 + 8 + 4 + 8 + 4 + 4 + 1;
+
+/// Packs a sealed segment's fragment rows (start UTC, row) into one [`cf::LAYOUTS`] value:
+/// the row version, a little-endian count, then fixed-width entries. The segment start and
+/// run are the same for every fragment and come from the segment row.
+pub fn encode_layout(frags: &[(i64, FragmentRow)]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(5 + LAYOUT_ENTRY * frags.len());
+    out.push(ROW_VERSION);
+    out.extend_from_slice(&(frags.len() as u32).to_le_bytes());
+    for (t, r) in frags {
+        out.extend_from_slice(&t.to_le_bytes());
+        out.extend_from_slice(&r.end_utc.to_le_bytes());
+        out.extend_from_slice(&r.offset.to_le_bytes());
+        out.extend_from_slice(&r.len.to_le_bytes());
+        out.extend_from_slice(&r.base_decode_90k.to_le_bytes());
+        out.extend_from_slice(&r.duration_90k.to_le_bytes());
+        out.extend_from_slice(&r.frames.to_le_bytes());
+        out.push(u8::from(r.starts_with_key));
+    }
+    out
+}
+
+/// Unpacks an [`encode_layout`] value, calling `each` per fragment in order.
+pub fn decode_layout(
+    key: &[u8],
+    value: &[u8],
+    segment_start: i64,
+    run: u64,
+    mut each: impl FnMut(i64, FragmentRow),
+) -> Result<(), Error> {
+    let corrupt = |why: String| Error::Corrupt {
+        cf: cf::LAYOUTS,
+        key: hex::encode(key),
+        why,
+    };
+    let body = match value.split_first() {
+        Some((&ROW_VERSION, body)) => body,
+        Some((v, _)) => return Err(corrupt(format!("unknown row version {v}"))),
+        None => return Err(corrupt("empty value".into())),
+    };
+    let (count, entries) = body
+        .split_first_chunk::<4>()
+        .ok_or_else(|| corrupt("no fragment count".into()))?;
+    let count = u32::from_le_bytes(*count) as usize;
+    if entries.len() != count.saturating_mul(LAYOUT_ENTRY) {
+        return Err(corrupt(format!(
+            "{} bytes for {count} fragments",
+            entries.len()
+        )));
+    }
+    for e in entries.chunks_exact(LAYOUT_ENTRY) {
+        let (start, e) = take8(e);
+        let (end_utc, e) = take8(e);
+        let (offset, e) = take8(e);
+        let (len, e) = take4(e);
+        let (base, e) = take8(e);
+        let (duration, e) = take4(e);
+        let (frames, e) = take4(e);
+        each(
+            i64::from_le_bytes(start),
+            FragmentRow {
+                segment_start,
+                run,
+                offset: u64::from_le_bytes(offset),
+                len: u32::from_le_bytes(len),
+                end_utc: i64::from_le_bytes(end_utc),
+                base_decode_90k: u64::from_le_bytes(base),
+                duration_90k: u32::from_le_bytes(duration),
+                frames: u32::from_le_bytes(frames),
+                starts_with_key: e.first() == Some(&1),
+            },
+        );
+    }
+    Ok(())
+}
+
+fn take8(b: &[u8]) -> ([u8; 8], &[u8]) {
+    match b.split_first_chunk::<8>() {
+        Some((h, t)) => (*h, t),
+        None => ([0; 8], &[]),
+    }
+}
+
+fn take4(b: &[u8]) -> ([u8; 4], &[u8]) {
+    match b.split_first_chunk::<4>() {
+        Some((h, t)) => (*h, t),
+        None => ([0; 4], &[]),
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HoldRow {
     pub camera: CameraId,
@@ -249,5 +350,36 @@ mod tests {
         assert!(decode::<HoldRow>(cf::HOLDS, b"k", &[]).is_err());
         assert!(decode::<HoldRow>(cf::HOLDS, b"k", &[9, 1, 2]).is_err());
         assert!(decode::<HoldRow>(cf::HOLDS, b"k", &v[..v.len() - 3]).is_err());
+    }
+
+    #[test]
+    fn layouts_round_trip_and_reject_bad_lengths() {
+        let row = |i: u32| FragmentRow {
+            segment_start: -5,
+            run: 9,
+            offset: 1000 + u64::from(i) * 70_000,
+            len: 70_000 - i,
+            end_utc: i64::from(i) * 1_000_000 + 999_999,
+            base_decode_90k: u64::from(i) * 90_000,
+            duration_90k: 90_000 + i,
+            frames: 30 - i,
+            starts_with_key: i.is_multiple_of(2),
+        };
+        let frags: Vec<(i64, FragmentRow)> = (0..5)
+            .map(|i| (i64::from(i) * 1_000_000 - 5, row(i)))
+            .collect();
+        let v = encode_layout(&frags);
+        let mut back = Vec::new();
+        decode_layout(b"k", &v, -5, 9, |t, r| back.push((t, r))).unwrap();
+        assert_eq!(back, frags);
+        let mut n = 0;
+        decode_layout(b"k", &encode_layout(&[]), 0, 0, |_, _| n += 1).unwrap();
+        assert_eq!(n, 0);
+        for bad in [&v[..v.len() - 1], &v[..3], &[][..], &[7, 0, 0, 0, 0][..]] {
+            assert!(decode_layout(b"k", bad, -5, 9, |_, _| ()).is_err());
+        }
+        let mut longer = v.clone();
+        longer.push(0);
+        assert!(decode_layout(b"k", &longer, -5, 9, |_, _| ()).is_err());
     }
 }

@@ -89,6 +89,50 @@ impl Shared {
             .cf_handle(name)
             .ok_or_else(|| Error::NotFound(format!("column family {name}")))
     }
+
+    /// A segment's fragment rows, in order, from the fragments column family.
+    pub(crate) fn segment_fragment_rows(
+        &self,
+        camera: CameraId,
+        seg_start: i64,
+        seg: &SegmentRow,
+    ) -> Result<Vec<(i64, FragmentRow)>> {
+        let mut out = Vec::with_capacity(seg.fragments as usize);
+        let mut it = self.db.raw_iterator_cf(self.cf(cf::FRAGMENTS)?);
+        it.seek(camera_time_key(camera, seg_start));
+        while let (Some(k), Some(v)) = (it.key(), it.value()) {
+            match parse_camera_time_key(k) {
+                Some((c, t)) if c == camera && t < seg.end_utc.max(seg_start + 1) => {
+                    let row: FragmentRow = index::decode(cf::FRAGMENTS, k, v)?;
+                    if row.segment_start == seg_start {
+                        out.push((t, row));
+                    }
+                }
+                _ => break,
+            }
+            it.next();
+        }
+        it.status()?;
+        Ok(out)
+    }
+
+    /// Adds a sealed segment's packed layout row to `batch`, built from its fragment rows as
+    /// committed (so call it once every append of the segment is committed).
+    pub(crate) fn put_layout(
+        &self,
+        batch: &mut WriteBatch,
+        camera: CameraId,
+        seg_start: i64,
+        seg: &SegmentRow,
+    ) -> Result<()> {
+        let rows = self.segment_fragment_rows(camera, seg_start, seg)?;
+        batch.put_cf(
+            self.cf(cf::LAYOUTS)?,
+            camera_time_key(camera, seg_start),
+            index::encode_layout(&rows),
+        );
+        Ok(())
+    }
 }
 
 /// A recorded, gap-free stretch of a camera's video.
@@ -104,8 +148,8 @@ pub struct FragmentRef {
     pub camera: CameraId,
     pub start_utc: i64,
     pub row: FragmentRow,
-    /// Path of the segment file, relative to the store root.
-    pub file: String,
+    /// Path of the segment file, relative to the store root (shared by its segment's fragments).
+    pub file: Arc<str>,
 }
 
 /// Retention settings, applied by [`Store::enforce_retention`].
@@ -419,47 +463,82 @@ impl Store {
 
     /// Fragments of a camera overlapping `[start, end)`, in time order.
     pub fn fragments(&self, camera: CameraId, start: i64, end: i64) -> Result<Vec<FragmentRef>> {
+        let mut out = Vec::new();
+        self.for_each_fragment(camera, start, end, |file, start_utc, row| {
+            out.push(FragmentRef {
+                camera,
+                start_utc,
+                row: row.clone(),
+                file: file.clone(),
+            });
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
+    /// Calls `each(segment file, start UTC, row)` for the fragments of a camera overlapping
+    /// `[start, end)`, in time order, without collecting them (a day is ~86 400 fragments).
+    ///
+    /// Sealed segments are read from their packed [`cf::LAYOUTS`] row (one read per ~minute of
+    /// video); the open segment, and any whose layout row is missing or disagrees with the
+    /// segment row, from its fragment rows.
+    pub fn for_each_fragment(
+        &self,
+        camera: CameraId,
+        start: i64,
+        end: i64,
+        mut each: impl FnMut(&Arc<str>, i64, &FragmentRow) -> Result<()>,
+    ) -> Result<()> {
         if end <= start {
             return Err(Error::Invalid("end must be after start".into()));
         }
-        let rows = self.scan_range(cf::FRAGMENTS, camera, start, end, |r: &FragmentRow| {
-            r.end_utc
-        })?;
-        let mut files: HashMap<i64, String> = HashMap::new();
-        let seg_cf = self.shared.cf(cf::SEGMENTS)?;
-        let mut out = Vec::with_capacity(rows.len());
-        for (t, row) in rows {
-            let file = match files.get(&row.segment_start) {
-                Some(f) => f.clone(),
-                None => {
-                    let key = camera_time_key(camera, row.segment_start);
-                    let v = self
-                        .shared
-                        .db
-                        .get_cf(seg_cf, key)?
-                        .ok_or_else(|| Error::Corrupt {
-                            cf: cf::FRAGMENTS,
-                            key: hex::encode(camera_time_key(camera, t)),
-                            why: "fragment's segment row is missing".into(),
-                        })?;
-                    let seg: SegmentRow = index::decode(cf::SEGMENTS, &key, &v)?;
-                    files.insert(row.segment_start, seg.file.clone());
-                    seg.file
-                }
-            };
-            out.push(FragmentRef {
-                camera,
-                start_utc: t,
-                row,
-                file,
-            });
+        let sh = &self.shared;
+        let segs = self.segments(camera, start, end)?;
+        let mut layouts = sh.db.raw_iterator_cf(sh.cf(cf::LAYOUTS)?);
+        if let Some((first, _)) = segs.first() {
+            layouts.seek(camera_time_key(camera, *first));
         }
-        Ok(out)
+        let mut rows: Vec<(i64, FragmentRow)> = Vec::new();
+        for (seg_start, seg) in &segs {
+            let key = camera_time_key(camera, *seg_start);
+            while layouts.key().is_some_and(|k| k < &key[..]) {
+                layouts.next();
+            }
+            rows.clear();
+            let mut packed = false;
+            if seg.closed()
+                && let (Some(k), Some(v)) = (layouts.key(), layouts.value())
+                && k == key
+            {
+                let decoded =
+                    index::decode_layout(k, v, *seg_start, seg.run, |t, row| rows.push((t, row)));
+                let size = rows.last().map(|(_, r)| r.offset + u64::from(r.len));
+                packed = decoded.is_ok()
+                    && rows.len() == seg.fragments as usize
+                    && size == Some(seg.size);
+                if !packed {
+                    // Derived data: fall back to the rows it was built from.
+                    let why = decoded.err().map(|e| e.to_string());
+                    tracing::warn!(camera, file = %seg.file, why, "layout row unusable; reading fragment rows (`vms check --repair` rebuilds it)");
+                }
+            }
+            layouts.status()?;
+            if !packed {
+                rows = sh.segment_fragment_rows(camera, *seg_start, seg)?;
+            }
+            let file: Arc<str> = Arc::from(seg.file.as_str());
+            for (t, row) in &rows {
+                if *t < end && row.end_utc > start {
+                    each(&file, *t, row)?;
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Reads a fragment's bytes (`prft` + `moof` + `mdat`). Blocking: call from a blocking pool.
     pub fn read_fragment(&self, f: &FragmentRef) -> Result<Vec<u8>> {
-        let path = self.shared.root.join(&f.file);
+        let path = self.shared.root.join(&*f.file);
         let mut file = File::open(&path).map_err(|e| Error::io(&path, e))?;
         file.seek(SeekFrom::Start(f.row.offset))
             .map_err(|e| Error::io(&path, e))?;
@@ -575,6 +654,7 @@ impl Store {
             self.shared.cf(cf::SEGMENTS)?,
             camera_time_key(camera, start),
         );
+        batch.delete_cf(self.shared.cf(cf::LAYOUTS)?, camera_time_key(camera, start));
         let now = self.shared.opts.clock.now_utc_micros();
         batch.put_cf(
             self.shared.cf(cf::DELETIONS)?,
@@ -821,11 +901,14 @@ impl Store {
             self.drop_fragments_past(camera, start, &mut row, len)?;
         }
         row.sha256 = Some(hash_file(&path, row.size)?);
-        sh.db.put_cf(
+        let mut batch = WriteBatch::default();
+        batch.put_cf(
             sh.cf(cf::SEGMENTS)?,
             camera_time_key(camera, start),
             index::encode(&row),
-        )?;
+        );
+        sh.put_layout(&mut batch, camera, start, &row)?;
+        sh.db.write(batch)?;
         tracing::info!(file = %row.file, fragments = row.fragments, "sealed segment left open by a crash");
         Ok(())
     }
@@ -955,14 +1038,17 @@ impl Store {
                 if repair {
                     // The lost bytes are gone for good: keep what is intact and re-seal it.
                     self.drop_fragments_past(*camera, *start, row, len)?;
+                    let mut batch = WriteBatch::default();
                     if row.sha256.is_some() {
                         row.sha256 = Some(hash_file(&path, row.size)?);
+                        sh.put_layout(&mut batch, *camera, *start, row)?;
                     }
-                    sh.db.put_cf(
+                    batch.put_cf(
                         seg_cf,
                         camera_time_key(*camera, *start),
                         index::encode(&*row),
-                    )?;
+                    );
+                    sh.db.write(batch)?;
                     problem(
                         &mut report,
                         format!("{what}; dropped the fragments past the end"),
@@ -1100,6 +1186,45 @@ impl Store {
                 ),
             }
         }
+        // Layout rows: one per sealed segment, equal to what its fragment rows pack into.
+        let layout_cf = sh.cf(cf::LAYOUTS)?;
+        for ((camera, start), row) in segments.iter().filter(|(_, r)| r.closed()) {
+            // A segment with an undecodable fragment row is reported above already.
+            let Ok(rows) = sh.segment_fragment_rows(*camera, *start, row) else {
+                continue;
+            };
+            let want = index::encode_layout(&rows);
+            let key = camera_time_key(*camera, *start);
+            let have = sh.db.get_pinned_cf(layout_cf, key)?;
+            if have.as_deref() != Some(&want[..]) {
+                let what = format!(
+                    "{}: layout row {} (playback reads the fragment rows instead)",
+                    row.file,
+                    if have.is_some() { "stale" } else { "missing" }
+                );
+                if repair {
+                    sh.db.put_cf(layout_cf, key, want)?;
+                }
+                problem(&mut report, what, repair, false);
+            }
+        }
+        for item in sh.db.iterator_cf(layout_cf, IteratorMode::Start) {
+            let (k, _) = item?;
+            let sealed = parse_camera_time_key(&k)
+                .and_then(|key| segments.get(&key))
+                .is_some_and(SegmentRow::closed);
+            if !sealed {
+                if repair {
+                    sh.db.delete_cf(layout_cf, &k)?;
+                }
+                problem(
+                    &mut report,
+                    format!("layout row {} has no sealed segment", hex::encode(&k)),
+                    repair,
+                    false,
+                );
+            }
+        }
         Ok(report)
     }
 }
@@ -1108,6 +1233,32 @@ impl Drop for Store {
     fn drop(&mut self) {
         self.shutdown();
     }
+}
+
+/// Schema 1 → 2: packs the fragment rows of every sealed segment into its layout row.
+fn upgrade_to_layouts(sh: &Shared) -> Result<()> {
+    let mut batch = WriteBatch::default();
+    let mut n = 0u64;
+    for item in sh.db.iterator_cf(sh.cf(cf::SEGMENTS)?, IteratorMode::Start) {
+        let (k, v) = item?;
+        let Some((camera, start)) = parse_camera_time_key(&k) else {
+            continue;
+        };
+        // Undecodable rows are left for `vms check` to report, as on any open.
+        let Ok(row) = index::decode::<SegmentRow>(cf::SEGMENTS, &k, &v) else {
+            continue;
+        };
+        if row.closed() {
+            sh.put_layout(&mut batch, camera, start, &row)?;
+            n += 1;
+            if batch.len() >= 256 {
+                sh.db.write(std::mem::take(&mut batch))?;
+            }
+        }
+    }
+    sh.db.write(batch)?;
+    tracing::info!(segments = n, "built layout rows for sealed segments");
+    Ok(())
 }
 
 /// Directory of a camera's segment files, relative to the root.
@@ -1145,7 +1296,19 @@ fn check_schema(sh: &Shared) -> Result<()> {
                     supported: index::SCHEMA_VERSION,
                 });
             }
-            // Upgraders from older versions go here, in order. Version 1 is the first.
+            // Upgraders from older versions, in order.
+            if found < 2 {
+                upgrade_to_layouts(sh)?;
+            }
+            if found < index::SCHEMA_VERSION {
+                sh.db
+                    .put_cf(meta, index::SCHEMA_KEY, index::SCHEMA_VERSION.to_be_bytes())?;
+                tracing::info!(
+                    from = found,
+                    to = index::SCHEMA_VERSION,
+                    "index schema upgraded"
+                );
+            }
             Ok(())
         }
     }

@@ -37,7 +37,7 @@ use bytes::BufMut;
 use sha2::{Digest, Sha256};
 
 use crate::fmp4::{self, SampleInfo, TIMESCALE};
-use crate::index::CameraId;
+use crate::index::{CameraId, FragmentRow};
 use crate::{Error, FragmentRef, Result, Store};
 
 /// Changes whenever the bytes produced for the same index rows change; part of the `ETag`.
@@ -130,6 +130,91 @@ enum Region {
     Data,
 }
 
+/// Turns fragment rows, as the index yields them, into pieces.
+struct Collect<'a> {
+    store: &'a Store,
+    camera: CameraId,
+    pieces: Vec<Piece>,
+    files: Vec<String>,
+    /// Distinct sample entries (a reconnect with unchanged parameters shares one).
+    entries: Vec<Vec<u8>>,
+    /// Run id → 1-based sample entry.
+    run_entry: HashMap<u64, u32>,
+    codecs: Vec<String>,
+    /// Width and height of the first run.
+    size: Option<(u16, u16)>,
+    /// The run of the previous row and its entry: rows come in runs of thousands.
+    current: Option<(u64, u32)>,
+    /// End of the last fragment as recorded (before trimming to `end`).
+    last_end_utc: i64,
+}
+
+impl Collect<'_> {
+    fn add(&mut self, file: &str, start_utc: i64, row: &FragmentRow) -> Result<()> {
+        let sample_description = match self.current {
+            Some((run, entry)) if run == row.run => entry,
+            _ => {
+                let entry = self.entry_of(row.run)?;
+                self.current = Some((row.run, entry));
+                entry
+            }
+        };
+        let file = match self.files.last() {
+            Some(f) if f == file => self.files.len() - 1,
+            _ => {
+                self.files.push(file.to_owned());
+                self.files.len() - 1
+            }
+        };
+        let header = fmp4::fragment_header_len(row.frames);
+        let data_len = u64::from(row.len).checked_sub(header).ok_or_else(|| {
+            corrupt_row(self.camera, start_utc, "fragment shorter than its header")
+        })?;
+        self.pieces.push(Piece {
+            file: file as u32,
+            offset: row.offset,
+            recorded_frames: row.frames,
+            frames: row.frames,
+            data_len,
+            duration_90k: u64::from(row.duration_90k),
+            extra_90k: 0,
+            sample_description,
+            starts_with_key: row.starts_with_key,
+            start_utc,
+            run: row.run,
+            media_start_90k: 0,
+        });
+        self.last_end_utc = row.end_utc;
+        Ok(())
+    }
+
+    fn entry_of(&mut self, run_id: u64) -> Result<u32> {
+        if let Some(e) = self.run_entry.get(&run_id) {
+            return Ok(*e);
+        }
+        let run = self.store.run(run_id)?;
+        let entry = fmp4::sample_entry(&run.init_segment).map_err(|source| Error::Mp4 {
+            path: format!("run {run_id} init segment"),
+            offset: 0,
+            source,
+        })?;
+        let idx = match self.entries.iter().position(|e| e == entry) {
+            Some(i) => i,
+            None => {
+                self.entries.push(entry.to_vec());
+                self.entries.len() - 1
+            }
+        };
+        let entry = idx as u32 + 1;
+        self.run_entry.insert(run_id, entry);
+        if !self.codecs.contains(&run.codec) {
+            self.codecs.push(run.codec.clone());
+        }
+        self.size.get_or_insert((run.width, run.height));
+        Ok(entry)
+    }
+}
+
 impl VirtualMp4 {
     /// Lays out the MP4 for `camera` over `[start, end)` (UTC microseconds). It starts at the
     /// keyframe at or before `start`. `NotFound` if nothing was recorded in the range.
@@ -137,81 +222,49 @@ impl VirtualMp4 {
         if end <= start {
             return Err(Error::Invalid("end must be after start".into()));
         }
-        let mut rows = store.fragments(camera, start, end)?;
-        if rows.is_empty() {
+        let mut c = Collect {
+            store,
+            camera,
+            pieces: Vec::new(),
+            files: Vec::new(),
+            entries: Vec::new(),
+            run_entry: HashMap::new(),
+            codecs: Vec::new(),
+            size: None,
+            current: None,
+            last_end_utc: i64::MIN,
+        };
+        store.for_each_fragment(camera, start, end, |file, t, row| {
+            if c.pieces.is_empty() && !row.starts_with_key {
+                for lead in lead_in_from_keyframe(store, camera, row.run, t)? {
+                    c.add(&lead.file, lead.start_utc, &lead.row)?;
+                }
+            }
+            c.add(file, t, row)
+        })?;
+        if c.pieces.is_empty() {
             return Err(Error::NotFound(format!(
                 "no recordings of camera {camera} in the range"
             )));
         }
-        lead_in_from_keyframe(store, &mut rows)?;
+        let Collect {
+            mut pieces,
+            files,
+            entries,
+            codecs,
+            size,
+            last_end_utc,
+            ..
+        } = c;
+        let (width, height) = size.unwrap_or((0, 0));
         let root = store.root().to_path_buf();
-
-        // Runs → sample entries (deduplicated: a reconnect with unchanged parameters shares one).
-        let mut entries: Vec<Vec<u8>> = Vec::new();
-        let mut run_entry: HashMap<u64, u32> = HashMap::new();
-        let mut codecs: Vec<String> = Vec::new();
-        let mut first_run = None;
-        for r in &rows {
-            if run_entry.contains_key(&r.row.run) {
-                continue;
-            }
-            let run = store.run(r.row.run)?;
-            let entry = fmp4::sample_entry(&run.init_segment).map_err(|source| Error::Mp4 {
-                path: format!("run {} init segment", r.row.run),
-                offset: 0,
-                source,
-            })?;
-            let idx = match entries.iter().position(|e| e == entry) {
-                Some(i) => i,
-                None => {
-                    entries.push(entry.to_vec());
-                    entries.len() - 1
-                }
-            };
-            run_entry.insert(r.row.run, idx as u32 + 1);
-            if !codecs.contains(&run.codec) {
-                codecs.push(run.codec.clone());
-            }
-            first_run.get_or_insert(run);
-        }
-        let (width, height) = first_run.map(|r| (r.width, r.height)).unwrap_or((0, 0));
-
-        let mut files: Vec<String> = Vec::new();
-        let mut pieces = Vec::with_capacity(rows.len());
-        for r in &rows {
-            let file = match files.last() {
-                Some(f) if *f == r.file => files.len() - 1,
-                _ => {
-                    files.push(r.file.clone());
-                    files.len() - 1
-                }
-            };
-            let header = fmp4::fragment_header_len(r.row.frames);
-            let data_len = u64::from(r.row.len)
-                .checked_sub(header)
-                .ok_or_else(|| corrupt_row(r, "fragment shorter than its header"))?;
-            pieces.push(Piece {
-                file: file as u32,
-                offset: r.row.offset,
-                recorded_frames: r.row.frames,
-                frames: r.row.frames,
-                data_len,
-                duration_90k: u64::from(r.row.duration_90k),
-                extra_90k: 0,
-                sample_description: run_entry.get(&r.row.run).copied().unwrap_or(1),
-                starts_with_key: r.row.starts_with_key,
-                start_utc: r.start_utc,
-                run: r.row.run,
-                media_start_90k: 0,
-            });
-        }
 
         // Trim the last fragment to the frames that start before `end`: footage after the
         // range is not in the file at all (the lead-in before `start` has to be, to decode).
-        if let (Some(last), Some(row)) = (pieces.last_mut(), rows.last())
-            && row.row.end_utc > end
+        if let Some(last) = pieces.last_mut()
+            && last_end_utc > end
         {
-            let samples = read_samples(&root.join(&row.file), last)?;
+            let samples = read_samples(&root.join(&files[last.file as usize]), last)?;
             let mut t_us = last.start_utc;
             let (mut frames, mut data, mut dur) = (0u32, 0u64, 0u64);
             for s in &samples {
@@ -449,10 +502,12 @@ impl VirtualMp4 {
         Ok(())
     }
 
-    /// A strong validator for exactly these bytes: the format version, the range and every
-    /// fragment's identity and use. Every header byte is derived from these (and from run rows,
-    /// which never change), so the header itself is not hashed again. It changes when retention
-    /// or repair changes the rows behind it.
+    /// A strong validator for exactly these bytes. Every byte is derived from the format
+    /// version, the range, run rows (which never change) and the fragment rows used, so those
+    /// are what is hashed. A segment's fragment rows only ever change at its tail (appends while
+    /// it records, repair dropping a damaged tail) or all at once (retention), so per segment
+    /// file the piece count, the first and last piece and sums of the rest identify them,
+    /// without hashing 86 400 pieces for a day.
     fn compute_etag(&self) -> String {
         let mut h = Sha256::new();
         h.update(FORMAT_VERSION.to_be_bytes());
@@ -460,21 +515,53 @@ impl VirtualMp4 {
         h.update(self.requested.0.to_be_bytes());
         h.update(self.requested.1.to_be_bytes());
         h.update(self.len.to_be_bytes());
-        for f in &self.files {
-            h.update(f.as_bytes());
+        h.update(self.media_time_90k.to_be_bytes());
+        h.update(self.presentation_90k.to_be_bytes());
+        let piece = |h: &mut Sha256, p: &Piece| {
+            let mut buf = [0u8; 60];
+            let fields: [&[u8]; 10] = [
+                &p.file.to_be_bytes(),
+                &p.offset.to_be_bytes(),
+                &p.start_utc.to_be_bytes(),
+                &p.run.to_be_bytes(),
+                &p.sample_description.to_be_bytes(),
+                &p.recorded_frames.to_be_bytes(),
+                &p.frames.to_be_bytes(),
+                &p.data_len.to_be_bytes(),
+                &p.duration_90k.to_be_bytes(),
+                &p.extra_90k.to_be_bytes(),
+            ];
+            let mut at = 0;
+            for f in fields {
+                buf[at..at + f.len()].copy_from_slice(f);
+                at += f.len();
+            }
+            h.update(&buf[..at]);
+        };
+        let mut rest = &self.pieces[..];
+        while let Some(first) = rest.first() {
+            let n = rest.partition_point(|p| p.file == first.file);
+            let (same, next) = rest.split_at(n);
+            rest = next;
+            h.update(self.files[first.file as usize].as_bytes());
             h.update([0]);
-        }
-        for p in &self.pieces {
-            h.update(p.file.to_be_bytes());
-            h.update(p.offset.to_be_bytes());
-            h.update(p.start_utc.to_be_bytes());
-            h.update(p.run.to_be_bytes());
-            h.update(p.sample_description.to_be_bytes());
-            h.update(p.recorded_frames.to_be_bytes());
-            h.update(p.frames.to_be_bytes());
-            h.update(p.data_len.to_be_bytes());
-            h.update(p.duration_90k.to_be_bytes());
-            h.update(p.extra_90k.to_be_bytes());
+            h.update((n as u64).to_be_bytes());
+            piece(&mut h, first);
+            if let Some(last) = same.last() {
+                piece(&mut h, last);
+            }
+            let mut sums = [0u64; 6];
+            for p in same {
+                sums[0] += u64::from(p.frames);
+                sums[1] += u64::from(p.recorded_frames);
+                sums[2] += p.data_len;
+                sums[3] += p.duration_90k + u64::from(p.extra_90k);
+                sums[4] = sums[4]
+                    .wrapping_add(p.offset)
+                    .wrapping_add(p.start_utc as u64);
+                sums[5] += u64::from(p.starts_with_key) + u64::from(p.sample_description);
+            }
+            sums.iter().for_each(|v| h.update(v.to_be_bytes()));
         }
         let d = h.finalize();
         format!("\"{}\"", hex::encode(&d[..12]))
@@ -760,41 +847,39 @@ fn read_samples_from(f: &File, path: &std::path::Path, p: &Piece) -> Result<Vec<
 
 /// If the first fragment does not start with a keyframe, prepends the fragments back to the one
 /// that does (same run), so decoding can start.
-fn lead_in_from_keyframe(store: &Store, rows: &mut Vec<FragmentRef>) -> Result<()> {
-    let Some(first) = rows.first() else {
-        return Ok(());
-    };
-    if first.row.starts_with_key {
-        return Ok(());
-    }
-    let (camera, run, at) = (first.camera, first.row.run, first.start_utc);
+/// The fragments of `run` from the last keyframe before `at` up to `at`, for a range whose
+/// first fragment does not start with one (long-GOP cameras cut fragments between keyframes).
+fn lead_in_from_keyframe(
+    store: &Store,
+    camera: CameraId,
+    run: u64,
+    at: i64,
+) -> Result<Vec<FragmentRef>> {
     let mut window = 10_000_000i64;
     loop {
         let from = at.saturating_sub(window);
-        let before = store.fragments(camera, from, at)?;
-        let same_run: Vec<FragmentRef> = before
+        let same_run: Vec<FragmentRef> = store
+            .fragments(camera, from, at)?
             .into_iter()
             .filter(|f| f.start_utc < at && f.row.run == run)
             .collect();
         if let Some(k) = same_run.iter().rposition(|f| f.row.starts_with_key) {
-            let lead: Vec<FragmentRef> = same_run.into_iter().skip(k).collect();
-            rows.splice(0..0, lead);
-            return Ok(());
+            return Ok(same_run.into_iter().skip(k).collect());
         }
         if window >= MAX_KEYFRAME_LOOKBACK_US {
             // No keyframe in reach (should not happen: runs start at one). Start where we are;
             // players show nothing until the next keyframe rather than failing.
             tracing::warn!(camera, run, "no keyframe found before playback start");
-            return Ok(());
+            return Ok(Vec::new());
         }
         window *= 4;
     }
 }
 
-fn corrupt_row(r: &FragmentRef, why: &str) -> Error {
+fn corrupt_row(camera: CameraId, start_utc: i64, why: &str) -> Error {
     Error::Corrupt {
         cf: crate::index::cf::FRAGMENTS,
-        key: hex::encode(crate::index::camera_time_key(r.camera, r.start_utc)),
+        key: hex::encode(crate::index::camera_time_key(camera, start_utc)),
         why: why.into(),
     }
 }

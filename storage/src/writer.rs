@@ -280,15 +280,15 @@ fn apply(
                 let _ = std::fs::remove_file(&path);
                 return Ok(prev);
             }
+            // Every append of this segment was committed before its close was submitted.
+            shared.put_layout(batch, seg.camera, seg.row.start_utc, &seg.row)?;
             let digest: [u8; 32] = std::mem::take(&mut seg.hasher).finalize().into();
             seg.row.sha256 = Some(digest);
-            {
-                batch.put_cf(
-                    shared.cf(cf::SEGMENTS)?,
-                    camera_time_key(seg.camera, seg.row.start_utc),
-                    index::encode(&seg.row),
-                );
-            }
+            batch.put_cf(
+                shared.cf(cf::SEGMENTS)?,
+                camera_time_key(seg.camera, seg.row.start_utc),
+                index::encode(&seg.row),
+            );
             Ok(prev)
         }
     }

@@ -302,6 +302,12 @@ async fn corrupt_rows_and_truncated_files_are_reported_not_panics() {
         let key = vms_storage::index::camera_time_key(cam, T0 + 1_000_000);
         assert!(db.get_cf(h, key).unwrap().is_some());
         db.put_cf(h, key, [1, 0xff, 0xff]).unwrap();
+        // The sealed segment's packed layout would still serve playback: break it too, so
+        // playback falls back to the (corrupt) fragment rows.
+        let h = db.cf_handle(vms_storage::index::cf::LAYOUTS).unwrap();
+        let key = vms_storage::index::camera_time_key(cam, seg.start_utc);
+        assert!(db.get_cf(h, key).unwrap().is_some());
+        db.put_cf(h, key, [1, 0xff]).unwrap();
     }
     let store = Store::open(
         dir.path(),
@@ -522,4 +528,152 @@ async fn measured_clock_offset_is_stored_with_each_run() {
     assert_ne!(first, last);
     assert_eq!(first.clock_offset_us, Some(-1_250_000));
     assert_eq!(last.clock_offset_us, None);
+}
+
+/// Sealed segments are served from their packed layout rows; a store written before layouts
+/// existed (schema 1) gets them on open; `check` finds missing or stale ones and rebuilds them;
+/// and whichever path serves a range, the fragments are the same.
+#[tokio::test]
+async fn layout_rows_match_fragment_rows_and_are_upgraded_and_repaired() {
+    use vms_storage::index::{SCHEMA_KEY, camera_time_key, cf};
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(T0));
+    let store = open(dir.path(), clock.clone());
+    let cam = store.camera_id("cam").unwrap();
+    let opts = RecorderOptions {
+        segment_target_secs: 3,
+        ..RecorderOptions::default()
+    };
+    // 20 s in 1 s GOPs, then a gap, then a second recording: sealed segments of two runs.
+    record(&store, cam, frames(600, 30, T0), opts.clone()).await;
+    record(&store, cam, frames(300, 30, T0 + 40_000_000), opts).await;
+    let segs = store.segments(cam, T0, T0 + 60_000_000).unwrap();
+    assert!(segs.len() >= 8, "{}", segs.len());
+    assert!(segs.iter().all(|(_, s)| s.closed()));
+    // Ranges with edges inside fragments, on fragment edges, across the gap, and all of it.
+    let ranges = [
+        (T0, T0 + 60_000_000),
+        (T0 + 2_500_000, T0 + 7_200_000),
+        (T0 + 3_000_000, T0 + 6_000_000),
+        (T0 + 19_900_000, T0 + 40_100_000),
+        (T0 + 25_000_000, T0 + 30_000_000),
+        (T0 - 5_000_000, T0 + 1),
+    ];
+    let served = |store: &Store| -> Vec<Vec<(i64, vms_storage::index::FragmentRow, String)>> {
+        ranges
+            .iter()
+            .map(|(s, e)| {
+                store
+                    .fragments(cam, *s, *e)
+                    .unwrap()
+                    .into_iter()
+                    .map(|f| (f.start_utc, f.row, f.file.to_string()))
+                    .collect()
+            })
+            .collect()
+    };
+    let packed = served(&store);
+    assert_eq!(packed[0].len(), 30);
+    assert_eq!(packed[1].len(), 6);
+    assert_eq!(packed[2].len(), 3);
+    assert_eq!(packed[3].len(), 2);
+    assert!(packed[4].is_empty());
+    assert_eq!(packed[5].len(), 1);
+    assert!(store.check(false).unwrap().ok());
+    store.shutdown();
+    drop(store);
+
+    // Make it a schema-1 store: no layout rows, version 1.
+    {
+        let db = rocksdb::DB::open_cf(
+            &rocksdb::Options::default(),
+            dir.path().join("index"),
+            cf::ALL,
+        )
+        .unwrap();
+        let h = db.cf_handle(cf::LAYOUTS).unwrap();
+        let keys: Vec<_> = db
+            .iterator_cf(h, rocksdb::IteratorMode::Start)
+            .map(|kv| kv.unwrap().0)
+            .collect();
+        assert_eq!(keys.len(), segs.len());
+        for k in keys {
+            db.delete_cf(h, k).unwrap();
+        }
+        let meta = db.cf_handle(cf::META).unwrap();
+        db.put_cf(meta, SCHEMA_KEY, 1u32.to_be_bytes()).unwrap();
+    }
+    // Opened without recovery: the fallback to fragment rows serves the same fragments.
+    {
+        let db = rocksdb::DB::open_cf(
+            &rocksdb::Options::default(),
+            dir.path().join("index"),
+            cf::ALL,
+        )
+        .unwrap();
+        let meta = db.cf_handle(cf::META).unwrap();
+        db.put_cf(meta, SCHEMA_KEY, 2u32.to_be_bytes()).unwrap();
+    }
+    let store = open(dir.path(), clock.clone());
+    assert_eq!(served(&store), packed, "fallback to fragment rows");
+    let report = store.check(false).unwrap();
+    assert_eq!(
+        report
+            .problems
+            .iter()
+            .filter(|p| p.what.contains("layout row missing"))
+            .count(),
+        segs.len(),
+        "{:?}",
+        report.problems
+    );
+    assert!(!report.ok());
+    assert!(store.check(true).unwrap().ok());
+    assert!(store.check(false).unwrap().problems.is_empty());
+    assert_eq!(served(&store), packed, "after check --repair");
+    store.shutdown();
+    drop(store);
+
+    // The upgrade from schema 1 builds them on open.
+    {
+        let db = rocksdb::DB::open_cf(
+            &rocksdb::Options::default(),
+            dir.path().join("index"),
+            cf::ALL,
+        )
+        .unwrap();
+        let h = db.cf_handle(cf::LAYOUTS).unwrap();
+        for (s, _) in &segs {
+            db.delete_cf(h, camera_time_key(cam, *s)).unwrap();
+        }
+        let meta = db.cf_handle(cf::META).unwrap();
+        db.put_cf(meta, SCHEMA_KEY, 1u32.to_be_bytes()).unwrap();
+    }
+    let store = open(dir.path(), clock.clone());
+    assert!(store.check(false).unwrap().problems.is_empty());
+    assert_eq!(served(&store), packed, "after the upgrade");
+    store.shutdown();
+    drop(store);
+
+    // A stale layout row (another segment's table) is not used, and check rebuilds it.
+    {
+        let db = rocksdb::DB::open_cf(
+            &rocksdb::Options::default(),
+            dir.path().join("index"),
+            cf::ALL,
+        )
+        .unwrap();
+        let h = db.cf_handle(cf::LAYOUTS).unwrap();
+        let v = db
+            .get_cf(h, camera_time_key(cam, segs[2].0))
+            .unwrap()
+            .unwrap();
+        db.put_cf(h, camera_time_key(cam, segs[1].0), v).unwrap();
+    }
+    let store = open(dir.path(), clock);
+    assert_eq!(served(&store), packed, "a stale layout row is not used");
+    let report = store.check(true).unwrap();
+    assert_eq!(report.problems.len(), 1, "{:?}", report.problems);
+    assert!(report.problems[0].what.contains("layout row stale"));
+    assert!(store.check(false).unwrap().problems.is_empty());
 }

@@ -206,6 +206,33 @@ async fn starts_at_the_keyframe_before_start_and_ends_at_end() {
     assert_eq!(mp4.actual().0, start);
 }
 
+/// A long-GOP camera (a keyframe every 5 s) has fragments cut every 2 s without one: a range
+/// starting in such a fragment reaches back to the keyframe through earlier fragments.
+#[tokio::test]
+async fn long_gop_lead_in_reaches_back_through_fragments_to_the_keyframe() {
+    let (_d, store, cam) = setup(vec![run(Entry::A, 1, 300, 150, T0)]).await;
+    let frags = store.fragments(cam, at(100), at(101)).unwrap();
+    assert_eq!(frags.len(), 1);
+    assert!(
+        !frags[0].row.starts_with_key,
+        "the test needs a non-key fragment"
+    );
+    let mp4 = Arc::new(VirtualMp4::build(&store, cam, at(100), at(130)).unwrap());
+    let bytes = whole(&mp4);
+    let m = movie(&bytes);
+    let data = sample_data(&bytes, &m);
+    assert_eq!(data.len(), 130);
+    assert_eq!(data[0], frame_bytes(1, 0));
+    assert_eq!(data[129], frame_bytes(1, 129));
+    assert!(m.samples[0].sync);
+    assert_eq!(
+        m.edit.unwrap().1,
+        100 * 3000,
+        "lead-in of 100 frames hidden"
+    );
+    assert_eq!(mp4.first_sample_utc(), T0);
+}
+
 #[tokio::test]
 async fn range_inside_one_fragment() {
     let (_d, store, cam) = setup(vec![run(Entry::A, 1, 300, 30, T0)]).await;
@@ -291,6 +318,27 @@ async fn etag_changes_with_the_rows_and_nothing_recorded_is_not_found() {
     let c = VirtualMp4::build(&store, cam, T0, T0 + 2_000_000).unwrap();
     assert_eq!(a.etag(), b.etag());
     assert_ne!(a.etag(), c.etag());
+
+    // More video recorded into the range (appends to an open segment, then a new run) changes it.
+    let wide = (T0, T0 + 20_000_000);
+    let before = VirtualMp4::build(&store, cam, wide.0, wide.1).unwrap();
+    let mut rec = store.recorder(cam, RecorderOptions::default()).unwrap();
+    let mut seen = vec![before.etag().to_owned()];
+    for (i, f) in run(Entry::A, 3, 95, 30, T0 + 5_000_000)
+        .into_iter()
+        .enumerate()
+    {
+        rec.push(f).await.unwrap();
+        if i == 61 || i == 91 {
+            // Two and three fragments of the new run are committed.
+            let v = VirtualMp4::build(&store, cam, wide.0, wide.1).unwrap();
+            assert!(!seen.contains(&v.etag().to_owned()), "ETag after frame {i}");
+            seen.push(v.etag().to_owned());
+        }
+    }
+    rec.close().await.unwrap();
+    let v = VirtualMp4::build(&store, cam, wide.0, wide.1).unwrap();
+    assert!(!seen.contains(&v.etag().to_owned()), "ETag after sealing");
     assert!(matches!(
         VirtualMp4::build(&store, cam, T0 + 60_000_000, T0 + 70_000_000),
         Err(vms_storage::Error::NotFound(_))
