@@ -241,7 +241,7 @@ fn default_sync() -> String {
     "always".into()
 }
 fn default_writer_threads() -> usize {
-    2
+    vms_storage::StoreOptions::default().writer_threads
 }
 fn default_segment_secs() -> u32 {
     60

@@ -130,7 +130,8 @@ struct BenchArgs {
     /// production default) or `os`.
     #[arg(long, default_value = "always")]
     sync: SyncPolicy,
-    #[arg(long, default_value_t = 2)]
+    /// Disk writer threads (default: the store's default).
+    #[arg(long, default_value_t = vms_storage::StoreOptions::default().writer_threads)]
     writer_threads: usize,
     #[arg(long, default_value_t = 60)]
     segment_secs: u32,
