@@ -44,6 +44,16 @@ fn frames(n: usize, gop: usize, t0: i64) -> Vec<RecFrame> {
         .collect()
 }
 
+/// The store's RocksDB opened directly, to damage or age it behind the store's back.
+fn raw_index(dir: &std::path::Path) -> rocksdb::DB {
+    rocksdb::DB::open_cf(
+        &rocksdb::Options::default(),
+        dir.join("index"),
+        vms_storage::index::cf::ALL,
+    )
+    .unwrap()
+}
+
 async fn record(store: &Arc<Store>, camera: u32, fs: Vec<RecFrame>, opts: RecorderOptions) {
     let mut rec = store.recorder(camera, opts).unwrap();
     for f in fs {
@@ -295,9 +305,7 @@ async fn corrupt_rows_and_truncated_files_are_reported_not_panics() {
 
     // Corrupt one fragment row directly in RocksDB.
     {
-        let cfs = vms_storage::index::cf::ALL;
-        let db = rocksdb::DB::open_cf(&rocksdb::Options::default(), dir.path().join("index"), cfs)
-            .unwrap();
+        let db = raw_index(dir.path());
         let h = db.cf_handle(vms_storage::index::cf::FRAGMENTS).unwrap();
         let key = vms_storage::index::camera_time_key(cam, T0 + 1_000_000);
         assert!(db.get_cf(h, key).unwrap().is_some());
@@ -377,12 +385,7 @@ async fn schema_version_from_the_future_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     drop(open(dir.path(), Arc::new(ManualClock::new(T0))));
     {
-        let db = rocksdb::DB::open_cf(
-            &rocksdb::Options::default(),
-            dir.path().join("index"),
-            vms_storage::index::cf::ALL,
-        )
-        .unwrap();
+        let db = raw_index(dir.path());
         let h = db.cf_handle("meta").unwrap();
         db.put_cf(h, "schema_version", 99u32.to_be_bytes()).unwrap();
     }
@@ -431,10 +434,8 @@ fn audit_chain_detects_edits_deletions_and_truncation() {
             vec![5, 4, 3]
         );
     }
-    let cfs = vms_storage::index::cf::ALL;
     let tamper = |f: &dyn Fn(&rocksdb::DB)| {
-        let db = rocksdb::DB::open_cf(&rocksdb::Options::default(), dir.path().join("index"), cfs)
-            .unwrap();
+        let db = raw_index(dir.path());
         f(&db);
     };
     let verify = || {
@@ -446,8 +447,7 @@ fn audit_chain_detects_edits_deletions_and_truncation() {
     // Edit event 3's actor in place (re-encoding it validly).
     let backup: Vec<u8>;
     {
-        let db = rocksdb::DB::open_cf(&rocksdb::Options::default(), dir.path().join("index"), cfs)
-            .unwrap();
+        let db = raw_index(dir.path());
         let h = db.cf_handle("audit").unwrap();
         backup = db.get_cf(h, 3u64.to_be_bytes()).unwrap().unwrap();
         let mut ev: vms_storage::AuditEvent =
@@ -492,12 +492,7 @@ fn audit_chain_detects_a_truncated_tail() {
         }
     }
     {
-        let db = rocksdb::DB::open_cf(
-            &rocksdb::Options::default(),
-            dir.path().join("index"),
-            vms_storage::index::cf::ALL,
-        )
-        .unwrap();
+        let db = raw_index(dir.path());
         db.delete_cf(db.cf_handle("audit").unwrap(), 3u64.to_be_bytes())
             .unwrap();
     }
@@ -583,14 +578,9 @@ async fn layout_rows_match_fragment_rows_and_are_upgraded_and_repaired() {
     store.shutdown();
     drop(store);
 
-    // Make it a schema-1 store: no layout rows, version 1.
+    // Take the layout rows away, as a store written before they existed.
     {
-        let db = rocksdb::DB::open_cf(
-            &rocksdb::Options::default(),
-            dir.path().join("index"),
-            cf::ALL,
-        )
-        .unwrap();
+        let db = raw_index(dir.path());
         let h = db.cf_handle(cf::LAYOUTS).unwrap();
         let keys: Vec<_> = db
             .iterator_cf(h, rocksdb::IteratorMode::Start)
@@ -600,20 +590,8 @@ async fn layout_rows_match_fragment_rows_and_are_upgraded_and_repaired() {
         for k in keys {
             db.delete_cf(h, k).unwrap();
         }
-        let meta = db.cf_handle(cf::META).unwrap();
-        db.put_cf(meta, SCHEMA_KEY, 1u32.to_be_bytes()).unwrap();
     }
-    // Opened without recovery: the fallback to fragment rows serves the same fragments.
-    {
-        let db = rocksdb::DB::open_cf(
-            &rocksdb::Options::default(),
-            dir.path().join("index"),
-            cf::ALL,
-        )
-        .unwrap();
-        let meta = db.cf_handle(cf::META).unwrap();
-        db.put_cf(meta, SCHEMA_KEY, 2u32.to_be_bytes()).unwrap();
-    }
+    // Still marked schema 2, so no upgrade runs: the fallback to fragment rows serves the same.
     let store = open(dir.path(), clock.clone());
     assert_eq!(served(&store), packed, "fallback to fragment rows");
     let report = store.check(false).unwrap();
@@ -636,12 +614,7 @@ async fn layout_rows_match_fragment_rows_and_are_upgraded_and_repaired() {
 
     // The upgrade from schema 1 builds them on open.
     {
-        let db = rocksdb::DB::open_cf(
-            &rocksdb::Options::default(),
-            dir.path().join("index"),
-            cf::ALL,
-        )
-        .unwrap();
+        let db = raw_index(dir.path());
         let h = db.cf_handle(cf::LAYOUTS).unwrap();
         for (s, _) in &segs {
             db.delete_cf(h, camera_time_key(cam, *s)).unwrap();
@@ -657,12 +630,7 @@ async fn layout_rows_match_fragment_rows_and_are_upgraded_and_repaired() {
 
     // A stale layout row (another segment's table) is not used, and check rebuilds it.
     {
-        let db = rocksdb::DB::open_cf(
-            &rocksdb::Options::default(),
-            dir.path().join("index"),
-            cf::ALL,
-        )
-        .unwrap();
+        let db = raw_index(dir.path());
         let h = db.cf_handle(cf::LAYOUTS).unwrap();
         let v = db
             .get_cf(h, camera_time_key(cam, segs[2].0))
