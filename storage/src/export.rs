@@ -13,10 +13,9 @@
 //! capture UTC and media time; frames within a fragment follow at their MP4 durations. (Not
 //! `prft` boxes: the master is progressive so that every player honours its edit list.)
 //!
-//! Every sealed segment the export reads from is hashed again (on a second thread, while the
-//! masters are written) and compared with the SHA-256 recorded when it was sealed: a mismatch
-//! stops the export ([`Error::Fixity`]) and removes what was written before anything is
-//! signed — silently corrupted evidence is never exported.
+//! Before anything is written, every sealed segment the export reads from is hashed again and
+//! compared with the SHA-256 recorded when it was sealed: a mismatch stops the export
+//! ([`Error::Fixity`]) — silently corrupted evidence is never exported.
 
 use std::fs::File;
 use std::io::{BufWriter, Read, Write};
@@ -224,6 +223,10 @@ pub fn write_package(
         let reason = format!("export {} case {}", spec.id, spec.case_number);
         holds.push(store.add_hold(item.camera, v.first_sample_utc(), spec.end_us, &reason)?);
     }
+    let mut sources = Vec::new();
+    for (item, v) in spec.items.iter().zip(&mp4s) {
+        sources.push(verify_sources(store, item.camera, v)?);
+    }
     progress
         .bytes_total
         .store(mp4s.iter().map(|v| v.len()).sum::<u64>(), Ordering::Relaxed);
@@ -232,45 +235,11 @@ pub fn write_package(
         std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
     }
     std::fs::create_dir(dir).map_err(|e| Error::io(dir, e))?;
-    // The source segments are re-hashed on a second thread while the masters are written from
-    // them (one SHA-256 pass off the critical path). Nothing is signed until both are done, and
-    // a fixity failure removes what was written: no package comes from corrupt sources.
-    let (sources, masters) = std::thread::scope(|scope| {
-        let verify = scope.spawn(|| {
-            spec.items
-                .iter()
-                .zip(&mp4s)
-                .map(|(item, v)| verify_sources(store, item.camera, v))
-                .collect::<Result<Vec<_>>>()
-        });
-        let masters = spec
-            .items
-            .iter()
-            .zip(&mp4s)
-            .map(|(item, v)| {
-                let name = format!("camera-{}.mp4", item.camera);
-                write_master(v, &dir.join(&name), progress).map(|m| (name, m))
-            })
-            .collect::<Result<Vec<_>>>();
-        let sources = verify
-            .join()
-            .unwrap_or_else(|_| Err(Error::Invalid("source verification panicked".into())));
-        (sources, masters)
-    });
-    let (sources, masters) = match (sources, masters) {
-        (Ok(s), Ok(m)) => (s, m),
-        // A fixity failure is the one to report, whatever else went wrong.
-        (Err(e), _) | (Ok(_), Err(e)) => {
-            let _ = std::fs::remove_dir_all(dir);
-            return Err(e);
-        }
-    };
     let mut items = Vec::with_capacity(mp4s.len());
     let mut bytes = 0;
-    for (((item, v), source_segments), (name, master)) in
-        spec.items.iter().zip(&mp4s).zip(sources).zip(masters)
-    {
-        let (size, sha256, fragments) = master;
+    for ((item, v), source_segments) in spec.items.iter().zip(&mp4s).zip(sources) {
+        let name = format!("camera-{}.mp4", item.camera);
+        let (size, sha256, fragments) = write_master(v, &dir.join(&name), progress)?;
         bytes += size;
         let mut runs: Vec<u64> = v.pieces().map(|p| p.run).collect();
         runs.dedup();
