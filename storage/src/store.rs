@@ -50,7 +50,7 @@ pub struct StoreOptions {
     pub sync: SyncPolicy,
     /// Disk writer threads (one pool per store, i.e. per disk). With `sync = always` each
     /// thread has one `fdatasync` in flight at a time, so this is how many the disk sees at
-    /// once; 8 measured 1.6–1.9× the fragments per second of 2 at 1000 cameras
+    /// once; 8 measured 1.45–1.9× the fragments per second of 2 at 1000 cameras
     /// (`docs/performance.md`).
     pub writer_threads: usize,
     /// Run crash recovery on open (truncate unindexed bytes, seal open segments). `vms check`
@@ -120,23 +120,33 @@ impl Shared {
     }
 
     /// Adds a sealed segment's packed layout row to `batch`, built from its fragment rows as
-    /// committed (so call it once every append of the segment is committed).
+    /// committed (so call it once every append of the segment is committed). Never fails the
+    /// sealing, opening or repair it is part of: a segment whose rows cannot be read gets no
+    /// layout row (playback reads its fragment rows, `vms check` reports both).
     pub(crate) fn put_layout(
         &self,
         batch: &mut WriteBatch,
         camera: CameraId,
         seg_start: i64,
         seg: &SegmentRow,
-    ) -> Result<()> {
-        let rows = self.segment_fragment_rows(camera, seg_start, seg)?;
-        batch.put_cf(
-            self.cf(cf::LAYOUTS)?,
-            camera_time_key(camera, seg_start),
-            index::encode_layout(&rows),
-        );
-        Ok(())
+    ) {
+        let built = self.cf(cf::LAYOUTS).and_then(|h| {
+            let rows = self.segment_fragment_rows(camera, seg_start, seg)?;
+            Ok((h, index::encode_layout(&rows)))
+        });
+        match built {
+            Ok((h, v)) => batch.put_cf(h, camera_time_key(camera, seg_start), v),
+            Err(e) => {
+                tracing::warn!(camera, file = %seg.file, error = %e, "no layout row for segment; playback reads its fragment rows")
+            }
+        }
     }
 }
+
+/// Whether an unusable layout row has been reported at warn level yet (once per process: a
+/// 24 h request could otherwise log 1,440 warnings).
+static UNUSABLE_LAYOUT_WARNED: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(false);
 
 /// A recorded, gap-free stretch of a camera's video.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -515,14 +525,25 @@ impl Store {
             {
                 let decoded =
                     index::decode_layout(k, v, *seg_start, seg.run, |t, row| rows.push((t, row)));
-                let size = rows.last().map(|(_, r)| r.offset + u64::from(r.len));
-                packed = decoded.is_ok()
-                    && rows.len() == seg.fragments as usize
-                    && size == Some(seg.size);
+                // The segment row changes whenever its fragment rows do (sealing, repair), so a
+                // table that disagrees with it is stale or another segment's.
+                let fits = match (rows.first(), rows.last()) {
+                    (Some((first, _)), Some((_, last))) => {
+                        *first >= *seg_start
+                            && last.end_utc == seg.end_utc
+                            && last.offset + u64::from(last.len) <= seg.size
+                    }
+                    _ => seg.fragments == 0,
+                };
+                packed = decoded.is_ok() && rows.len() == seg.fragments as usize && fits;
                 if !packed {
                     // Derived data: fall back to the rows it was built from.
                     let why = decoded.err().map(|e| e.to_string());
-                    tracing::warn!(camera, file = %seg.file, why, "layout row unusable; reading fragment rows (`vms check --repair` rebuilds it)");
+                    if UNUSABLE_LAYOUT_WARNED.swap(true, Ordering::Relaxed) {
+                        tracing::debug!(camera, file = %seg.file, why, "layout row unusable");
+                    } else {
+                        tracing::warn!(camera, file = %seg.file, why, "layout row unusable; reading fragment rows (`vms check --repair` rebuilds it; further cases are logged at debug level)");
+                    }
                 }
             }
             layouts.status()?;
@@ -910,7 +931,7 @@ impl Store {
             camera_time_key(camera, start),
             index::encode(&row),
         );
-        sh.put_layout(&mut batch, camera, start, &row)?;
+        sh.put_layout(&mut batch, camera, start, &row);
         sh.db.write(batch)?;
         tracing::info!(file = %row.file, fragments = row.fragments, "sealed segment left open by a crash");
         Ok(())
@@ -1044,7 +1065,7 @@ impl Store {
                     let mut batch = WriteBatch::default();
                     if row.sha256.is_some() {
                         row.sha256 = Some(hash_file(&path, row.size)?);
-                        sh.put_layout(&mut batch, *camera, *start, row)?;
+                        sh.put_layout(&mut batch, *camera, *start, row);
                     }
                     batch.put_cf(
                         seg_cf,
@@ -1189,6 +1210,37 @@ impl Store {
                 ),
             }
         }
+        // Repair dropped fragment rows: make the segment rows count what is left (their layout
+        // rows are rebuilt from it below).
+        if repair && report.problems.iter().any(|p| p.repaired) {
+            for ((camera, start), row) in segments.iter_mut() {
+                let Ok(rows) = sh.segment_fragment_rows(*camera, *start, row) else {
+                    continue;
+                };
+                let fragments = rows.len() as u32;
+                let frames = rows.iter().map(|(_, r)| u64::from(r.frames)).sum();
+                let end_utc = rows.last().map_or(*start, |(_, r)| r.end_utc);
+                if (fragments, frames, end_utc) != (row.fragments, row.frames, row.end_utc) {
+                    row.fragments = fragments;
+                    row.frames = frames;
+                    row.end_utc = end_utc;
+                    sh.db.put_cf(
+                        seg_cf,
+                        camera_time_key(*camera, *start),
+                        index::encode(&*row),
+                    )?;
+                    problem(
+                        &mut report,
+                        format!(
+                            "{}: segment row recounted to {fragments} fragments",
+                            row.file
+                        ),
+                        true,
+                        false,
+                    );
+                }
+            }
+        }
         // Layout rows: one per sealed segment, equal to what its fragment rows pack into.
         let layout_cf = sh.cf(cf::LAYOUTS)?;
         for ((camera, start), row) in segments.iter().filter(|(_, r)| r.closed()) {
@@ -1252,7 +1304,7 @@ fn upgrade_to_layouts(sh: &Shared) -> Result<()> {
             continue;
         };
         if row.closed() {
-            sh.put_layout(&mut batch, camera, start, &row)?;
+            sh.put_layout(&mut batch, camera, start, &row);
             n += 1;
             if batch.len() >= 256 {
                 sh.db.write(std::mem::take(&mut batch))?;

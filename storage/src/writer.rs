@@ -281,7 +281,7 @@ fn apply(
                 return Ok(prev);
             }
             // Every append of this segment was committed before its close was submitted.
-            shared.put_layout(batch, seg.camera, seg.row.start_utc, &seg.row)?;
+            shared.put_layout(batch, seg.camera, seg.row.start_utc, &seg.row);
             let digest: [u8; 32] = std::mem::take(&mut seg.hasher).finalize().into();
             seg.row.sha256 = Some(digest);
             batch.put_cf(

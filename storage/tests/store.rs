@@ -530,7 +530,7 @@ async fn measured_clock_offset_is_stored_with_each_run() {
 /// and whichever path serves a range, the fragments are the same.
 #[tokio::test]
 async fn layout_rows_match_fragment_rows_and_are_upgraded_and_repaired() {
-    use vms_storage::index::{SCHEMA_KEY, camera_time_key, cf};
+    use vms_storage::index::{FragmentRow, SCHEMA_KEY, camera_time_key, cf, decode, encode};
     let dir = tempfile::tempdir().unwrap();
     let clock = Arc::new(ManualClock::new(T0));
     let store = open(dir.path(), clock.clone());
@@ -638,10 +638,93 @@ async fn layout_rows_match_fragment_rows_and_are_upgraded_and_repaired() {
             .unwrap();
         db.put_cf(h, camera_time_key(cam, segs[1].0), v).unwrap();
     }
-    let store = open(dir.path(), clock);
+    let store = open(dir.path(), clock.clone());
     assert_eq!(served(&store), packed, "a stale layout row is not used");
     let report = store.check(true).unwrap();
     assert_eq!(report.problems.len(), 1, "{:?}", report.problems);
     assert!(report.problems[0].what.contains("layout row stale"));
     assert!(store.check(false).unwrap().problems.is_empty());
+    store.shutdown();
+    drop(store);
+
+    // Sealed segments are served from their layout rows, not their fragment rows: change a
+    // fragment row (validly) behind the store's back and playback still shows the layout's.
+    let key = camera_time_key(cam, T0 + 2_000_000);
+    let original = {
+        let db = raw_index(dir.path());
+        let h = db.cf_handle(cf::FRAGMENTS).unwrap();
+        let v = db.get_cf(h, key).unwrap().unwrap();
+        let row: FragmentRow = decode(cf::FRAGMENTS, &key, &v).unwrap();
+        let mut changed = row.clone();
+        changed.base_decode_90k += 1;
+        db.put_cf(h, key, encode(&changed)).unwrap();
+        row
+    };
+    let store = open(dir.path(), clock.clone());
+    let at = |store: &Store| {
+        store
+            .fragments(cam, T0 + 2_000_000, T0 + 2_000_001)
+            .unwrap()[0]
+            .row
+            .clone()
+    };
+    assert_eq!(at(&store), original, "read from the layout row");
+    let report = store.check(true).unwrap();
+    assert_eq!(report.problems.len(), 1, "{:?}", report.problems);
+    assert_eq!(
+        at(&store).base_decode_90k,
+        original.base_decode_90k + 1,
+        "rebuilt"
+    );
+    store.shutdown();
+    drop(store);
+
+    // A schema-1 store with an undecodable fragment row still opens (that segment gets no
+    // layout row), and `check --repair` drops the row, recounts the segment and packs it.
+    {
+        let db = raw_index(dir.path());
+        let h = db.cf_handle(cf::LAYOUTS).unwrap();
+        for (s, _) in &segs {
+            db.delete_cf(h, camera_time_key(cam, *s)).unwrap();
+        }
+        db.put_cf(db.cf_handle(cf::FRAGMENTS).unwrap(), key, [1, 0xff, 0xff])
+            .unwrap();
+        let meta = db.cf_handle(cf::META).unwrap();
+        db.put_cf(meta, SCHEMA_KEY, 1u32.to_be_bytes()).unwrap();
+    }
+    let store = open(dir.path(), clock);
+    assert!(
+        store
+            .fragments(cam, T0 + 2_000_000, T0 + 2_000_001)
+            .is_err()
+    );
+    assert_eq!(
+        store
+            .fragments(cam, T0 + 40_000_000, T0 + 50_000_000)
+            .unwrap()
+            .len(),
+        10
+    );
+    let report = store.check(false).unwrap();
+    assert!(!report.ok());
+    let report = store.check(true).unwrap();
+    assert!(report.ok(), "{:?}", report.problems);
+    assert!(
+        report
+            .problems
+            .iter()
+            .any(|p| p.what.contains("recounted to 2 fragments")),
+        "{:?}",
+        report.problems
+    );
+    assert!(store.check(false).unwrap().problems.is_empty());
+    let after = served(&store);
+    assert_eq!(after[0].len(), 29, "all but the dropped fragment");
+    // The recounted segment is served from its rebuilt layout row (it checks out, so it is used).
+    assert!(
+        store
+            .fragments(cam, T0 + 2_000_000, T0 + 2_000_001)
+            .unwrap()
+            .is_empty()
+    );
 }
