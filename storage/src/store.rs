@@ -1206,17 +1206,22 @@ impl Store {
                 ),
             }
         }
-        // Repair dropped fragment rows: make the segment rows count what is left (their layout
-        // rows are rebuilt from it below).
-        if repair && report.problems.iter().any(|p| p.repaired) {
-            for ((camera, start), row) in segments.iter_mut() {
-                let Ok(rows) = sh.segment_fragment_rows(*camera, *start, row) else {
-                    continue;
-                };
-                let fragments = rows.len() as u32;
-                let frames = rows.iter().map(|(_, r)| u64::from(r.frames)).sum();
-                let end_utc = rows.last().map_or(*start, |(_, r)| r.end_utc);
-                if (fragments, frames, end_utc) != (row.fragments, row.frames, row.end_utc) {
+        // Segment rows count what their fragment rows hold. They disagree after a repair
+        // (this one, or an interrupted or older one) dropped fragment rows; `--repair` recounts
+        // them, and their layout rows are rebuilt from that below.
+        for ((camera, start), row) in segments.iter_mut() {
+            let Ok(rows) = sh.segment_fragment_rows(*camera, *start, row) else {
+                continue;
+            };
+            let fragments = rows.len() as u32;
+            let frames = rows.iter().map(|(_, r)| u64::from(r.frames)).sum();
+            let end_utc = rows.last().map_or(*start, |(_, r)| r.end_utc);
+            if (fragments, frames, end_utc) != (row.fragments, row.frames, row.end_utc) {
+                let what = format!(
+                    "{}: segment row counts {} fragments, its fragment rows {fragments}",
+                    row.file, row.fragments
+                );
+                if repair {
                     row.fragments = fragments;
                     row.frames = frames;
                     row.end_utc = end_utc;
@@ -1225,16 +1230,8 @@ impl Store {
                         camera_time_key(*camera, *start),
                         index::encode(&*row),
                     )?;
-                    problem(
-                        &mut report,
-                        format!(
-                            "{}: segment row recounted to {fragments} fragments",
-                            row.file
-                        ),
-                        true,
-                        false,
-                    );
                 }
+                problem(&mut report, what, repair, false);
             }
         }
         // Layout rows: one per sealed segment, equal to what its fragment rows pack into.

@@ -709,22 +709,49 @@ async fn layout_rows_match_fragment_rows_and_are_upgraded_and_repaired() {
     assert!(!report.ok());
     let report = store.check(true).unwrap();
     assert!(report.ok(), "{:?}", report.problems);
-    assert!(
-        report
-            .problems
-            .iter()
-            .any(|p| p.what.contains("recounted to 2 fragments")),
-        "{:?}",
+    let recounted: Vec<_> = report
+        .problems
+        .iter()
+        .filter(|p| p.what.contains("segment row counts"))
+        .collect();
+    assert_eq!(
+        recounted.len(),
+        1,
+        "only the damaged segment: {:?}",
         report.problems
+    );
+    assert!(
+        recounted[0].what.ends_with("its fragment rows 2"),
+        "{recounted:?}"
     );
     assert!(store.check(false).unwrap().problems.is_empty());
     let after = served(&store);
     assert_eq!(after[0].len(), 29, "all but the dropped fragment");
-    // The recounted segment is served from its rebuilt layout row (it checks out, so it is used).
     assert!(
         store
             .fragments(cam, T0 + 2_000_000, T0 + 2_000_001)
             .unwrap()
             .is_empty()
     );
+    store.shutdown();
+    drop(store);
+
+    // The recounted segment (its last fragment gone, its size unchanged) is served from its
+    // rebuilt layout row: change a remaining fragment row behind the store's back again.
+    let key = camera_time_key(cam, T0 + 1_000_000);
+    let original = {
+        let db = raw_index(dir.path());
+        let h = db.cf_handle(cf::FRAGMENTS).unwrap();
+        let v = db.get_cf(h, key).unwrap().unwrap();
+        let row: FragmentRow = decode(cf::FRAGMENTS, &key, &v).unwrap();
+        let mut changed = row.clone();
+        changed.base_decode_90k += 1;
+        db.put_cf(h, key, encode(&changed)).unwrap();
+        row
+    };
+    let store = open(dir.path(), Arc::new(ManualClock::new(T0)));
+    let got = store
+        .fragments(cam, T0 + 1_000_000, T0 + 1_000_001)
+        .unwrap();
+    assert_eq!(got[0].row, original, "read from the rebuilt layout row");
 }
