@@ -80,6 +80,20 @@ async fn watch(l: &Live, camera: u32) -> (WhepClient, String) {
     (c, location)
 }
 
+/// [`watch`], then waits (up to 10 s) for the first frame to arrive.
+async fn watch_until_frame(l: &Live, camera: u32) -> (WhepClient, String) {
+    let (mut client, location) = watch(l, camera).await;
+    assert!(
+        client
+            .next_frame(Duration::from_secs(10))
+            .await
+            .unwrap()
+            .is_some(),
+        "a frame within 10 s"
+    );
+    (client, location)
+}
+
 /// [`watch`], also returning the SDP answer.
 async fn watch_answer(l: &Live, camera: u32) -> (WhepClient, String, String) {
     let (mut client, offer) = WhepClient::offer(LOOPBACK, true).await.unwrap();
@@ -168,14 +182,7 @@ async fn a_webrtc_client_sees_the_camera_at_once_and_across_a_camera_restart() {
 
     // Many viewers share one camera session: a second viewer adds no RTSP connection.
     let connections_before = l.sim.stats(0).connections;
-    let (mut second, second_loc) = watch(&l, l.w.cams[0]).await;
-    assert!(
-        second
-            .next_frame(Duration::from_secs(10))
-            .await
-            .unwrap()
-            .is_some()
-    );
+    let (second, second_loc) = watch_until_frame(&l, l.w.cams[0]).await;
     assert_eq!(l.sim.stats(0).connections, connections_before);
     assert_eq!(l.sim.stats(0).active_sessions, 1);
 
@@ -268,14 +275,7 @@ async fn a_viewer_that_vanishes_or_never_connects_is_cleaned_up() {
     .await;
     wait_streaming(&l).await;
     // Connects, receives, then goes silent (tab closed without DELETE).
-    let (mut client, _) = watch(&l, l.w.cams[0]).await;
-    assert!(
-        client
-            .next_frame(Duration::from_secs(10))
-            .await
-            .unwrap()
-            .is_some()
-    );
+    let (client, _) = watch_until_frame(&l, l.w.cams[0]).await;
     drop(client);
     // Never connects at all (offer posted, answer never used).
     let (_silent, offer) = WhepClient::offer(LOOPBACK, true).await.unwrap();
@@ -294,14 +294,7 @@ async fn a_viewer_that_vanishes_or_never_connects_is_cleaned_up() {
     assert_eq!(l.cam.live().receivers(), 0);
 
     // The partner stops sharing live: a running view ends within a recheck (5 s).
-    let (mut client, _) = watch(&l, l.w.cams[0]).await;
-    assert!(
-        client
-            .next_frame(Duration::from_secs(10))
-            .await
-            .unwrap()
-            .is_some()
-    );
+    let (_viewer, _) = watch_until_frame(&l, l.w.cams[0]).await;
     let partner = l.w.login("partner1").await;
     let (status, v) =
         l.w.call(
@@ -324,14 +317,7 @@ async fn a_viewer_that_vanishes_or_never_connects_is_cleaned_up() {
     assert_eq!(status, axum::http::StatusCode::OK, "{v}");
 
     // The camera stops being recorded: its viewers end at once.
-    let (mut client, _) = watch(&l, l.w.cams[0]).await;
-    assert!(
-        client
-            .next_frame(Duration::from_secs(10))
-            .await
-            .unwrap()
-            .is_some()
-    );
+    let (_viewer, _) = watch_until_frame(&l, l.w.cams[0]).await;
     l.cam.stop().await;
     wait_sessions(&l.w, 0, Duration::from_secs(3)).await;
     let (_, _, text) = http(l.addr, "GET", "/metrics", &l.viewer, "text/plain", b"").await;
