@@ -945,14 +945,7 @@ impl Store {
         let mut keep_size = 0u64;
         let mut keep = (0u32, 0u64, seg_start);
         let mut batch = WriteBatch::default();
-        for (t, f) in
-            self.scan_range::<FragmentRow>(cf::FRAGMENTS, camera, seg_start, row.end_utc, |r| {
-                r.end_utc
-            })?
-        {
-            if f.segment_start != seg_start {
-                continue;
-            }
+        for (t, f) in sh.segment_fragment_rows(camera, seg_start, row)? {
             if f.offset + u64::from(f.len) <= len {
                 keep_size = keep_size.max(f.offset + u64::from(f.len));
                 keep = (keep.0 + 1, keep.1 + u64::from(f.frames), f.end_utc);
@@ -1206,16 +1199,19 @@ impl Store {
                 ),
             }
         }
-        // Segment rows count what their fragment rows hold. They disagree after a repair
-        // (this one, or an interrupted or older one) dropped fragment rows; `--repair` recounts
-        // them, and their layout rows are rebuilt from that below.
+        // Segment rows count what their fragment rows hold, and a sealed segment's layout row
+        // packs them. Counts disagree after a repair (this one, or an interrupted or older one)
+        // dropped fragment rows: `--repair` recounts, then rebuilds the layout from that.
+        let layout_cf = sh.cf(cf::LAYOUTS)?;
         for ((camera, start), row) in segments.iter_mut() {
+            // A segment with an undecodable fragment row is reported above already.
             let Ok(rows) = sh.segment_fragment_rows(*camera, *start, row) else {
                 continue;
             };
             let fragments = rows.len() as u32;
             let frames = rows.iter().map(|(_, r)| u64::from(r.frames)).sum();
             let end_utc = rows.last().map_or(*start, |(_, r)| r.end_utc);
+            let key = camera_time_key(*camera, *start);
             if (fragments, frames, end_utc) != (row.fragments, row.frames, row.end_utc) {
                 let what = format!(
                     "{}: segment row counts {} fragments, its fragment rows {fragments}",
@@ -1225,24 +1221,14 @@ impl Store {
                     row.fragments = fragments;
                     row.frames = frames;
                     row.end_utc = end_utc;
-                    sh.db.put_cf(
-                        seg_cf,
-                        camera_time_key(*camera, *start),
-                        index::encode(&*row),
-                    )?;
+                    sh.db.put_cf(seg_cf, key, index::encode(&*row))?;
                 }
                 problem(&mut report, what, repair, false);
             }
-        }
-        // Layout rows: one per sealed segment, equal to what its fragment rows pack into.
-        let layout_cf = sh.cf(cf::LAYOUTS)?;
-        for ((camera, start), row) in segments.iter().filter(|(_, r)| r.closed()) {
-            // A segment with an undecodable fragment row is reported above already.
-            let Ok(rows) = sh.segment_fragment_rows(*camera, *start, row) else {
+            if !row.closed() {
                 continue;
-            };
+            }
             let want = index::encode_layout(&rows);
-            let key = camera_time_key(*camera, *start);
             let have = sh.db.get_pinned_cf(layout_cf, key)?;
             if have.as_deref() != Some(&want[..]) {
                 let what = format!(
