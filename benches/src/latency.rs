@@ -218,6 +218,13 @@ impl Sampler {
         }
     }
 
+    /// Forgets the latency samples taken so far (the warm-up's), keeping each camera's
+    /// counters so that later samples are still attributed correctly.
+    pub fn clear_percentiles(&mut self) {
+        self.arrival_to_indexed = Histogram::default();
+        self.send_to_indexed = Histogram::default();
+    }
+
     /// Feeds one poll of camera `i`: `now_utc` is the poll time, `half_interval_us` half the
     /// time since the previous poll (the uncertainty of when in between the commit happened),
     /// `index_late_us` how much index time runs behind the camera's send time

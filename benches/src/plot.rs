@@ -238,6 +238,7 @@ mod tests {
         RunReport {
             cameras: n,
             duration_s: 30.0,
+            warmup_s: 5.0,
             clip: ClipInfo {
                 source: "x".into(),
                 width: 1920,

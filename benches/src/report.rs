@@ -14,8 +14,12 @@ const MIB: f64 = 1024.0 * 1024.0;
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct RunReport {
     pub cameras: usize,
-    /// Length of the measurement window (cameras started → figures taken).
+    /// Length of the measurement window (after the warm-up → figures taken).
     pub duration_s: f64,
+    /// Running time before the window (each, for the recorder and for the ffmpeg baseline).
+    /// Absent in reports written before the warm-up existed (their window began at start).
+    #[serde(default)]
+    pub warmup_s: f64,
     pub clip: ClipInfo,
     /// Storage durability policy (`always` = fdatasync + synced index commit per fragment).
     pub sync: String,
@@ -137,7 +141,7 @@ pub fn render(r: &RunReport) -> String {
     let rec = &r.recorder;
     let _ = writeln!(
         s,
-        "ingest load: {} cameras × {}x{} {:.0} fps {:.2} Mbit/s ({}), {:.0} s, sync={}, {} writer threads",
+        "ingest load: {} cameras × {}x{} {:.0} fps {:.2} Mbit/s ({}), {:.0} s after {:.0} s warm-up, sync={}, {} writer threads",
         r.cameras,
         c.width,
         c.height,
@@ -145,6 +149,7 @@ pub fn render(r: &RunReport) -> String {
         c.bitrate_bps / 1e6,
         c.source,
         r.duration_s,
+        r.warmup_s,
         r.sync,
         r.writer_threads
     );

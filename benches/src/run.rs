@@ -3,6 +3,10 @@
 //! directory, exactly what `vms run` wires up), optionally an ffmpeg fleet, then measures a
 //! fixed window and tears down in the order that makes loss accounting exact:
 //!
+//! 0. ffmpeg (if any) starts first and gets a warm-up to itself, so its start-up (ten
+//!    processes probing streams take seconds of CPU) does not land on the recorder's; the
+//!    recorder then gets the same warm-up before the window opens. CPU, rates and latency are
+//!    steady-state figures over the window; frames lost are counted over the whole run;
 //! 1. figures are taken at the end of the window (CPU, RSS, rates, latency, counters);
 //! 2. ffmpeg gets SIGINT (it finalises its files);
 //! 3. the simulator takes every camera offline and reports its final "frames sent";
@@ -48,6 +52,8 @@ pub enum Progress {
 pub struct RunOptions {
     pub cameras: usize,
     pub duration: Duration,
+    /// Running time before the window opens (with a baseline: before the recorder starts too).
+    pub warmup: Duration,
     pub clip: ClipSource,
     pub baseline_ffmpeg: bool,
     pub ffmpeg: PathBuf,
@@ -115,6 +121,8 @@ impl CamClock {
 struct Monitor {
     sampler: Mutex<Sampler>,
     clocks: Mutex<Vec<CamClock>>,
+    /// Set when the measurement window opens (the monitor's own CPU is counted from then).
+    open: AtomicBool,
     stop: AtomicBool,
 }
 
@@ -143,11 +151,15 @@ fn consistent_arrivals(h: &Health) -> Option<(u64, i64)> {
 /// thereby inflate) the latency samples. The interval is jittered (±50 %) so that polls do not
 /// stay phase-locked to the cameras' once-a-second commits, which would bias the
 /// send → indexed estimate by up to half an interval. Returns the CPU seconds the thread
-/// itself used (including its few index reads), which are not the recorder's.
+/// itself used in the window (including its few index reads), which are not the recorder's.
 fn monitor_loop(m: &Monitor, w: &Watched, poll: Duration) -> f64 {
     let mut last = Instant::now();
     let mut jitter = Jitter::new();
+    let mut cpu_at_open = None;
     while !m.stop.load(Ordering::Relaxed) {
+        if cpu_at_open.is_none() && m.open.load(Ordering::Relaxed) {
+            cpu_at_open = procfs::cpu_seconds(Pid::OwnThread).ok();
+        }
         std::thread::sleep(poll.mul_f64(0.5 + jitter.next_unit()));
         let now = Instant::now();
         let half = i64::try_from((now - last).as_micros() / 2).unwrap_or(i64::MAX);
@@ -178,7 +190,8 @@ fn monitor_loop(m: &Monitor, w: &Watched, poll: Duration) -> f64 {
             sampler.observe(i, c, now_utc, half, clock.index_late_us());
         }
     }
-    procfs::cpu_seconds(Pid::OwnThread).unwrap_or(0.0)
+    let end = procfs::cpu_seconds(Pid::OwnThread).unwrap_or(0.0);
+    (end - cpu_at_open.unwrap_or(0.0)).max(0.0)
 }
 
 /// A tiny xorshift generator: poll jitter needs no quality and no dependency.
@@ -203,6 +216,34 @@ impl Jitter {
 
 fn sum(stats: &[Arc<RecorderStats>], f: impl Fn(&RecorderStats) -> &AtomicU64) -> u64 {
     stats.iter().map(|s| f(s).load(Ordering::Relaxed)).sum()
+}
+
+/// Work done, as counted at one moment; the window's figures are differences.
+#[derive(Clone, Copy, Debug)]
+struct WindowCounts {
+    fragments: u64,
+    bytes: u64,
+    rows: u64,
+}
+
+impl WindowCounts {
+    fn read(stats: &[Arc<RecorderStats>], store: &Store) -> Self {
+        let fragments = sum(stats, |s| &s.fragments);
+        WindowCounts {
+            fragments,
+            bytes: store.total_bytes(),
+            // A fragment row and its segment row's update, plus sealed segments and new runs.
+            rows: 2 * fragments + sum(stats, |s| &s.segments_closed) + sum(stats, |s| &s.runs),
+        }
+    }
+
+    fn since(self, start: &Self) -> Self {
+        WindowCounts {
+            fragments: self.fragments.saturating_sub(start.fragments),
+            bytes: self.bytes.saturating_sub(start.bytes),
+            rows: self.rows.saturating_sub(start.rows),
+        }
+    }
 }
 
 fn frames_received(health: &[Arc<Health>]) -> Vec<u64> {
@@ -292,25 +333,25 @@ pub async fn run(opts: &RunOptions, events: &EventCounts) -> anyhow::Result<RunR
     tokio::time::sleep(Duration::from_millis(500)).await;
     let idle = procfs::mem(Pid::OwnProcess)?;
 
+    if opts.progress != Progress::Off && !opts.warmup.is_zero() {
+        let what = if opts.baseline_ffmpeg {
+            "ffmpeg, then the recorder,"
+        } else {
+            "the recorder"
+        };
+        eprintln!("warming up {what} for {:?} each", opts.warmup);
+    }
     let mut fleet = if opts.baseline_ffmpeg {
         let urls = (n..2 * n)
             .map(|i| sim.url(i))
             .collect::<anyhow::Result<Vec<_>>>()?;
-        Some(Fleet::start(
-            &opts.ffmpeg,
-            &urls,
-            &work.path().join("ffmpeg"),
-        )?)
+        let fleet = Fleet::start(&opts.ffmpeg, &urls, &work.path().join("ffmpeg"))?;
+        tokio::time::sleep(opts.warmup).await;
+        Some(fleet)
     } else {
         None
     };
-    let sim_pid = sim.pid().map(Pid::Other);
-    let sim_cpu0 = sim_pid
-        .and_then(|p| procfs::cpu_seconds(p).ok())
-        .unwrap_or(0.0);
     let (warn0, err0) = (events.warnings(), events.errors());
-    let cpu0 = procfs::cpu_seconds(Pid::OwnProcess)?;
-    let t0 = Instant::now();
 
     let configs = (0..n)
         .map(|i| Ok(CameraConfig::new(format!("cam-{i}"), sim.url(i)?)))
@@ -334,6 +375,7 @@ pub async fn run(opts: &RunOptions, events: &EventCounts) -> anyhow::Result<RunR
             };
             n
         ]),
+        open: AtomicBool::new(false),
         stop: AtomicBool::new(false),
     });
     let mon_thread = {
@@ -349,6 +391,22 @@ pub async fn run(opts: &RunOptions, events: &EventCounts) -> anyhow::Result<RunR
             .name("ingest-load-monitor".into())
             .spawn(move || monitor_loop(&m, &w, poll))?
     };
+
+    tokio::time::sleep(opts.warmup).await;
+
+    // The window opens.
+    let sim_pid = sim.pid().map(Pid::Other);
+    let sim_cpu0 = sim_pid
+        .and_then(|p| procfs::cpu_seconds(p).ok())
+        .unwrap_or(0.0);
+    let ff0 = fleet.as_mut().map(Fleet::sample);
+    let counts0 = WindowCounts::read(&stats, &store);
+    if let Ok(mut s) = monitor.sampler.lock() {
+        s.clear_percentiles();
+    }
+    let cpu0 = procfs::cpu_seconds(Pid::OwnProcess)?;
+    monitor.open.store(true, Ordering::Relaxed);
+    let t0 = Instant::now();
 
     let end = t0 + opts.duration;
     let every = match opts.progress {
@@ -423,9 +481,11 @@ pub async fn run(opts: &RunOptions, events: &EventCounts) -> anyhow::Result<RunR
         .count();
     let reconnects: u64 = snaps.iter().map(|s| s.reconnects).sum();
     let stalls: u64 = snaps.iter().map(|s| s.stalls).sum();
-    let fragments = sum(&stats, |s| &s.fragments);
-    let bytes = store.total_bytes();
-    let rows = 2 * fragments + sum(&stats, |s| &s.segments_closed) + sum(&stats, |s| &s.runs);
+    let WindowCounts {
+        fragments,
+        bytes,
+        rows,
+    } = WindowCounts::read(&stats, &store).since(&counts0);
     let write_errors = sum(&stats, |s| &s.write_errors);
     let anomalies = sum(&stats, |s| &s.timestamp_anomalies);
     let (warnings, errors) = (events.warnings() - warn0, events.errors() - err0);
@@ -559,7 +619,9 @@ pub async fn run(opts: &RunOptions, events: &EventCounts) -> anyhow::Result<RunR
     }
 
     let (ffmpeg, ratios) = match (ff_sample, ff_stopped) {
-        (Some(sample), Some((dir, procs, stopped))) => {
+        (Some(mut sample), Some((dir, procs, stopped))) => {
+            // Only the window: a process that died in it is reported below as a problem.
+            sample.cpu_s = (sample.cpu_s - ff0.map_or(0.0, |s| s.cpu_s)).max(0.0);
             let frames_sent: u64 = (n..2 * n)
                 .map(|i| sent.frames_sent.get(i).copied().unwrap_or(0))
                 .sum();
@@ -619,6 +681,7 @@ pub async fn run(opts: &RunOptions, events: &EventCounts) -> anyhow::Result<RunR
     Ok(RunReport {
         cameras: n,
         duration_s: window,
+        warmup_s: opts.warmup.as_secs_f64(),
         clip: ClipInfo {
             source: opts.clip.label(),
             width: info.width,

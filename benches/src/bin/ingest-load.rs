@@ -86,6 +86,11 @@ struct BenchArgs {
     /// Measurement window, e.g. 60s, 10m.
     #[arg(long, default_value = "60s", value_parser = units::parse_duration)]
     duration: Duration,
+    /// Warm-up before the window (twice with --baseline: ffmpeg starts first, then the
+    /// recorder), so both are measured in steady state and neither's start-up lands on the
+    /// other. Lost frames are counted over the whole run.
+    #[arg(long, default_value = "5s", value_parser = units::parse_duration)]
+    warmup: Duration,
     /// Per-camera video bitrate of the generated clip, e.g. 4M, 2M, 500k.
     #[arg(long, default_value = "4M", value_parser = units::parse_bitrate)]
     bitrate: u64,
@@ -242,6 +247,8 @@ async fn dispatch(cli: Cli, counts: EventCounts) -> anyhow::Result<ExitCode> {
         let mut step_args: Vec<OsString> = vec![
             "--duration".into(),
             format!("{}ms", a.duration.as_millis()).into(),
+            "--warmup".into(),
+            format!("{}ms", a.warmup.as_millis()).into(),
             "--clip".into(),
             clip.to_arg(),
             "--sync".into(),
@@ -306,6 +313,7 @@ async fn dispatch(cli: Cli, counts: EventCounts) -> anyhow::Result<ExitCode> {
     let opts = RunOptions {
         cameras: a.cameras,
         duration: a.duration,
+        warmup: a.warmup,
         clip,
         baseline_ffmpeg: a.baseline.is_some(),
         ffmpeg: a.ffmpeg,
