@@ -239,6 +239,7 @@ mod tests {
             cameras: n,
             duration_s: 30.0,
             warmup_s: 5.0,
+            read_batch_ms: 100.0,
             clip: ClipInfo {
                 source: "x".into(),
                 width: 1920,

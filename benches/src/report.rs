@@ -24,6 +24,10 @@ pub struct RunReport {
     /// Storage durability policy (`always` = fdatasync + synced index commit per fragment).
     pub sync: String,
     pub writer_threads: usize,
+    /// Read batching period of the camera sessions (0: every frame read as it arrives;
+    /// reports from before batching existed read 0, which is what they did).
+    #[serde(default)]
+    pub read_batch_ms: f64,
     pub recorder: Recorder,
     /// CPU seconds the simulator child used in the window (it shares the machine).
     pub sim_cpu_s: f64,
@@ -141,7 +145,7 @@ pub fn render(r: &RunReport) -> String {
     let rec = &r.recorder;
     let _ = writeln!(
         s,
-        "ingest load: {} cameras × {}x{} {:.0} fps {:.2} Mbit/s ({}), {:.0} s after {:.0} s warm-up, sync={}, {} writer threads",
+        "ingest load: {} cameras × {}x{} {:.0} fps {:.2} Mbit/s ({}), {:.0} s after {:.0} s warm-up, sync={}, {} writer threads, read batch {:.0} ms",
         r.cameras,
         c.width,
         c.height,
@@ -151,7 +155,8 @@ pub fn render(r: &RunReport) -> String {
         r.duration_s,
         r.warmup_s,
         r.sync,
-        r.writer_threads
+        r.writer_threads,
+        r.read_batch_ms
     );
     let ff = r.ffmpeg.as_ref();
     let _ = writeln!(

@@ -4,6 +4,7 @@
 //! This crate never touches RocksDB and serves no HTTP (its ONVIF client only speaks to cameras):
 //! it turns cameras into [`Frame`]s and [`Health`].
 
+mod batch;
 pub mod camera;
 pub mod live;
 pub mod onvif;

@@ -10,7 +10,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use rand::Rng;
 use retina::client::{PlayOptions, SessionOptions, SetupOptions};
 use retina::codec::{CodecItem, FrameFormat, ParametersRef, VideoParametersCodec};
@@ -18,6 +18,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
+use crate::batch::ReadBatch;
 use crate::camera::{CameraConfig, Codec, Frame, Health, SessionState, Transport, VideoParams};
 use crate::live::LiveFeed;
 
@@ -278,16 +279,36 @@ async fn run_session(
     );
     stall_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last_item = Instant::now();
+    let mut batch = match cfg.transport {
+        Transport::Tcp if !cfg.read_batch.is_zero() => Some(ReadBatch::new(cfg.read_batch)),
+        _ => None,
+    };
     loop {
-        let next = tokio::select! {
-            biased;
-            next = demuxed.next() => next,
-            _ = stall_check.tick() => {
-                if last_item.elapsed() >= cfg.stall_timeout {
-                    return Err(SessionError::Stalled(cfg.stall_timeout));
+        let next = match batch.as_mut().filter(|_| live.receivers() == 0) {
+            // Batched: take whatever is buffered or readable right now without waiting; when
+            // nothing complete is, sleep to the next boundary of the shared grid.
+            Some(b) => match demuxed.next().now_or_never() {
+                Some(next) => next,
+                None => {
+                    if last_item.elapsed() >= cfg.stall_timeout {
+                        return Err(SessionError::Stalled(cfg.stall_timeout));
+                    }
+                    if !b.wait().await {
+                        batch = None;
+                    }
+                    continue;
                 }
-                continue;
-            }
+            },
+            None => tokio::select! {
+                biased;
+                next = demuxed.next() => next,
+                _ = stall_check.tick() => {
+                    if last_item.elapsed() >= cfg.stall_timeout {
+                        return Err(SessionError::Stalled(cfg.stall_timeout));
+                    }
+                    continue;
+                }
+            },
         };
         last_item = Instant::now();
         let item = match next {
@@ -328,6 +349,9 @@ async fn run_session(
             data: Bytes::from(vf.into_data()),
         };
         let len = frame.data.len() as u64;
+        if let Some(b) = batch.as_mut() {
+            b.took(frame.data.len());
+        }
         live.publish(frame.clone());
         recorder
             .send(frame)

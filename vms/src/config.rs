@@ -207,6 +207,9 @@ pub struct CameraDefaults {
     pub backoff_max_ms: u64,
     #[serde(default = "default_stall")]
     pub stall_timeout_secs: u64,
+    /// See [`vms_ingest::CameraConfig::read_batch`]; 0 disables.
+    #[serde(default = "default_read_batch")]
+    pub read_batch_ms: u64,
 }
 
 impl Default for CameraDefaults {
@@ -217,6 +220,7 @@ impl Default for CameraDefaults {
             backoff_initial_ms: default_backoff_initial(),
             backoff_max_ms: default_backoff_max(),
             stall_timeout_secs: default_stall(),
+            read_batch_ms: default_read_batch(),
         }
     }
 }
@@ -266,6 +270,9 @@ fn default_backoff_max() -> u64 {
 }
 fn default_stall() -> u64 {
     10
+}
+fn default_read_batch() -> u64 {
+    u64::try_from(vms_ingest::camera::DEFAULT_READ_BATCH.as_millis()).unwrap_or(100)
 }
 
 /// A byte count written with a unit: `"500GiB"`, `"1.5TB"`, `"1048576"`.
@@ -421,6 +428,7 @@ impl Config {
                     .max(self.defaults.backoff_initial_ms),
             );
             config.stall_timeout = Duration::from_secs(self.defaults.stall_timeout_secs.max(1));
+            config.read_batch = Duration::from_millis(self.defaults.read_batch_ms);
             out.push(ResolvedCamera {
                 config,
                 retention_days: c.retention_days.unwrap_or(self.defaults.retention_days),

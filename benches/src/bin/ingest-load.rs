@@ -135,6 +135,10 @@ struct BenchArgs {
     /// production default) or `os`.
     #[arg(long, default_value = "always")]
     sync: SyncPolicy,
+    /// Read batching of the camera sessions (see `read_batch_ms` in docs/config.md); 0 reads
+    /// every frame as it arrives.
+    #[arg(long, default_value = "100ms", value_parser = units::parse_duration)]
+    read_batch: Duration,
     /// Disk writer threads (default: the store's default).
     #[arg(long, default_value_t = vms_storage::StoreOptions::default().writer_threads)]
     writer_threads: usize,
@@ -258,6 +262,8 @@ async fn dispatch(cli: Cli, counts: EventCounts) -> anyhow::Result<ExitCode> {
                 "os"
             })
             .into(),
+            "--read-batch".into(),
+            format!("{}ms", a.read_batch.as_millis()).into(),
             "--writer-threads".into(),
             a.writer_threads.to_string().into(),
             "--segment-secs".into(),
@@ -320,6 +326,7 @@ async fn dispatch(cli: Cli, counts: EventCounts) -> anyhow::Result<ExitCode> {
         ffprobe: a.ffprobe,
         sync: a.sync,
         writer_threads: a.writer_threads.max(1),
+        read_batch: a.read_batch,
         segment_secs: a.segment_secs.max(1),
         work_dir,
         keep: a.keep,
