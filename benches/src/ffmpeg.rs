@@ -23,10 +23,13 @@ pub struct Fleet {
 }
 
 /// CPU and memory of the fleet at one moment.
-#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
 pub struct Sample {
     pub alive: usize,
     pub cpu_s: f64,
+    /// Each process's CPU seconds (`None`: not alive), in start order.
+    #[serde(skip)]
+    pub cpu_by_process: Vec<Option<f64>>,
     /// Mean over processes of VmHWM (peak resident set, shared libraries included).
     pub hwm_mean_bytes: f64,
     /// Mean over processes of Pss (shared pages divided among the processes sharing them).
@@ -41,6 +44,23 @@ pub struct Stopped {
     pub clean: usize,
     pub killed: usize,
     pub failed: usize,
+}
+
+impl Sample {
+    /// CPU seconds used between `start` and `self` by the processes alive at both, and how
+    /// many those are (a process that died in between is left out rather than counted as
+    /// having given CPU back).
+    pub fn cpu_since(&self, start: &Sample) -> (f64, usize) {
+        let mut cpu = 0.0;
+        let mut n = 0;
+        for (end, begin) in self.cpu_by_process.iter().zip(&start.cpu_by_process) {
+            if let (Some(end), Some(begin)) = (end, begin) {
+                cpu += (end - begin).max(0.0);
+                n += 1;
+            }
+        }
+        (cpu, n)
+    }
 }
 
 impl Fleet {
@@ -81,6 +101,7 @@ impl Fleet {
         let mut s = Sample::default();
         let (mut hwm, mut pss) = (0u64, 0u64);
         for c in &mut self.procs {
+            s.cpu_by_process.push(None);
             if matches!(c.try_wait(), Ok(Some(_))) {
                 continue;
             }
@@ -89,6 +110,9 @@ impl Fleet {
             let (Ok(cpu), Ok(mem)) = (procfs::cpu_seconds(pid), procfs::mem(pid)) else {
                 continue;
             };
+            if let Some(last) = s.cpu_by_process.last_mut() {
+                *last = Some(cpu);
+            }
             s.alive += 1;
             s.cpu_s += cpu;
             hwm += mem.hwm;
@@ -155,4 +179,22 @@ pub fn count_frames(dir: &Path, ffprobe: &Path) -> anyhow::Result<u64> {
         total += n;
     }
     Ok(total)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn window_cpu_counts_only_processes_alive_throughout() {
+        let at = |cpu: &[Option<f64>]| Sample {
+            cpu_by_process: cpu.to_vec(),
+            ..Sample::default()
+        };
+        let start = at(&[Some(1.0), Some(2.0), None]);
+        // The second died in the window (its 2 s must not be "given back"); the third was
+        // not alive at the start.
+        let end = at(&[Some(1.5), None, Some(9.0)]);
+        assert_eq!(end.cpu_since(&start), (0.5, 1));
+    }
 }

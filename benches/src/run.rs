@@ -628,8 +628,12 @@ pub async fn run(opts: &RunOptions, events: &EventCounts) -> anyhow::Result<RunR
 
     let (ffmpeg, ratios) = match (ff_sample, ff_stopped) {
         (Some(mut sample), Some((dir, procs, stopped))) => {
-            // Only the window: a process that died in it is reported below as a problem.
-            sample.cpu_s = (sample.cpu_s - ff0.map_or(0.0, |s| s.cpu_s)).max(0.0);
+            // Only the window, and only processes alive through all of it (one that died is
+            // reported below as a problem).
+            let (cpu, alive_through) = ff0
+                .as_ref()
+                .map_or((sample.cpu_s, sample.alive), |s0| sample.cpu_since(s0));
+            sample.cpu_s = cpu;
             let frames_sent: u64 = (n..2 * n)
                 .map(|i| sent.frames_sent.get(i).copied().unwrap_or(0))
                 .sum();
@@ -651,8 +655,8 @@ pub async fn run(opts: &RunOptions, events: &EventCounts) -> anyhow::Result<RunR
                     dir.display()
                 ));
             }
-            let per_min = if sample.alive > 0 {
-                sample.cpu_s / (sample.alive as f64 * window / 60.0)
+            let per_min = if alive_through > 0 {
+                sample.cpu_s / (alive_through as f64 * window / 60.0)
             } else {
                 0.0
             };

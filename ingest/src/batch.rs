@@ -17,28 +17,40 @@ use tokio::sync::Notify;
 #[derive(Debug)]
 pub(crate) struct ReadBatch {
     configured: Duration,
-    /// The period in use: halved while a camera sends more per period than a socket buffer
-    /// comfortably holds, doubled back when it sends little.
-    period: Duration,
+    /// The period in use is `configured` halved this many times: raised while a camera sends
+    /// more per period than a socket buffer comfortably holds, lowered when it sends little.
+    /// Periods are thus always `configured / 2^k`, so a process needs few clocks.
+    halvings: u32,
     /// Frame bytes taken since the last wait.
     bytes: usize,
 }
 
 impl ReadBatch {
     /// A round over this many bytes halves the period: Linux starts a TCP receive buffer at
-    /// 128 KiB, and a camera whose bytes do not fit must stop sending (many drop frames then).
-    const SHRINK_ABOVE: usize = 96 << 10;
+    /// 128 KiB and may advertise only half of it as window; a camera whose bytes do not fit
+    /// must stop sending (many drop frames then).
+    const SHRINK_ABOVE: usize = 64 << 10;
     /// A round under this many bytes doubles the period again (up to the configured one).
-    const GROW_BELOW: usize = 24 << 10;
-    /// Below this the period is not halved further.
+    const GROW_BELOW: usize = 16 << 10;
+    /// The period is not halved below this.
     const MIN_PERIOD: Duration = Duration::from_millis(5);
 
     pub(crate) fn new(period: Duration) -> Self {
         ReadBatch {
             configured: period,
-            period,
+            halvings: 0,
             bytes: 0,
         }
+    }
+
+    fn period(&self) -> Duration {
+        self.configured / (1u32 << self.halvings)
+    }
+
+    /// Forgets what was taken outside batching (while a viewer watched), so the first round
+    /// after it is judged on its own bytes.
+    pub(crate) fn reset(&mut self) {
+        self.bytes = 0;
     }
 
     /// Counts bytes taken in this round.
@@ -62,12 +74,12 @@ impl ReadBatch {
     /// Adapts the period to what the round took; returns the period of the next one.
     fn end_round(&mut self) -> Duration {
         let bytes = std::mem::take(&mut self.bytes);
-        if bytes > Self::SHRINK_ABOVE {
-            self.period = (self.period / 2).max(Self::MIN_PERIOD);
-        } else if bytes < Self::GROW_BELOW {
-            self.period = (self.period * 2).min(self.configured);
+        if bytes > Self::SHRINK_ABOVE && self.period() / 2 >= Self::MIN_PERIOD {
+            self.halvings += 1;
+        } else if bytes < Self::GROW_BELOW && self.halvings > 0 {
+            self.halvings -= 1;
         }
-        self.period
+        self.period()
     }
 }
 
@@ -126,15 +138,20 @@ mod tests {
         round(200 << 10);
         assert_eq!(round(200 << 10), Duration::from_millis(25));
         // A 4 Mbit/s camera's keyframe round stays batched at 50 ms, then recovers.
-        assert_eq!(round(60 << 10), Duration::from_millis(25));
+        assert_eq!(round(40 << 10), Duration::from_millis(25));
+        // Never below the minimum, and only ever configured / 2^k (few clocks per process).
         for _ in 0..10 {
             round(1 << 20);
         }
-        assert_eq!(round(1 << 20), ReadBatch::MIN_PERIOD);
+        assert_eq!(round(1 << 20), Duration::from_micros(6250));
         for _ in 0..10 {
             round(1 << 10);
         }
         assert_eq!(round(0), Duration::from_millis(100));
+        // A configured period under the minimum is kept as it is.
+        let mut b = ReadBatch::new(Duration::from_millis(2));
+        b.took(1 << 20);
+        assert_eq!(b.end_round(), Duration::from_millis(2));
     }
 
     #[tokio::test]

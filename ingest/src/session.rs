@@ -280,11 +280,15 @@ async fn run_session(
     stall_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last_item = Instant::now();
     let mut batch = match cfg.transport {
-        Transport::Tcp if !cfg.read_batch.is_zero() => Some(ReadBatch::new(cfg.read_batch)),
+        // A batch longer than a quarter of the stall timeout would delay stall detection.
+        Transport::Tcp if !cfg.read_batch.is_zero() => {
+            Some(ReadBatch::new(cfg.read_batch.min(cfg.stall_timeout / 4)))
+        }
         _ => None,
     };
     loop {
-        let next = match batch.as_mut().filter(|_| live.receivers() == 0) {
+        let batched = batch.is_some() && live.receivers() == 0;
+        let next = match batch.as_mut().filter(|_| batched) {
             // Batched: take whatever is buffered or readable right now without waiting; when
             // nothing complete is, sleep to the next boundary of the shared grid.
             Some(b) => match demuxed.next().now_or_never() {
@@ -292,6 +296,12 @@ async fn run_session(
                 None => {
                     if last_item.elapsed() >= cfg.stall_timeout {
                         return Err(SessionError::Stalled(cfg.stall_timeout));
+                    }
+                    // Out of tokio's cooperative budget, "nothing ready" may not be true:
+                    // let others run and look again instead of waiting a whole period.
+                    if !tokio::task::coop::has_budget_remaining() {
+                        tokio::task::yield_now().await;
+                        continue;
                     }
                     if !b.wait().await {
                         batch = None;
@@ -350,7 +360,11 @@ async fn run_session(
         };
         let len = frame.data.len() as u64;
         if let Some(b) = batch.as_mut() {
-            b.took(frame.data.len());
+            if batched {
+                b.took(frame.data.len());
+            } else {
+                b.reset();
+            }
         }
         live.publish(frame.clone());
         recorder

@@ -359,6 +359,9 @@ impl Config {
         if self.storage.segment_secs == 0 || self.storage.segment_secs > 3600 {
             bail!("storage.segment_secs must be 1..=3600");
         }
+        if self.defaults.read_batch_ms > 1000 {
+            bail!("defaults.read_batch_ms must be 0..=1000 (0 reads every frame as it arrives)");
+        }
         let creds: HashMap<String, CredentialEntry> = match &self.credentials_file {
             None => HashMap::new(),
             Some(p) => {
@@ -529,6 +532,10 @@ mod tests {
             (
                 "[storage]\ndata_dir = \"/x\"\nsync = \"sometimes\"\n",
                 "unknown sync policy",
+            ),
+            (
+                "[storage]\ndata_dir = \"/x\"\n[defaults]\nread_batch_ms = 5000\n",
+                "read_batch_ms must be 0..=1000",
             ),
         ];
         for (text, want) in cases {
