@@ -212,6 +212,14 @@ fn video_params(p: &retina::codec::VideoParameters) -> Result<VideoParams, Sessi
     })
 }
 
+/// Ends the session if nothing came for `timeout` since `last_item`.
+fn check_stall(last_item: Instant, timeout: Duration) -> Result<(), SessionError> {
+    if last_item.elapsed() >= timeout {
+        return Err(SessionError::Stalled(timeout));
+    }
+    Ok(())
+}
+
 fn now_us() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -294,9 +302,7 @@ async fn run_session(
             Some(b) => match demuxed.next().now_or_never() {
                 Some(next) => next,
                 None => {
-                    if last_item.elapsed() >= cfg.stall_timeout {
-                        return Err(SessionError::Stalled(cfg.stall_timeout));
-                    }
+                    check_stall(last_item, cfg.stall_timeout)?;
                     // Out of tokio's cooperative budget, "nothing ready" may not be true:
                     // let others run and look again instead of waiting a whole period.
                     if !tokio::task::coop::has_budget_remaining() {
@@ -313,9 +319,7 @@ async fn run_session(
                 biased;
                 next = demuxed.next() => next,
                 _ = stall_check.tick() => {
-                    if last_item.elapsed() >= cfg.stall_timeout {
-                        return Err(SessionError::Stalled(cfg.stall_timeout));
-                    }
+                    check_stall(last_item, cfg.stall_timeout)?;
                     continue;
                 }
             },

@@ -261,13 +261,13 @@ pub fn decode_layout(
         )));
     }
     for e in entries.chunks_exact(LAYOUT_ENTRY) {
-        let (start, e) = take8(e);
-        let (end_utc, e) = take8(e);
-        let (offset, e) = take8(e);
-        let (len, e) = take4(e);
-        let (base, e) = take8(e);
-        let (duration, e) = take4(e);
-        let (frames, e) = take4(e);
+        let (start, e) = take::<8>(e);
+        let (end_utc, e) = take::<8>(e);
+        let (offset, e) = take::<8>(e);
+        let (len, e) = take::<4>(e);
+        let (base, e) = take::<8>(e);
+        let (duration, e) = take::<4>(e);
+        let (frames, e) = take::<4>(e);
         each(
             i64::from_le_bytes(start),
             FragmentRow {
@@ -286,17 +286,11 @@ pub fn decode_layout(
     Ok(())
 }
 
-fn take8(b: &[u8]) -> ([u8; 8], &[u8]) {
-    match b.split_first_chunk::<8>() {
+/// The first `N` bytes of `b` and the rest (zeros past the end: callers check lengths first).
+fn take<const N: usize>(b: &[u8]) -> ([u8; N], &[u8]) {
+    match b.split_first_chunk::<N>() {
         Some((h, t)) => (*h, t),
-        None => ([0; 8], &[]),
-    }
-}
-
-fn take4(b: &[u8]) -> ([u8; 4], &[u8]) {
-    match b.split_first_chunk::<4>() {
-        Some((h, t)) => (*h, t),
-        None => ([0; 4], &[]),
+        None => ([0; N], &[]),
     }
 }
 

@@ -119,6 +119,26 @@ impl Shared {
         Ok(out)
     }
 
+    /// Adds a segment row to `batch` and, if it is sealed, its layout row with it (so a sealed
+    /// row never lands without one): every path that seals or re-seals goes through here.
+    pub(crate) fn put_segment(
+        &self,
+        batch: &mut WriteBatch,
+        camera: CameraId,
+        seg_start: i64,
+        seg: &SegmentRow,
+    ) -> Result<()> {
+        if seg.closed() {
+            self.put_layout(batch, camera, seg_start, seg);
+        }
+        batch.put_cf(
+            self.cf(cf::SEGMENTS)?,
+            camera_time_key(camera, seg_start),
+            index::encode(seg),
+        );
+        Ok(())
+    }
+
     /// Adds a sealed segment's packed layout row to `batch`, built from its fragment rows as
     /// committed (so call it once every append of the segment is committed). Never fails the
     /// sealing, opening or repair it is part of: a segment whose rows cannot be read gets no
@@ -922,12 +942,7 @@ impl Store {
         }
         row.sha256 = Some(hash_file(&path, row.size)?);
         let mut batch = WriteBatch::default();
-        batch.put_cf(
-            sh.cf(cf::SEGMENTS)?,
-            camera_time_key(camera, start),
-            index::encode(&row),
-        );
-        sh.put_layout(&mut batch, camera, start, &row);
+        sh.put_segment(&mut batch, camera, start, &row)?;
         sh.db.write(batch)?;
         tracing::info!(file = %row.file, fragments = row.fragments, "sealed segment left open by a crash");
         Ok(())
@@ -1051,16 +1066,11 @@ impl Store {
                 if repair {
                     // The lost bytes are gone for good: keep what is intact and re-seal it.
                     self.drop_fragments_past(*camera, *start, row, len)?;
-                    let mut batch = WriteBatch::default();
-                    if row.sha256.is_some() {
+                    if row.closed() {
                         row.sha256 = Some(hash_file(&path, row.size)?);
-                        sh.put_layout(&mut batch, *camera, *start, row);
                     }
-                    batch.put_cf(
-                        seg_cf,
-                        camera_time_key(*camera, *start),
-                        index::encode(&*row),
-                    );
+                    let mut batch = WriteBatch::default();
+                    sh.put_segment(&mut batch, *camera, *start, row)?;
                     sh.db.write(batch)?;
                     problem(
                         &mut report,

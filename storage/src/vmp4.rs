@@ -845,8 +845,6 @@ fn read_samples_from(f: &File, path: &std::path::Path, p: &Piece) -> Result<Vec<
     Ok(samples)
 }
 
-/// If the first fragment does not start with a keyframe, prepends the fragments back to the one
-/// that does (same run), so decoding can start.
 /// The fragments of `run` from the last keyframe before `at` up to `at`, for a range whose
 /// first fragment does not start with one (long-GOP cameras cut fragments between keyframes).
 fn lead_in_from_keyframe(

@@ -259,11 +259,7 @@ fn apply(
                 camera_time_key(seg.camera, *start_utc),
                 index::encode(&frag),
             );
-            batch.put_cf(
-                shared.cf(cf::SEGMENTS)?,
-                camera_time_key(seg.camera, seg.row.start_utc),
-                index::encode(&seg.row),
-            );
+            shared.put_segment(batch, seg.camera, seg.row.start_utc, &seg.row)?;
             Ok(Applied {
                 appended: appended + len,
                 ..prev
@@ -280,15 +276,11 @@ fn apply(
                 let _ = std::fs::remove_file(&path);
                 return Ok(prev);
             }
-            // Every append of this segment was committed before its close was submitted.
-            shared.put_layout(batch, seg.camera, seg.row.start_utc, &seg.row);
             let digest: [u8; 32] = std::mem::take(&mut seg.hasher).finalize().into();
             seg.row.sha256 = Some(digest);
-            batch.put_cf(
-                shared.cf(cf::SEGMENTS)?,
-                camera_time_key(seg.camera, seg.row.start_utc),
-                index::encode(&seg.row),
-            );
+            // Every append of this segment was committed before its close was submitted, so
+            // the layout row put with the sealed row packs all of them.
+            shared.put_segment(batch, seg.camera, seg.row.start_utc, &seg.row)?;
             Ok(prev)
         }
     }
