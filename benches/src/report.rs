@@ -90,6 +90,14 @@ pub struct Recorder {
     /// WARN / ERROR events logged in the window.
     pub log_warnings: u64,
     pub log_errors: u64,
+    /// Segments and bytes retention deleted for `--quota` during the run (0 without one).
+    #[serde(default)]
+    pub retention_deleted_segments: u64,
+    #[serde(default)]
+    pub retention_deleted_bytes: u64,
+    /// What the store held when the recorder had shut down.
+    #[serde(default)]
+    pub store_bytes_at_end: u64,
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
@@ -288,6 +296,16 @@ pub fn render(r: &RunReport) -> String {
         rec.log_warnings,
         rec.log_errors
     );
+    if rec.retention_deleted_segments > 0 {
+        let _ = writeln!(
+            s,
+            "{:<44} {} segments, {:.2} GB; store at end {:.2} GB",
+            "retention deleted (--quota)",
+            rec.retention_deleted_segments,
+            rec.retention_deleted_bytes as f64 / 1e9,
+            rec.store_bytes_at_end as f64 / 1e9
+        );
+    }
     let _ = writeln!(
         s,
         "{:<44} {:.2} CPU s ({:.0}% of one core)",
@@ -318,22 +336,46 @@ pub fn render(r: &RunReport) -> String {
 }
 
 /// One line per step of a sweep.
+/// RSS per *additional* stream between two sweep steps: (RSS − RSS) ÷ (N − N). Unlike
+/// (RSS − idle) ÷ N it leaves out what recording costs once whatever the camera count (writer
+/// threads' buffers, allocator arenas), which small N would spread over few streams. `None`
+/// unless `b` has more cameras than `a`.
+pub fn marginal_rss_per_stream(a: &RunReport, b: &RunReport) -> Option<f64> {
+    let dn = b.cameras.checked_sub(a.cameras).filter(|&d| d > 0)?;
+    Some((b.recorder.rss_bytes as f64 - a.recorder.rss_bytes as f64) / dn as f64)
+}
+
 pub fn render_sweep(sw: &SweepReport) -> String {
     let mut s = String::new();
     let _ = writeln!(
         s,
-        "{:>6} {:>9} {:>8} {:>8} {:>9} {:>9} {:>8} {:>9} {:>8}  result",
-        "N", "CPU/s·min", "CPU %", "RSS/str", "RSS MiB", "MB/s", "lost", "behind s", "p99 ms"
+        "{:>6} {:>9} {:>8} {:>8} {:>9} {:>9} {:>9} {:>8} {:>9} {:>8}  result",
+        "N",
+        "CPU/s·min",
+        "CPU %",
+        "RSS/str",
+        "RSS Δ/str",
+        "RSS MiB",
+        "MB/s",
+        "lost",
+        "behind s",
+        "p99 ms"
     );
+    let mut prev: Option<&RunReport> = None;
     for r in &sw.steps {
         let rec = &r.recorder;
+        let marginal = prev
+            .and_then(|p| marginal_rss_per_stream(p, r))
+            .map_or_else(|| "-".to_owned(), mib);
+        prev = Some(r);
         let _ = writeln!(
             s,
-            "{:>6} {:>9.4} {:>8.0} {:>8} {:>9.1} {:>9.1} {:>8} {:>9.2} {:>8.0}  {}",
+            "{:>6} {:>9.4} {:>8.0} {:>8} {:>9} {:>9.1} {:>9.1} {:>8} {:>9.2} {:>8.0}  {}",
             r.cameras,
             rec.cpu_s_per_stream_minute,
             100.0 * rec.cpu_s / r.duration_s.max(1e-9),
             mib(rec.rss_per_stream_bytes),
+            marginal,
             rec.rss_bytes as f64 / MIB,
             rec.bytes_per_s / 1e6,
             rec.frames_lost,
@@ -358,4 +400,57 @@ pub fn render_sweep(sw: &SweepReport) -> String {
         let _ = writeln!(s, "plot: {p}");
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn step(cameras: usize, rss_mib: f64) -> RunReport {
+        RunReport {
+            cameras,
+            duration_s: 30.0,
+            warmup_s: 5.0,
+            clip: ClipInfo {
+                source: "test".into(),
+                width: 1920,
+                height: 1080,
+                fps: 30.0,
+                bitrate_bps: 2e6,
+            },
+            sync: "always".into(),
+            writer_threads: 8,
+            read_batch_ms: 100.0,
+            recorder: Recorder {
+                rss_bytes: (rss_mib * MIB) as u64,
+                ..Recorder::default()
+            },
+            sim_cpu_s: 1.0,
+            ffmpeg: None,
+            ratios: None,
+            problems: vec![],
+            ok: true,
+        }
+    }
+
+    #[test]
+    fn marginal_rss_is_the_slope_between_steps() {
+        let m = marginal_rss_per_stream(&step(10, 28.0), &step(100, 100.0));
+        assert_eq!(m, Some(72.0 * MIB / 90.0));
+        assert_eq!(
+            marginal_rss_per_stream(&step(100, 100.0), &step(100, 90.0)),
+            None
+        );
+        assert_eq!(
+            marginal_rss_per_stream(&step(100, 100.0), &step(10, 28.0)),
+            None
+        );
+        let table = render_sweep(&SweepReport {
+            steps: vec![step(10, 28.0), step(100, 100.0)],
+            first_failure: None,
+            plot: None,
+        });
+        assert!(table.contains("RSS Δ/str"), "{table}");
+        assert!(table.contains(" 0.80 "), "{table}");
+    }
 }

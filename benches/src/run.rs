@@ -24,7 +24,9 @@ use tracing_subscriber::Layer;
 use tracing_subscriber::layer::Context as LayerContext;
 use vms::recording::Recording;
 use vms_ingest::{CameraConfig, Health, SessionState};
-use vms_storage::{CameraId, RecorderOptions, RecorderStats, Store, StoreOptions, SyncPolicy};
+use vms_storage::{
+    CameraId, RecorderOptions, RecorderStats, RetentionPolicy, Store, StoreOptions, SyncPolicy,
+};
 
 use crate::clip::ClipSource;
 use crate::ffmpeg::{self, Fleet};
@@ -37,6 +39,8 @@ use crate::sim_child::SimChild;
 pub const MAX_FFMPEG: usize = 200;
 /// Count ffmpeg's output frames with ffprobe only up to this many processes (it is slow).
 const MAX_FFPROBE: usize = 50;
+/// How often retention runs under `--quota`.
+const RETENTION_EVERY: Duration = Duration::from_secs(5);
 
 /// How progress is shown on stderr while a run goes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -63,6 +67,8 @@ pub struct RunOptions {
     /// [`CameraConfig::read_batch`] of every camera.
     pub read_batch: Duration,
     pub segment_secs: u32,
+    /// Disk quota: retention deletes the oldest sealed segments above it (as `vms run` does).
+    pub quota: Option<u64>,
     /// Parent of the temporary data directory (put it on the disk under test).
     pub work_dir: PathBuf,
     pub keep: bool,
@@ -233,7 +239,8 @@ impl WindowCounts {
         let fragments = sum(stats, |s| &s.fragments);
         WindowCounts {
             fragments,
-            bytes: store.total_bytes(),
+            // Written, whatever retention deleted since (`--quota`).
+            bytes: store.total_bytes() + store.deleted_bytes(),
             // A fragment row and its segment row's update, plus sealed segments and new runs.
             rows: 2 * fragments + sum(stats, |s| &s.segments_closed) + sum(stats, |s| &s.runs),
         }
@@ -362,7 +369,7 @@ pub async fn run(opts: &RunOptions, events: &EventCounts) -> anyhow::Result<RunR
             Ok(c)
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
-    let rec = Recording::start(
+    let mut rec = Recording::start(
         store.clone(),
         configs,
         RecorderOptions {
@@ -370,6 +377,18 @@ pub async fn run(opts: &RunOptions, events: &EventCounts) -> anyhow::Result<RunR
             ..RecorderOptions::default()
         },
     )?;
+    if let Some(quota) = opts.quota {
+        rec.start_retention(
+            RetentionPolicy {
+                // Only the quota deletes: nothing here is old.
+                default_max_age_secs: i64::MAX,
+                quota_bytes: Some(quota),
+                low_watermark_bytes: Some(quota / 10 * 9),
+                max_age_secs: std::collections::HashMap::new(),
+            },
+            RETENTION_EVERY,
+        );
+    }
     let stats: Vec<Arc<RecorderStats>> = rec.cameras.iter().map(|c| c.stats.clone()).collect();
     let health: Vec<Arc<Health>> = rec.cameras.iter().map(|c| c.health.clone()).collect();
     let monitor = Arc::new(Monitor {
@@ -537,6 +556,11 @@ pub async fn run(opts: &RunOptions, events: &EventCounts) -> anyhow::Result<RunR
         .map(|s| s.frames.load(Ordering::Relaxed))
         .collect();
     let write_lost = sum(&stats, |s| &s.frames_lost);
+    let (deleted_segments, deleted_bytes) = match store.deletions() {
+        Ok(rows) => (rows.len() as u64, rows.iter().map(|d| d.bytes).sum()),
+        Err(e) => bail!("reading the retention deletions: {e}"),
+    };
+    let store_bytes_at_end = store.total_bytes();
     drop(store);
 
     // 5. Accounting.
@@ -581,6 +605,9 @@ pub async fn run(opts: &RunOptions, events: &EventCounts) -> anyhow::Result<RunR
         timestamp_anomalies: anomalies,
         log_warnings: warnings,
         log_errors: errors,
+        retention_deleted_segments: deleted_segments,
+        retention_deleted_bytes: deleted_bytes,
+        store_bytes_at_end,
     };
 
     let mut problems = Vec::new();

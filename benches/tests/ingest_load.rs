@@ -86,11 +86,55 @@ fn five_cameras_ten_seconds_lose_nothing() {
     assert_eq!(std::fs::read_dir(work.path()).unwrap().count(), 0);
 }
 
+/// With `--quota`, retention deletes sealed segments while recording goes on, as in `vms run`,
+/// and no frame counts as lost for it.
+#[test]
+fn quota_retention_deletes_while_recording_and_loses_nothing() {
+    let work = tempfile::tempdir().unwrap();
+    let out = ingest_load()
+        .args(["--cameras", "3", "--duration", "8s", "--warmup", "1s"])
+        .args(["--clip", "builtin", "--segment-secs", "2", "--quota", "1MB"])
+        .args(["--json", "--progress", "off", "--max-p99", "10s"])
+        .arg("--work-dir")
+        .arg(work.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let r: RunReport = serde_json::from_str(&stdout).unwrap_or_else(|e| {
+        panic!(
+            "JSON report: {e}\n{stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    assert!(r.ok, "problems: {:?}", r.problems);
+    let rec = &r.recorder;
+    assert_eq!(rec.frames_lost, 0);
+    assert_eq!(rec.frames_received, rec.frames_recorded);
+    // 2 s segments sealed over ~9 s of three cameras, well over 1 MB: some must have gone.
+    assert!(rec.retention_deleted_segments > 0, "{rec:?}");
+    assert!(rec.retention_deleted_bytes > 0, "{rec:?}");
+    // What was written counts whatever retention deleted since: the cameras' bitrate, give or
+    // take a fragment at each edge of the window (counting only what is left reads ~⅔ here).
+    let expected = 3.0 * r.clip.bitrate_bps / 8.0;
+    assert!(
+        (0.8 * expected..1.25 * expected).contains(&rec.bytes_per_s),
+        "{} B/s written, cameras send {expected}",
+        rec.bytes_per_s
+    );
+    assert_eq!(rec.log_errors, 0);
+}
+
 #[test]
 fn bad_arguments_are_rejected_before_anything_starts() {
     let out = ingest_load().args(["--bitrate", "4X"]).output().unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("bitrate"));
+    let out = ingest_load()
+        .args(["--quota", "12 parsecs"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("quota"));
 }
 
 #[test]

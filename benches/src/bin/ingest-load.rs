@@ -144,6 +144,12 @@ struct BenchArgs {
     writer_threads: usize,
     #[arg(long, default_value_t = 60)]
     segment_secs: u32,
+    /// Disk quota of the recordings, e.g. 8GiB: every 5 s retention deletes the oldest sealed
+    /// segments above it, as `[storage] quota` does in `vms run`. Lets a run go on longer than
+    /// the disk holds (and measures deletion with it); pair it with a --segment-secs well under
+    /// the run so segments seal.
+    #[arg(long, value_parser = vms::config::parse_bytes)]
+    quota: Option<u64>,
     /// Parent of the temporary data directory: put it on the disk you want to measure
     /// [default: $TMPDIR].
     #[arg(long)]
@@ -294,6 +300,9 @@ async fn dispatch(cli: Cli, counts: EventCounts) -> anyhow::Result<ExitCode> {
         if a.keep {
             step_args.push("--keep".into());
         }
+        if let Some(q) = a.quota {
+            step_args.extend(["--quota".into(), q.to_string().into()]);
+        }
         let sw = sweep::sweep(&SweepOptions {
             steps: steps.clone(),
             keep_going: a.keep_going,
@@ -328,6 +337,7 @@ async fn dispatch(cli: Cli, counts: EventCounts) -> anyhow::Result<ExitCode> {
         writer_threads: a.writer_threads.max(1),
         read_batch: a.read_batch,
         segment_secs: a.segment_secs.max(1),
+        quota: a.quota,
         work_dir,
         keep: a.keep,
         poll: a.poll.max(Duration::from_millis(10)),
