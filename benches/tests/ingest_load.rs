@@ -12,23 +12,15 @@ fn ingest_load() -> Command {
     Command::new(env!("CARGO_BIN_EXE_ingest-load"))
 }
 
-#[test]
-fn five_cameras_ten_seconds_lose_nothing() {
-    let work = tempfile::tempdir().unwrap();
+/// Runs the builtin clip with `args` into `work`, and returns the JSON report of a run that
+/// passed (exit status 0, no problems).
+fn run_ok(args: &[&str], work: &std::path::Path) -> RunReport {
     let out = ingest_load()
-        .args([
-            "--cameras",
-            "5",
-            "--duration",
-            "10s",
-            "--warmup",
-            "2s",
-            "--clip",
-            "builtin",
-        ])
+        .args(args)
+        .args(["--clip", "builtin"])
         .args(["--json", "--progress", "off", "--max-p99", "10s"])
         .arg("--work-dir")
-        .arg(work.path())
+        .arg(work)
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -40,6 +32,14 @@ fn five_cameras_ten_seconds_lose_nothing() {
     });
     assert!(r.ok, "problems: {:?}", r.problems);
     assert!(out.status.success(), "exit status {}", out.status);
+    r
+}
+
+#[test]
+fn five_cameras_ten_seconds_lose_nothing() {
+    let work = tempfile::tempdir().unwrap();
+    let args = ["--cameras", "5", "--duration", "10s", "--warmup", "2s"];
+    let r = run_ok(&args, work.path());
 
     let rec = &r.recorder;
     assert_eq!(rec.frames_lost, 0);
@@ -91,22 +91,9 @@ fn five_cameras_ten_seconds_lose_nothing() {
 #[test]
 fn quota_retention_deletes_while_recording_and_loses_nothing() {
     let work = tempfile::tempdir().unwrap();
-    let out = ingest_load()
-        .args(["--cameras", "3", "--duration", "8s", "--warmup", "1s"])
-        .args(["--clip", "builtin", "--segment-secs", "2", "--quota", "1MB"])
-        .args(["--json", "--progress", "off", "--max-p99", "10s"])
-        .arg("--work-dir")
-        .arg(work.path())
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let r: RunReport = serde_json::from_str(&stdout).unwrap_or_else(|e| {
-        panic!(
-            "JSON report: {e}\n{stdout}\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        )
-    });
-    assert!(r.ok, "problems: {:?}", r.problems);
+    let quota = ["--segment-secs", "2", "--quota", "1MB"];
+    let args = ["--cameras", "3", "--duration", "8s", "--warmup", "1s"];
+    let r = run_ok(&[&args[..], &quota].concat(), work.path());
     let rec = &r.recorder;
     assert_eq!(rec.frames_lost, 0);
     assert_eq!(rec.frames_received, rec.frames_recorded);
