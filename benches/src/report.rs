@@ -335,16 +335,16 @@ pub fn render(r: &RunReport) -> String {
     s
 }
 
-/// One line per step of a sweep.
-/// RSS per *additional* stream between two sweep steps: (RSS − RSS) ÷ (N − N). Unlike
-/// (RSS − idle) ÷ N it leaves out what recording costs once whatever the camera count (writer
-/// threads' buffers, allocator arenas), which small N would spread over few streams. `None`
+/// RSS per *additional* stream between two sweep steps a and b: (RSS_b − RSS_a) ÷ (N_b − N_a).
+/// Unlike (RSS − idle) ÷ N it leaves out the fixed cost that does not grow with N (writer
+/// threads' buffers, allocator arenas), which a small N spreads over few streams. `None`
 /// unless `b` has more cameras than `a`.
 pub fn marginal_rss_per_stream(a: &RunReport, b: &RunReport) -> Option<f64> {
     let dn = b.cameras.checked_sub(a.cameras).filter(|&d| d > 0)?;
     Some((b.recorder.rss_bytes as f64 - a.recorder.rss_bytes as f64) / dn as f64)
 }
 
+/// One line per step of a sweep.
 pub fn render_sweep(sw: &SweepReport) -> String {
     let mut s = String::new();
     let _ = writeln!(

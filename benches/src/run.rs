@@ -239,8 +239,8 @@ impl WindowCounts {
         let fragments = sum(stats, |s| &s.fragments);
         WindowCounts {
             fragments,
-            // Written, whatever retention deleted since (`--quota`).
-            bytes: store.total_bytes() + store.deleted_bytes(),
+            // Not `total_bytes`: retention (`--quota`) takes from that.
+            bytes: store.written_bytes(),
             // A fragment row and its segment row's update, plus sealed segments and new runs.
             rows: 2 * fragments + sum(stats, |s| &s.segments_closed) + sum(stats, |s| &s.runs),
         }

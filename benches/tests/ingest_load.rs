@@ -116,12 +116,21 @@ fn bad_arguments_are_rejected_before_anything_starts() {
     let out = ingest_load().args(["--bitrate", "4X"]).output().unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("bitrate"));
-    let out = ingest_load()
-        .args(["--quota", "12 parsecs"])
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("quota"));
+    for quota in [
+        &["--quota", "12 parsecs"][..],
+        &["--quota", "0"],
+        &["--quota", "1GB"],
+    ] {
+        // The last is well-formed, but the default 60 s segments never seal in a 10 s run.
+        let out = ingest_load()
+            .args(quota)
+            .args(["--duration", "10s"])
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{quota:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("quota"), "{quota:?}: {stderr}");
+    }
 }
 
 #[test]

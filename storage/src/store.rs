@@ -77,8 +77,8 @@ pub(crate) struct Shared {
     pub root: PathBuf,
     pub opts: StoreOptions,
     pub total_bytes: AtomicU64,
-    /// Bytes of video deleted since the store was opened (only ever grows).
-    deleted_bytes: AtomicU64,
+    /// Bytes of video appended since the store was opened (only ever grows).
+    pub written_bytes: AtomicU64,
     next_run: AtomicU64,
     next_segment: AtomicU64,
     camera_lock: Mutex<()>,
@@ -260,7 +260,7 @@ impl Store {
             root: dir.to_path_buf(),
             opts,
             total_bytes: AtomicU64::new(0),
-            deleted_bytes: AtomicU64::new(0),
+            written_bytes: AtomicU64::new(0),
             next_run: AtomicU64::new(1),
             next_segment: AtomicU64::new(1),
             camera_lock: Mutex::new(()),
@@ -298,10 +298,11 @@ impl Store {
         self.shared.total_bytes.load(Ordering::Relaxed)
     }
 
-    /// Bytes of video deleted (retention, quota) since the store was opened. With
-    /// [`Store::total_bytes`] it gives what was written while deletion runs alongside.
-    pub fn deleted_bytes(&self) -> u64 {
-        self.shared.deleted_bytes.load(Ordering::Relaxed)
+    /// Bytes of video appended (and indexed) since the store was opened. Unlike
+    /// [`Store::total_bytes`] retention does not take from it, so it is the write rate's
+    /// counter.
+    pub fn written_bytes(&self) -> u64 {
+        self.shared.written_bytes.load(Ordering::Relaxed)
     }
 
     pub(crate) fn writer(&self) -> Result<Arc<WriterPool>> {
@@ -726,9 +727,6 @@ impl Store {
         self.shared
             .total_bytes
             .fetch_sub(row.size.min(self.total_bytes()), Ordering::Relaxed);
-        self.shared
-            .deleted_bytes
-            .fetch_add(row.size, Ordering::Relaxed);
         tracing::info!(camera, start, end = row.end_utc, bytes = row.size, file = %row.file, reason, "segment deleted");
         Ok(())
     }

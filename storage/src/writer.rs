@@ -159,6 +159,9 @@ fn commit_batch(shared: &Shared, jobs: Vec<Job>) {
                 shared
                     .total_bytes
                     .fetch_add(applied.appended, Ordering::Relaxed);
+                shared
+                    .written_bytes
+                    .fetch_add(applied.appended, Ordering::Relaxed);
                 Ok(())
             }
             (Ok(applied), Err(e)) => {

@@ -65,6 +65,14 @@ fn parse_steps(s: &str) -> Result<Steps, String> {
     units::parse_list(s).map(Steps)
 }
 
+/// A disk quota; zero would delete every segment as soon as it seals.
+fn parse_quota(s: &str) -> Result<u64, String> {
+    match vms::config::parse_bytes(s)? {
+        0 => Err("a quota of 0 would delete all video; give e.g. 8GiB".to_owned()),
+        q => Ok(q),
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 enum Baseline {
     Ffmpeg,
@@ -148,7 +156,7 @@ struct BenchArgs {
     /// segments above it, as `[storage] quota` does in `vms run`. Lets a run go on longer than
     /// the disk holds (and measures deletion with it); pair it with a --segment-secs well under
     /// the run so segments seal.
-    #[arg(long, value_parser = vms::config::parse_bytes)]
+    #[arg(long, value_parser = parse_quota)]
     quota: Option<u64>,
     /// Parent of the temporary data directory: put it on the disk you want to measure
     /// [default: $TMPDIR].
@@ -225,6 +233,14 @@ async fn dispatch(cli: Cli, counts: EventCounts) -> anyhow::Result<ExitCode> {
         )
         .with_context(|| format!("writing {}", a.plot.display()))?;
         return Ok(ExitCode::SUCCESS);
+    }
+    if a.quota.is_some() && Duration::from_secs(a.segment_secs.into()) >= a.warmup + a.duration {
+        anyhow::bail!(
+            "--quota deletes sealed segments, and {} s segments do not seal in a {:?} run; \
+             give a shorter --segment-secs",
+            a.segment_secs,
+            a.warmup + a.duration
+        );
     }
     let self_exe = std::env::current_exe().context("finding this executable")?;
     let tmp = std::env::temp_dir();
