@@ -979,6 +979,7 @@ impl Store {
             }
         }
         sh.db.write(batch)?;
+        let indexed = row.size;
         row.fragments = keep.0;
         row.frames = keep.1;
         row.end_utc = keep.2;
@@ -987,6 +988,9 @@ impl Store {
         } else {
             len.min(row.size)
         };
+        // The quota counts what the index holds.
+        sh.total_bytes
+            .fetch_sub(indexed.saturating_sub(row.size), Ordering::Relaxed);
         // Cut the partial fragment too, so the file ends where the index does.
         let path = sh.root.join(&row.file);
         if let Ok(f) = std::fs::OpenOptions::new().write(true).open(&path) {

@@ -380,6 +380,15 @@ async fn corrupt_rows_and_truncated_files_are_reported_not_panics() {
         report.problems
     );
     assert!(store.check(false).unwrap().ok());
+    // The quota's count follows the index down to what is left.
+    let indexed: u64 = store
+        .segments(cam, T0, T0 + 10_000_000)
+        .unwrap()
+        .iter()
+        .map(|s| s.1.size)
+        .sum();
+    assert_eq!(store.total_bytes(), indexed);
+    assert!(indexed < seg.size);
     // Reading a fragment whose bytes are gone is an error, not a panic.
     let frags = store.fragments(cam, T0, T0 + 10_000_000).unwrap();
     assert_eq!(frags.len(), 2);
