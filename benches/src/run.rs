@@ -383,7 +383,7 @@ pub async fn run(opts: &RunOptions, events: &EventCounts) -> anyhow::Result<RunR
                 // Only the quota deletes: nothing here is old.
                 default_max_age_secs: i64::MAX,
                 quota_bytes: Some(quota),
-                low_watermark_bytes: Some(quota / 10 * 9),
+                low_watermark_bytes: Some(RetentionPolicy::default_low_watermark(quota)),
                 max_age_secs: std::collections::HashMap::new(),
             },
             RETENTION_EVERY,

@@ -198,6 +198,14 @@ pub struct RetentionPolicy {
     pub low_watermark_bytes: Option<u64>,
 }
 
+impl RetentionPolicy {
+    /// The low watermark when none is configured: 90 % of the quota, so quota deletion frees a
+    /// margin at once instead of deleting a segment at a time at the edge.
+    pub fn default_low_watermark(quota_bytes: u64) -> u64 {
+        quota_bytes / 10 * 9
+    }
+}
+
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct RetentionReport {
     pub deleted_segments: u64,

@@ -369,11 +369,10 @@ async fn run(config_path: &Path) -> anyhow::Result<std::process::ExitCode> {
         default_max_age_secs: i64::from(cfg.defaults.retention_days) * 86_400,
         max_age_secs: max_age,
         quota_bytes: cfg.storage.quota.map(|q| q.0),
-        low_watermark_bytes: cfg
+        low_watermark_bytes: cfg.storage.low_watermark.map(|l| l.0).or(cfg
             .storage
-            .low_watermark
-            .map(|l| l.0)
-            .or(cfg.storage.quota.map(|q| q.0 / 10 * 9)),
+            .quota
+            .map(|q| RetentionPolicy::default_low_watermark(q.0))),
     };
     let opts = RecorderOptions {
         segment_target_secs: cfg.storage.segment_secs,
