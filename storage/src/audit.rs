@@ -8,11 +8,9 @@
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::index::{self, CameraId, cf, parse_u64_key, u64_key};
+use crate::index::{self, AUDIT_HEAD_KEY, AuditHead, CameraId, cf, parse_u64_key, u64_key};
 use crate::store::Store;
 use crate::{Error, Result};
-
-const HEAD_KEY: &[u8] = b"audit_head";
 
 /// What a caller records; the store adds sequence, time and the chain.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -39,13 +37,6 @@ pub struct AuditEvent {
     pub at_us: i64,
     pub event: NewAuditEvent,
     pub prev_hash: [u8; 32],
-    pub hash: [u8; 32],
-}
-
-/// The chain's head: the last event's sequence number and hash.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub(crate) struct AuditHead {
-    pub seq: u64,
     pub hash: [u8; 32],
 }
 
@@ -77,22 +68,11 @@ pub struct AuditVerify {
 }
 
 impl Store {
-    pub(crate) fn load_audit_head(&self) -> Result<AuditHead> {
-        match self.shared.db.get_cf(self.shared.cf(cf::META)?, HEAD_KEY)? {
-            Some(v) => index::decode(cf::META, HEAD_KEY, &v),
-            None => Ok(AuditHead::default()),
-        }
-    }
-
     /// Appends an event to the chain (synced to disk before returning).
     pub fn audit(&self, event: NewAuditEvent) -> Result<AuditEvent> {
-        let mut head = self
-            .shared
-            .audit_head
-            .lock()
-            .map_err(|_| Error::ShuttingDown)?;
+        let mut head = self.db.audit_head.lock().map_err(|_| Error::ShuttingDown)?;
         let seq = head.seq + 1;
-        let at_us = self.shared.opts.clock.now_utc_micros();
+        let at_us = self.db.now_us();
         let hash = event_hash(seq, at_us, &event, &head.hash);
         let ev = AuditEvent {
             seq,
@@ -102,16 +82,16 @@ impl Store {
             hash,
         };
         let mut batch = rocksdb::WriteBatch::default();
-        batch.put_cf(self.shared.cf(cf::AUDIT)?, u64_key(seq), index::encode(&ev));
+        batch.put_cf(self.db.cf(cf::AUDIT)?, u64_key(seq), index::encode(&ev));
         let new_head = AuditHead { seq, hash };
         batch.put_cf(
-            self.shared.cf(cf::META)?,
-            HEAD_KEY,
+            self.db.cf(cf::META)?,
+            AUDIT_HEAD_KEY,
             index::encode(&new_head),
         );
         let mut wo = rocksdb::WriteOptions::default();
         wo.set_sync(true);
-        self.shared.db.write_opt(batch, &wo)?;
+        self.db.db.write_opt(batch, &wo)?;
         *head = new_head;
         tracing::debug!(seq, actor = %ev.event.actor, action = %ev.event.action, outcome = %ev.event.outcome, "audit");
         Ok(ev)
@@ -129,9 +109,9 @@ impl Store {
             })
         };
         let events = self
-            .shared
             .db
-            .iterator_cf(self.shared.cf(cf::AUDIT)?, rocksdb::IteratorMode::Start);
+            .db
+            .iterator_cf(self.db.cf(cf::AUDIT)?, rocksdb::IteratorMode::Start);
         for (expect_seq, item) in (1u64..).zip(events) {
             let (k, v) = item?;
             let seq = parse_u64_key(&k).unwrap_or(0);
@@ -154,7 +134,7 @@ impl Store {
             prev = ev.hash;
             count = expect_seq;
         }
-        let head = self.load_audit_head()?;
+        let head = self.db.load_audit_head()?;
         if head.seq != count || head.hash != prev {
             return bad(
                 count + 1,
@@ -176,9 +156,9 @@ impl Store {
         };
         let mut out = Vec::new();
         for item in self
-            .shared
             .db
-            .iterator_cf(self.shared.cf(cf::AUDIT)?, rocksdb::IteratorMode::End)
+            .db
+            .iterator_cf(self.db.cf(cf::AUDIT)?, rocksdb::IteratorMode::End)
         {
             let (k, v) = item?;
             let ev: AuditEvent = index::decode(cf::AUDIT, &k, &v)?;

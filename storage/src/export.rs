@@ -29,7 +29,6 @@ use sha2::{Digest, Sha256};
 
 use crate::index::CameraId;
 use crate::mp4read::{parse_moov, top_level_boxes};
-use crate::store::hash_file;
 use crate::vmp4::{Reader, VirtualMp4};
 use crate::{AuditFilter, Error, Result, Store};
 
@@ -333,7 +332,7 @@ fn verify_sources(store: &Store, camera: CameraId, v: &VirtualMp4) -> Result<Vec
             });
             continue;
         };
-        let got = hash_file(&store.root().join(file), row.size)?;
+        let got = store.db.segments.hash(file, row.size)?;
         if got != want {
             return Err(Error::Fixity {
                 file: file.clone(),

@@ -74,6 +74,15 @@ pub mod cf {
 }
 
 pub const SCHEMA_KEY: &[u8] = b"schema_version";
+/// Key (in `meta`) of the audit chain's head.
+pub const AUDIT_HEAD_KEY: &[u8] = b"audit_head";
+
+/// The audit chain's head: the last event's sequence number and hash.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct AuditHead {
+    pub seq: u64,
+    pub hash: [u8; 32],
+}
 
 /// A camera's numeric id: small and fixed-width so it prefixes keys.
 pub type CameraId = u32;

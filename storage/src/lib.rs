@@ -8,32 +8,40 @@
 //! fragment are crash leftovers that [`Store::open`] truncates.
 
 pub mod audit;
+mod check;
 pub mod clock;
+mod db;
 pub mod export;
 pub mod fmp4;
 pub mod index;
 pub mod mp4read;
+mod read;
 mod recorder;
+mod recovery;
 pub mod registry;
+mod retention;
+mod schema;
 mod sealed;
+mod segments;
 mod store;
 pub mod vmp4;
 mod writer;
 
 pub use audit::{AuditEvent, AuditFilter, AuditVerify, NewAuditEvent};
+pub use check::{CheckReport, Problem};
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use db::{StoreOptions, SyncPolicy};
 pub use fmp4::TrackParams;
 pub use index::{CameraId, FragmentRow, HoldRow, RunRow, SegmentRow};
+pub use read::{FragmentRef, Span};
 pub use recorder::{RecFrame, Recorder, RecorderOptions, RecorderStats};
 pub use registry::{
     CameraInfo, CameraSource, ExportRow, ExportStatus, Mask, PartnerRow, PartnerStatus, RequestRow,
     RequestStatus, Role, SessionRow, SharingMode, TokenRow, UserRow,
 };
+pub use retention::{RetentionPolicy, RetentionReport};
 pub use sealed::SecretBox;
-pub use store::{
-    CheckReport, FragmentRef, Problem, RetentionPolicy, RetentionReport, Span, Store, StoreOptions,
-    SyncPolicy,
-};
+pub use store::Store;
 
 /// Errors from the storage layer. Each carries what is needed to find the bad file or row.
 #[derive(Debug, thiserror::Error)]

@@ -13,7 +13,8 @@ use bytes::Bytes;
 
 use crate::fmp4::{self, SampleInfo, TIMESCALE, TrackParams};
 use crate::index::{CameraId, FragmentRow, RunRow, SegmentRow};
-use crate::store::{Store, segment_dir};
+use crate::segments;
+use crate::store::Store;
 use crate::writer::{Op, OpenSegment};
 use crate::{Error, Result};
 
@@ -315,7 +316,7 @@ impl Recorder {
                     SegmentRow {
                         id,
                         run: run.id,
-                        file: format!("{}/{id:016x}.mp4", segment_dir(self.camera)),
+                        file: segments::file_name(self.camera, id),
                         start_utc,
                         end_utc: start_utc,
                         size: 0,

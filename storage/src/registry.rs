@@ -4,9 +4,9 @@
 //!
 //! This module stores and validates shapes; *who may do what* is decided in `web`'s policy.
 
-use serde::{Deserialize, Serialize, de::DeserializeOwned};
+use serde::{Deserialize, Serialize};
 
-use crate::index::{self, CameraId, cf, parse_u64_key, u64_key};
+use crate::index::{CameraId, cf, u64_key};
 use crate::store::Store;
 use crate::{Error, Result};
 
@@ -253,51 +253,10 @@ pub struct ExportRow {
 }
 
 impl Store {
-    fn put_row<T: Serialize>(&self, cf_name: &'static str, key: &[u8], row: &T) -> Result<()> {
-        let mut wo = rocksdb::WriteOptions::default();
-        wo.set_sync(true);
-        self.shared
-            .db
-            .put_cf_opt(self.shared.cf(cf_name)?, key, index::encode(row), &wo)?;
-        Ok(())
-    }
-
-    fn get_row<T: DeserializeOwned>(&self, cf_name: &'static str, key: &[u8]) -> Result<Option<T>> {
-        match self.shared.db.get_cf(self.shared.cf(cf_name)?, key)? {
-            Some(v) => Ok(Some(index::decode(cf_name, key, &v)?)),
-            None => Ok(None),
-        }
-    }
-
-    fn all_rows<T: DeserializeOwned>(&self, cf_name: &'static str) -> Result<Vec<T>> {
-        let mut out = Vec::new();
-        for item in self
-            .shared
-            .db
-            .iterator_cf(self.shared.cf(cf_name)?, rocksdb::IteratorMode::Start)
-        {
-            let (k, v) = item?;
-            out.push(index::decode(cf_name, &k, &v)?);
-        }
-        Ok(out)
-    }
-
-    fn next_u64_id(&self, cf_name: &'static str) -> Result<u64> {
-        let last = self
-            .shared
-            .db
-            .iterator_cf(self.shared.cf(cf_name)?, rocksdb::IteratorMode::End)
-            .next()
-            .transpose()?
-            .and_then(|(k, _)| parse_u64_key(&k))
-            .unwrap_or(0);
-        Ok(last + 1)
-    }
-
     // Users.
 
     pub fn user(&self, username: &str) -> Result<Option<UserRow>> {
-        self.get_row(cf::USERS, username.as_bytes())
+        self.db.get_row(cf::USERS, username.as_bytes())
     }
 
     pub fn put_user(&self, user: &UserRow) -> Result<()> {
@@ -312,36 +271,32 @@ impl Store {
                 "partner accounts (and only they) belong to a partner".into(),
             ));
         }
-        self.put_row(cf::USERS, user.username.as_bytes(), user)
+        self.db.put_row(cf::USERS, user.username.as_bytes(), user)
     }
 
     pub fn users(&self) -> Result<Vec<UserRow>> {
-        self.all_rows(cf::USERS)
+        self.db.all_rows(cf::USERS)
     }
 
     // Partners.
 
     pub fn create_partner(&self, mut p: PartnerRow) -> Result<PartnerRow> {
-        let _guard = self
-            .shared
-            .registry_lock
-            .lock()
-            .map_err(|_| Error::ShuttingDown)?;
-        p.id = self.next_u64_id(cf::PARTNERS)?;
-        self.put_row(cf::PARTNERS, &u64_key(p.id), &p)?;
-        Ok(p)
+        self.db.insert_next(cf::PARTNERS, |id| {
+            p.id = id;
+            p
+        })
     }
 
     pub fn partner(&self, id: u64) -> Result<Option<PartnerRow>> {
-        self.get_row(cf::PARTNERS, &u64_key(id))
+        self.db.get_row(cf::PARTNERS, &u64_key(id))
     }
 
     pub fn put_partner(&self, p: &PartnerRow) -> Result<()> {
-        self.put_row(cf::PARTNERS, &u64_key(p.id), p)
+        self.db.put_row(cf::PARTNERS, &u64_key(p.id), p)
     }
 
     pub fn partners(&self) -> Result<Vec<PartnerRow>> {
-        self.all_rows(cf::PARTNERS)
+        self.db.all_rows(cf::PARTNERS)
     }
 
     // Enrolled cameras.
@@ -357,11 +312,11 @@ impl Store {
     }
 
     pub fn put_camera_info(&self, c: &CameraInfo) -> Result<()> {
-        self.put_row(cf::CAMERA_INFO, &c.id.to_be_bytes(), c)
+        self.db.put_row(cf::CAMERA_INFO, &c.id.to_be_bytes(), c)
     }
 
     pub fn camera_info(&self, id: CameraId) -> Result<Option<CameraInfo>> {
-        self.get_row(cf::CAMERA_INFO, &id.to_be_bytes())
+        self.db.get_row(cf::CAMERA_INFO, &id.to_be_bytes())
     }
 
     fn camera_info_by_name(&self, name: &str) -> Result<Option<CameraInfo>> {
@@ -369,84 +324,73 @@ impl Store {
     }
 
     pub fn cameras_info(&self) -> Result<Vec<CameraInfo>> {
-        self.all_rows(cf::CAMERA_INFO)
+        self.db.all_rows(cf::CAMERA_INFO)
     }
 
     // Requests.
 
     pub fn create_request(&self, mut r: RequestRow) -> Result<RequestRow> {
-        let _guard = self
-            .shared
-            .registry_lock
-            .lock()
-            .map_err(|_| Error::ShuttingDown)?;
-        r.id = self.next_u64_id(cf::REQUESTS)?;
-        self.put_row(cf::REQUESTS, &u64_key(r.id), &r)?;
-        Ok(r)
+        self.db.insert_next(cf::REQUESTS, |id| {
+            r.id = id;
+            r
+        })
     }
 
     pub fn request(&self, id: u64) -> Result<Option<RequestRow>> {
-        self.get_row(cf::REQUESTS, &u64_key(id))
+        self.db.get_row(cf::REQUESTS, &u64_key(id))
     }
 
     pub fn put_request(&self, r: &RequestRow) -> Result<()> {
-        self.put_row(cf::REQUESTS, &u64_key(r.id), r)
+        self.db.put_row(cf::REQUESTS, &u64_key(r.id), r)
     }
 
     pub fn requests(&self) -> Result<Vec<RequestRow>> {
-        self.all_rows(cf::REQUESTS)
+        self.db.all_rows(cf::REQUESTS)
     }
 
     // Evidence exports.
 
     pub fn create_export(&self, mut r: ExportRow) -> Result<ExportRow> {
-        let _guard = self
-            .shared
-            .registry_lock
-            .lock()
-            .map_err(|_| Error::ShuttingDown)?;
-        r.id = self.next_u64_id(cf::EXPORTS)?;
-        r.dir = format!("exports/{:08}", r.id);
-        self.put_row(cf::EXPORTS, &u64_key(r.id), &r)?;
-        Ok(r)
+        self.db.insert_next(cf::EXPORTS, |id| {
+            r.id = id;
+            r.dir = format!("exports/{id:08}");
+            r
+        })
     }
 
     pub fn export(&self, id: u64) -> Result<Option<ExportRow>> {
-        self.get_row(cf::EXPORTS, &u64_key(id))
+        self.db.get_row(cf::EXPORTS, &u64_key(id))
     }
 
     pub fn put_export(&self, r: &ExportRow) -> Result<()> {
-        self.put_row(cf::EXPORTS, &u64_key(r.id), r)
+        self.db.put_row(cf::EXPORTS, &u64_key(r.id), r)
     }
 
     pub fn exports(&self) -> Result<Vec<ExportRow>> {
-        self.all_rows(cf::EXPORTS)
+        self.db.all_rows(cf::EXPORTS)
     }
 
     // Sessions and API tokens, keyed by the SHA-256 of the secret so a copy of the index does
     // not hand out logins.
 
     pub fn session(&self, token_hash: &[u8; 32]) -> Result<Option<SessionRow>> {
-        self.get_row(cf::SESSIONS, token_hash)
+        self.db.get_row(cf::SESSIONS, token_hash)
     }
 
     pub fn put_session(&self, token_hash: &[u8; 32], s: &SessionRow) -> Result<()> {
-        self.put_row(cf::SESSIONS, token_hash, s)
+        self.db.put_row(cf::SESSIONS, token_hash, s)
     }
 
     pub fn delete_session(&self, token_hash: &[u8; 32]) -> Result<()> {
-        self.shared
-            .db
-            .delete_cf(self.shared.cf(cf::SESSIONS)?, token_hash)?;
-        Ok(())
+        self.db.delete_row(cf::SESSIONS, token_hash)
     }
 
     pub fn token(&self, token_hash: &[u8; 32]) -> Result<Option<TokenRow>> {
-        self.get_row(cf::TOKENS, token_hash)
+        self.db.get_row(cf::TOKENS, token_hash)
     }
 
     pub fn put_token(&self, token_hash: &[u8; 32], t: &TokenRow) -> Result<()> {
-        self.put_row(cf::TOKENS, token_hash, t)
+        self.db.put_row(cf::TOKENS, token_hash, t)
     }
 }
 

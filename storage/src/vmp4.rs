@@ -27,10 +27,7 @@
 //! last one that starts before `end` are not included at all.
 
 use std::collections::HashMap;
-use std::fs::File;
 use std::ops::Range;
-use std::os::unix::fs::FileExt;
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use bytes::BufMut;
@@ -38,6 +35,7 @@ use sha2::{Digest, Sha256};
 
 use crate::fmp4::{self, SampleInfo, TIMESCALE};
 use crate::index::{CameraId, FragmentRow};
+use crate::segments::{Reader as SegmentReader, Segments};
 use crate::{Error, FragmentRef, Result, Store};
 
 /// Changes whenever the bytes produced for the same index rows change; part of the `ETag`.
@@ -97,7 +95,7 @@ pub struct PieceInfo {
 #[derive(Debug)]
 pub struct VirtualMp4 {
     camera: CameraId,
-    root: PathBuf,
+    segments: Segments,
     files: Vec<String>,
     pieces: Vec<Piece>,
     /// `cum_frames[i]`: samples before piece `i` (len = pieces + 1).
@@ -257,14 +255,14 @@ impl VirtualMp4 {
             ..
         } = c;
         let (width, height) = size.unwrap_or((0, 0));
-        let root = store.root().to_path_buf();
+        let segments = store.db.segments.clone();
 
         // Trim the last fragment to the frames that start before `end`: footage after the
         // range is not in the file at all (the lead-in before `start` has to be, to decode).
         if let Some(last) = pieces.last_mut()
             && last_end_utc > end
         {
-            let samples = read_samples(&root.join(&files[last.file as usize]), last)?;
+            let samples = read_samples_from(&segments.open(&files[last.file as usize])?, last)?;
             let mut t_us = last.start_utc;
             let (mut frames, mut data, mut dur) = (0u32, 0u64, 0u64);
             for s in &samples {
@@ -336,7 +334,7 @@ impl VirtualMp4 {
 
         let mut v = VirtualMp4 {
             camera,
-            root,
+            segments,
             files,
             pieces,
             cum_frames,
@@ -674,7 +672,7 @@ impl VirtualMp4 {
 #[derive(Debug)]
 pub struct Reader {
     mp4: Arc<VirtualMp4>,
-    open: Option<(u32, File)>,
+    open: Option<(u32, SegmentReader)>,
     samples: Option<(usize, Vec<SampleInfo>)>,
 }
 
@@ -769,18 +767,15 @@ impl Reader {
             let at = p.offset + fmp4::fragment_header_len(p.recorded_frames) + within;
             let start = out.len();
             out.resize(start + n as usize, 0);
-            let file = self.file(p.file)?;
-            file.read_exact_at(&mut out[start..], at)
-                .map_err(|e| Error::io(mp4.root.join(&mp4.files[p.file as usize]), e))?;
+            self.file(p.file)?.read_exact_at(&mut out[start..], at)?;
             pos += n;
         }
         Ok(())
     }
 
-    fn file(&mut self, idx: u32) -> Result<&File> {
+    fn file(&mut self, idx: u32) -> Result<&SegmentReader> {
         if self.open.as_ref().is_none_or(|(i, _)| *i != idx) {
-            let path = self.mp4.root.join(&self.mp4.files[idx as usize]);
-            let f = File::open(&path).map_err(|e| Error::io(&path, e))?;
+            let f = self.mp4.segments.open(&self.mp4.files[idx as usize])?;
             self.open = Some((idx, f));
         }
         match &self.open {
@@ -794,8 +789,7 @@ impl Reader {
         if self.samples.as_ref().is_none_or(|(k, _)| *k != i) {
             let mp4 = Arc::clone(&self.mp4);
             let p = &mp4.pieces[i];
-            let path = mp4.root.join(&mp4.files[p.file as usize]);
-            let s = read_samples_from(self.file(p.file)?, &path, p)?;
+            let s = read_samples_from(self.file(p.file)?, p)?;
             self.samples = Some((i, s));
         }
         match &self.samples {
@@ -805,17 +799,12 @@ impl Reader {
     }
 }
 
-fn read_samples(path: &std::path::Path, p: &Piece) -> Result<Vec<SampleInfo>> {
-    let f = File::open(path).map_err(|e| Error::io(path, e))?;
-    read_samples_from(&f, path, p)
-}
-
 /// Reads and parses piece `p`'s fragment header, checks it against the index row, and returns
 /// the used samples.
-fn read_samples_from(f: &File, path: &std::path::Path, p: &Piece) -> Result<Vec<SampleInfo>> {
+fn read_samples_from(f: &SegmentReader, p: &Piece) -> Result<Vec<SampleInfo>> {
+    let path = f.path();
     let mut buf = vec![0; fmp4::fragment_header_len(p.recorded_frames) as usize];
-    f.read_exact_at(&mut buf, p.offset)
-        .map_err(|e| Error::io(path, e))?;
+    f.read_exact_at(&mut buf, p.offset)?;
     let parsed = fmp4::parse_fragment(&buf).map_err(|source| Error::Mp4 {
         path: path.display().to_string(),
         offset: p.offset,

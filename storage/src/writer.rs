@@ -5,9 +5,6 @@
 //! (group commit), so a thousand cameras cost a handful of WAL syncs per second, not one each.
 //! A camera always goes to the same thread, which keeps its jobs in order.
 
-use std::fs::{File, OpenOptions};
-use std::io::Write;
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
@@ -16,8 +13,9 @@ use rocksdb::WriteBatch;
 use sha2::{Digest, Sha256};
 use tokio::sync::{mpsc, oneshot};
 
+use crate::db::{Db, SyncPolicy};
 use crate::index::{self, CameraId, FragmentRow, SegmentRow, camera_time_key, cf};
-use crate::store::{Shared, SyncPolicy};
+use crate::segments::Appender;
 use crate::{Error, Result};
 
 /// A segment file being written. Owned by its recorder between jobs and moved into the writer
@@ -26,7 +24,7 @@ use crate::{Error, Result};
 pub(crate) struct OpenSegment {
     pub camera: CameraId,
     pub row: SegmentRow,
-    file: Option<File>,
+    file: Option<Appender>,
     hasher: Sha256,
 }
 
@@ -73,15 +71,15 @@ pub(crate) struct WriterPool {
 const MAX_BATCH: usize = 256;
 
 impl WriterPool {
-    pub fn start(shared: Arc<Shared>, threads: usize) -> Result<Self> {
+    pub fn start(db: Arc<Db>, threads: usize) -> Result<Self> {
         let mut senders = Vec::new();
         let mut handles = Vec::new();
         for i in 0..threads.max(1) {
             let (tx, rx) = mpsc::channel(1024);
-            let shared = shared.clone();
+            let db = db.clone();
             let h = std::thread::Builder::new()
                 .name(format!("vms-writer-{i}"))
-                .spawn(move || run(shared, rx))
+                .spawn(move || run(db, rx))
                 .map_err(|e| Error::io("writer thread", e))?;
             senders.push(tx);
             handles.push(h);
@@ -118,7 +116,7 @@ impl WriterPool {
     }
 }
 
-fn run(shared: Arc<Shared>, mut rx: mpsc::Receiver<Job>) {
+fn run(db: Arc<Db>, mut rx: mpsc::Receiver<Job>) {
     while let Some(first) = rx.blocking_recv() {
         let mut jobs = vec![first];
         while jobs.len() < MAX_BATCH {
@@ -127,7 +125,7 @@ fn run(shared: Arc<Shared>, mut rx: mpsc::Receiver<Job>) {
                 Err(_) => break,
             }
         }
-        commit_batch(&shared, jobs);
+        commit_batch(&db, jobs);
     }
 }
 
@@ -138,35 +136,33 @@ struct Applied {
     appended: u64,
 }
 
-fn commit_batch(shared: &Shared, jobs: Vec<Job>) {
+fn commit_batch(db: &Db, jobs: Vec<Job>) {
     let mut batch = WriteBatch::default();
     let mut done = Vec::with_capacity(jobs.len());
     for mut job in jobs {
-        let outcome = apply(shared, &mut job.seg, &job.op, &mut batch);
+        let outcome = apply(db, &mut job.seg, &job.op, &mut batch);
         done.push((job, outcome));
     }
-    let sync = shared.opts.sync == SyncPolicy::Always;
+    let sync = db.opts.sync == SyncPolicy::Always;
     let mut wo = rocksdb::WriteOptions::default();
     wo.set_sync(sync);
     let commit = if batch.is_empty() {
         Ok(())
     } else {
-        shared.db.write_opt(batch, &wo)
+        db.db.write_opt(batch, &wo)
     };
     for (mut job, outcome) in done {
         let result = match (outcome, &commit) {
             (Ok(applied), Ok(())) => {
-                shared
-                    .total_bytes
+                db.total_bytes
                     .fetch_add(applied.appended, Ordering::Relaxed);
-                shared
-                    .written_bytes
+                db.written_bytes
                     .fetch_add(applied.appended, Ordering::Relaxed);
                 Ok(())
             }
             (Ok(applied), Err(e)) => {
                 // The index did not take the rows: put the file back as the index knows it.
-                rollback(shared, &mut job.seg, applied);
+                rollback(&mut job.seg, applied);
                 Err(Error::Db(e.clone()))
             }
             (Err(e), _) => Err(e),
@@ -175,30 +171,23 @@ fn commit_batch(shared: &Shared, jobs: Vec<Job>) {
     }
 }
 
-fn rollback(shared: &Shared, seg: &mut OpenSegment, applied: Applied) {
-    let path = shared.root.join(&seg.row.file);
+fn rollback(seg: &mut OpenSegment, applied: Applied) {
     if let Some(f) = &seg.file
-        && let Err(e) = f.set_len(applied.prev_row.size)
+        && let Err(e) = f.truncate(applied.prev_row.size)
     {
-        tracing::error!(file = %path.display(), error = %e, "rollback truncate failed");
+        tracing::error!(file = %seg.row.file, error = %e, "rollback truncate failed");
     }
     seg.row = applied.prev_row;
     seg.hasher = applied.prev_hasher;
 }
 
-fn apply(
-    shared: &Shared,
-    seg: &mut OpenSegment,
-    op: &Op,
-    batch: &mut WriteBatch,
-) -> Result<Applied> {
-    let path = shared.root.join(&seg.row.file);
+fn apply(db: &Db, seg: &mut OpenSegment, op: &Op, batch: &mut WriteBatch) -> Result<Applied> {
     let prev = Applied {
         prev_row: seg.row.clone(),
         prev_hasher: seg.hasher.clone(),
         appended: 0,
     };
-    let sync = shared.opts.sync == SyncPolicy::Always;
+    let sync = db.opts.sync == SyncPolicy::Always;
     match op {
         Op::Append {
             init,
@@ -209,7 +198,7 @@ fn apply(
         } => {
             let mut appended = 0u64;
             if seg.file.is_none() {
-                let f = create_segment_file(&path, init, sync)?;
+                let f = db.segments.create(&seg.row.file, init, sync)?;
                 seg.hasher.update(init);
                 seg.row.size = init.len() as u64;
                 appended += init.len() as u64;
@@ -218,31 +207,16 @@ fn apply(
             let Some(f) = seg.file.as_mut() else {
                 return Err(Error::Invalid("segment file not open".into()));
             };
-            let write = (|| {
-                // One vectored write per fragment instead of one write per frame.
-                let mut slices: Vec<std::io::IoSlice<'_>> = Vec::with_capacity(data.len() + 1);
-                slices.push(std::io::IoSlice::new(header));
-                slices.extend(data.iter().map(|d| std::io::IoSlice::new(d)));
-                let mut rest = &mut slices[..];
-                while !rest.is_empty() {
-                    match f.write_vectored(rest) {
-                        Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
-                        Ok(n) => std::io::IoSlice::advance_slices(&mut rest, n),
-                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                        Err(e) => return Err(e),
-                    }
-                }
-                if sync {
-                    f.sync_data()?;
-                }
-                Ok::<_, std::io::Error>(())
-            })();
-            if let Err(e) = write {
+            // One vectored write per fragment instead of one write per frame.
+            let mut slices: Vec<std::io::IoSlice<'_>> = Vec::with_capacity(data.len() + 1);
+            slices.push(std::io::IoSlice::new(header));
+            slices.extend(data.iter().map(|d| std::io::IoSlice::new(d)));
+            if let Err(e) = f.append(&mut slices, sync) {
                 // Leave the file exactly as the index describes it (e.g. after ENOSPC).
-                let _ = f.set_len(seg.row.size);
+                let _ = f.truncate(seg.row.size);
                 seg.row = prev.prev_row;
                 seg.hasher = prev.prev_hasher;
-                return Err(Error::io(&path, e));
+                return Err(e);
             }
             let len = header.len() as u64 + data.iter().map(|d| d.len() as u64).sum::<u64>();
             seg.hasher.update(header);
@@ -258,11 +232,11 @@ fn apply(
             seg.row.fragments += 1;
             seg.row.frames += u64::from(frag.frames);
             batch.put_cf(
-                shared.cf(cf::FRAGMENTS)?,
+                db.cf(cf::FRAGMENTS)?,
                 camera_time_key(seg.camera, *start_utc),
                 index::encode(&frag),
             );
-            shared.put_segment(batch, seg.camera, seg.row.start_utc, &seg.row)?;
+            db.put_segment(batch, seg.camera, seg.row.start_utc, &seg.row)?;
             Ok(Applied {
                 appended: appended + len,
                 ..prev
@@ -272,40 +246,19 @@ fn apply(
             if let Some(f) = seg.file.take()
                 && sync
             {
-                f.sync_all().map_err(|e| Error::io(&path, e))?;
+                f.sync_all()?;
             }
             if seg.row.fragments == 0 {
                 // Nothing was ever indexed here: the file holds at most an init segment.
-                let _ = std::fs::remove_file(&path);
+                let _ = db.segments.remove(&seg.row.file);
                 return Ok(prev);
             }
             let digest: [u8; 32] = std::mem::take(&mut seg.hasher).finalize().into();
             seg.row.sha256 = Some(digest);
             // Every append of this segment was committed before its close was submitted, so
             // the layout row put with the sealed row packs all of them.
-            shared.put_segment(batch, seg.camera, seg.row.start_utc, &seg.row)?;
+            db.put_segment(batch, seg.camera, seg.row.start_utc, &seg.row)?;
             Ok(prev)
         }
     }
-}
-
-fn create_segment_file(path: &Path, init: &[u8], sync: bool) -> Result<File> {
-    let dir: PathBuf = path.parent().map(Path::to_path_buf).unwrap_or_default();
-    std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
-    let mut f = OpenOptions::new()
-        .create_new(true)
-        .append(true)
-        .open(path)
-        .map_err(|e| Error::io(path, e))?;
-    if let Err(e) = f.write_all(init) {
-        let _ = std::fs::remove_file(path);
-        return Err(Error::io(path, e));
-    }
-    if sync {
-        // Make the new directory entry durable too.
-        if let Ok(d) = File::open(&dir) {
-            let _ = d.sync_all();
-        }
-    }
-    Ok(f)
 }

@@ -1,0 +1,88 @@
+//! The stored schema's version and its upgraders: a version key in the `meta` column family,
+//! and one function per step, run in order when an older store is opened. A store newer than
+//! this build is refused rather than misread.
+
+use rocksdb::WriteBatch;
+
+use crate::db::Db;
+use crate::index::{self, SegmentRow, cf, parse_camera_time_key};
+use crate::{Error, Result};
+
+/// Upgraders, in order: `(version reached, step)`. The last one's version is
+/// [`index::SCHEMA_VERSION`].
+const UPGRADERS: [(u32, Upgrader); 1] = [(2, build_layouts)];
+
+/// One schema step: rewrites what the previous version stored.
+type Upgrader = fn(&Db) -> Result<()>;
+
+/// Checks the stored schema version and brings an older store up to date. A new store gets
+/// the current version.
+pub(crate) fn check_and_upgrade(db: &Db) -> Result<()> {
+    let meta = db.cf(cf::META)?;
+    let Some(v) = db.db.get_cf(meta, index::SCHEMA_KEY)? else {
+        db.db
+            .put_cf(meta, index::SCHEMA_KEY, index::SCHEMA_VERSION.to_be_bytes())?;
+        return Ok(());
+    };
+    let found = <[u8; 4]>::try_from(v.as_slice())
+        .map(u32::from_be_bytes)
+        .map_err(|_| Error::Corrupt {
+            cf: cf::META,
+            key: "schema_version".into(),
+            why: "not 4 bytes".into(),
+        })?;
+    if found > index::SCHEMA_VERSION {
+        return Err(Error::SchemaTooNew {
+            found,
+            supported: index::SCHEMA_VERSION,
+        });
+    }
+    for (version, step) in UPGRADERS {
+        if found < version {
+            step(db)?;
+            db.db
+                .put_cf(meta, index::SCHEMA_KEY, version.to_be_bytes())?;
+            tracing::info!(from = found, to = version, "index schema upgraded");
+        }
+    }
+    Ok(())
+}
+
+/// Schema 1 → 2: packs the fragment rows of every sealed segment into its layout row.
+fn build_layouts(db: &Db) -> Result<()> {
+    let mut batch = WriteBatch::default();
+    let mut n = 0u64;
+    for item in db
+        .db
+        .iterator_cf(db.cf(cf::SEGMENTS)?, rocksdb::IteratorMode::Start)
+    {
+        let (k, v) = item?;
+        let Some((camera, start)) = parse_camera_time_key(&k) else {
+            continue;
+        };
+        // Undecodable rows are left for `vms check` to report, as on any open.
+        let Ok(row) = index::decode::<SegmentRow>(cf::SEGMENTS, &k, &v) else {
+            continue;
+        };
+        if row.closed() {
+            db.put_layout(&mut batch, camera, start, &row);
+            n += 1;
+            if batch.len() >= 256 {
+                db.db.write(std::mem::take(&mut batch))?;
+            }
+        }
+    }
+    db.db.write(batch)?;
+    tracing::info!(segments = n, "built layout rows for sealed segments");
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn upgraders_are_ordered_and_end_at_the_current_version() {
+        let versions: Vec<u32> = super::UPGRADERS.iter().map(|(v, _)| *v).collect();
+        assert!(versions.windows(2).all(|w| w[0] < w[1]));
+        assert_eq!(versions.last(), Some(&crate::index::SCHEMA_VERSION));
+    }
+}
