@@ -85,6 +85,9 @@ pub(crate) struct Db {
     pub camera_lock: Mutex<()>,
     /// Serialises id allocation (and the insert that uses the id) for u64-keyed records.
     id_lock: Mutex<()>,
+    /// Serialises read-modify-writes of accounts and sessions (failed-login counters, TOTP
+    /// steps, `last_seen`) against each other and against session deletion.
+    pub account_lock: Mutex<()>,
     /// The audit chain's head; held while appending so the chain stays linear.
     pub audit_head: Mutex<AuditHead>,
 }
@@ -114,6 +117,7 @@ impl Db {
             next_segment: AtomicU64::new(1),
             camera_lock: Mutex::new(()),
             id_lock: Mutex::new(()),
+            account_lock: Mutex::new(()),
             audit_head: Mutex::new(AuditHead::default()),
         };
         let head = db.load_audit_head()?;

@@ -7,7 +7,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::index::{CameraId, cf, u64_key};
-use crate::store::Store;
+use crate::store::{ENROLLED_PREFIX, Store};
 use crate::{Error, Result};
 
 /// Staff roles and the partner role.
@@ -302,12 +302,44 @@ impl Store {
     // Enrolled cameras.
 
     /// Enrolls a camera: assigns its id (shared with the recording index) and stores it.
+    /// Enrolls a partner's camera under a fresh id. Names are unique per owner only (another
+    /// owner's names are neither compared nor revealed), and the id is allocated and written
+    /// with the camera under the camera lock, so two enrollments can never share one — nor can
+    /// an enrollment reach a configured camera's id by taking its name.
     pub fn enroll_camera(&self, mut c: CameraInfo) -> Result<CameraInfo> {
-        if self.camera_info_by_name(&c.name)?.is_some() {
-            return Err(Error::Invalid(format!("camera name {:?} is taken", c.name)));
+        if c.name.trim().is_empty() || c.name.len() > 128 {
+            return Err(Error::Invalid(format!("bad camera name {:?}", c.name)));
         }
-        c.id = self.camera_id(&c.name)?;
-        self.put_camera_info(&c)?;
+        let _guard = self
+            .db
+            .camera_lock
+            .lock()
+            .map_err(|_| Error::ShuttingDown)?;
+        if self
+            .cameras_info()?
+            .iter()
+            .any(|o| o.partner == c.partner && o.name == c.name)
+        {
+            return Err(Error::Invalid(format!(
+                "you already have a camera named {:?}",
+                c.name
+            )));
+        }
+        c.id = self.next_camera_id_locked()?;
+        let mut batch = rocksdb::WriteBatch::default();
+        batch.put_cf(
+            self.db.cf(cf::CAMERAS)?,
+            format!("{ENROLLED_PREFIX}{}", c.id).as_bytes(),
+            crate::index::encode(&crate::index::CameraRow { id: c.id }),
+        );
+        batch.put_cf(
+            self.db.cf(cf::CAMERA_INFO)?,
+            c.id.to_be_bytes(),
+            crate::index::encode(&c),
+        );
+        let mut wo = rocksdb::WriteOptions::default();
+        wo.set_sync(true);
+        self.db.db.write_opt(batch, &wo)?;
         Ok(c)
     }
 
@@ -317,10 +349,6 @@ impl Store {
 
     pub fn camera_info(&self, id: CameraId) -> Result<Option<CameraInfo>> {
         self.db.get_row(cf::CAMERA_INFO, &id.to_be_bytes())
-    }
-
-    fn camera_info_by_name(&self, name: &str) -> Result<Option<CameraInfo>> {
-        Ok(self.cameras_info()?.into_iter().find(|c| c.name == name))
     }
 
     pub fn cameras_info(&self) -> Result<Vec<CameraInfo>> {
@@ -382,7 +410,46 @@ impl Store {
     }
 
     pub fn delete_session(&self, token_hash: &[u8; 32]) -> Result<()> {
+        let _guard = self.account_guard()?;
         self.db.delete_row(cf::SESSIONS, token_hash)
+    }
+
+    /// Refreshes a session's `last_seen` if the session still exists, atomically with respect
+    /// to [`Store::delete_session`]: a request racing a logout can never bring the session
+    /// back. Returns whether the session exists.
+    pub fn touch_session(&self, token_hash: &[u8; 32], now_us: i64) -> Result<bool> {
+        let _guard = self.account_guard()?;
+        let Some(mut s) = self.session(token_hash)? else {
+            return Ok(false);
+        };
+        s.last_seen_us = now_us;
+        self.db.put_row(cf::SESSIONS, token_hash, &s)?;
+        Ok(true)
+    }
+
+    /// Reads, changes and writes back one user row as one step with respect to every other
+    /// `update_user`, so concurrent logins cannot lose failed-login counts or reuse a TOTP
+    /// step. `f` sees the current row; the row is written only if `f` changed it. `None` if
+    /// the user does not exist.
+    pub fn update_user<R>(
+        &self,
+        username: &str,
+        f: impl FnOnce(&mut UserRow) -> R,
+    ) -> Result<Option<R>> {
+        let _guard = self.account_guard()?;
+        let Some(mut user) = self.user(username)? else {
+            return Ok(None);
+        };
+        let before = user.clone();
+        let r = f(&mut user);
+        if user != before {
+            self.put_user(&user)?;
+        }
+        Ok(Some(r))
+    }
+
+    fn account_guard(&self) -> Result<std::sync::MutexGuard<'_, ()>> {
+        self.db.account_lock.lock().map_err(|_| Error::ShuttingDown)
     }
 
     pub fn token(&self, token_hash: &[u8; 32]) -> Result<Option<TokenRow>> {

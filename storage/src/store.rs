@@ -20,6 +20,10 @@ pub struct Store {
     pub(crate) writer: Mutex<Option<Arc<WriterPool>>>,
 }
 
+/// Index-name prefix of enrolled cameras (`enrolled/<id>`): configured names are plain
+/// words, so the two can never meet.
+pub(crate) const ENROLLED_PREFIX: &str = "enrolled/";
+
 impl Store {
     /// Opens (creating if needed) the store under `dir`, checks the schema version and, unless
     /// disabled, recovers from a crash.
@@ -78,9 +82,12 @@ impl Store {
         }
     }
 
-    /// Looks up a camera's numeric id, assigning the next free one on first use.
+    /// Looks up a configured camera's numeric id by its name, assigning the next free one on
+    /// first use. Only for cameras named by the operator (the config file, tools): enrolled
+    /// cameras get theirs from [`Store::enroll_camera`], keyed by owner, so a name can never
+    /// lead to another owner's camera.
     pub fn camera_id(&self, name: &str) -> Result<CameraId> {
-        if name.is_empty() || name.len() > 128 {
+        if name.is_empty() || name.len() > 128 || name.starts_with(ENROLLED_PREFIX) {
             return Err(Error::Invalid(format!("bad camera name {name:?}")));
         }
         let _guard = self
@@ -91,17 +98,24 @@ impl Store {
         if let Some(row) = self.db.get_row::<CameraRow>(cf::CAMERAS, name.as_bytes())? {
             return Ok(row.id);
         }
-        let id = recovery::camera_ids(&self.db)?
-            .into_iter()
-            .max()
-            .unwrap_or(0)
-            + 1;
+        let id = self.next_camera_id_locked()?;
         self.db.db.put_cf(
             self.db.cf(cf::CAMERAS)?,
             name.as_bytes(),
             index::encode(&CameraRow { id }),
         )?;
         Ok(id)
+    }
+
+    /// The next unused camera id; the caller holds `camera_lock` and writes the id's row
+    /// before releasing it.
+    pub(crate) fn next_camera_id_locked(&self) -> Result<CameraId> {
+        let max = recovery::camera_ids(&self.db)?
+            .into_iter()
+            .max()
+            .unwrap_or(0);
+        max.checked_add(1)
+            .ok_or_else(|| Error::Invalid("camera ids exhausted".into()))
     }
 
     /// Every camera the index knows, by name.

@@ -64,9 +64,15 @@ impl Recording {
         Ok(rec)
     }
 
-    /// Starts recording one more camera.
+    /// Starts recording one more configured camera (its id comes from its name).
     pub fn add(&mut self, cfg: CameraConfig) -> anyhow::Result<&RunningCamera> {
         let id = self.store.camera_id(&cfg.name)?;
+        self.add_as(id, cfg)
+    }
+
+    /// Starts recording a camera under a known id (enrolled cameras: their id is their own,
+    /// never looked up by a name another owner could also use).
+    pub fn add_as(&mut self, id: CameraId, cfg: CameraConfig) -> anyhow::Result<&RunningCamera> {
         anyhow::ensure!(
             !self.cameras.iter().any(|c| c.id == id),
             "camera {:?} is already recording",
@@ -290,8 +296,8 @@ async fn reconcile(
     }
     for (id, cfg) in wanted {
         if !rec.cameras.iter().any(|c| c.id == id) {
-            tracing::info!(camera = %cfg.name, "recording enrolled camera");
-            rec.add(cfg)?;
+            tracing::info!(camera = %cfg.name, id, "recording enrolled camera");
+            rec.add_as(id, cfg)?;
         }
     }
     if let Ok(mut v) = views.write() {

@@ -550,7 +550,8 @@ impl AppState {
         if q.end <= q.start {
             return bad("end must be after start".into());
         }
-        if q.end - q.start > max {
+        // Checked: a range from i64::MIN to i64::MAX must be refused, not wrap (issue 22 F8).
+        if q.end.checked_sub(q.start).is_none_or(|d| d > max) {
             return bad(format!(
                 "range longer than {} h",
                 self.settings.max_range_hours
@@ -942,7 +943,7 @@ pub(crate) async fn file_request(
         if b.end_us <= b.start_us {
             return Err(ApiError::BadRequest("end must be after start".into()));
         }
-        if b.end_us - b.start_us > max {
+        if b.end_us.checked_sub(b.start_us).is_none_or(|d| d > max) {
             return Err(ApiError::BadRequest(format!(
                 "requests cover at most {} h",
                 st.settings.max_request_hours

@@ -175,7 +175,7 @@ pub fn login(
 ) -> Result<LoggedIn, LoginError> {
     let now = store.clock().now_utc_micros();
     let internal = |e: vms_storage::Error| LoginError::Internal(e.to_string());
-    let Some(mut user) = store.user(username).map_err(internal)? else {
+    let Some(user) = store.user(username).map_err(internal)? else {
         // Spend the same time as a real check so usernames cannot be probed by timing.
         let _ = verify_password(password, DUMMY_HASH);
         return Err(LoginError::Invalid);
@@ -188,46 +188,60 @@ pub fn login(
             until_us: user.locked_until_us,
         });
     }
-    let fail = |user: &mut UserRow, err: LoginError| {
-        user.failed_logins += 1;
-        if user.failed_logins >= MAX_FAILED_LOGINS {
-            user.locked_until_us = now + LOCKOUT_US;
-            user.failed_logins = 0;
-            tracing::warn!(user = %user.username, "account locked after repeated failed logins");
-        }
-        match store.put_user(user) {
-            Ok(()) => err,
-            Err(e) => LoginError::Internal(e.to_string()),
-        }
-    };
-    if !verify_password(password, &user.password_hash) {
-        return Err(fail(&mut user, LoginError::Invalid));
-    }
-    let mfa = match &user.totp_secret {
-        Some(sealed) => {
-            let secret = secrets
+    // The slow parts (Argon2, unsealing) run unlocked; the verdict is taken on the row as it
+    // is *now*, under the account lock, so concurrent attempts can neither lose failure counts
+    // nor slip past a lock set meanwhile, and one TOTP code opens one session (issue 22 F2, F7).
+    let password_ok = verify_password(password, &user.password_hash);
+    let secret = match &user.totp_secret {
+        Some(sealed) => Some(
+            secrets
                 .open(sealed)
-                .map_err(|e| LoginError::Internal(e.to_string()))?;
-            let Some(code) = code.filter(|c| !c.is_empty()) else {
-                return Err(LoginError::NeedTotp);
-            };
-            match totp_verify(&secret, code.trim(), now / 1_000_000, user.totp_last_step) {
-                Some(step) => {
-                    user.totp_last_step = step;
-                    true
-                }
-                None => return Err(fail(&mut user, LoginError::Invalid)),
-            }
-        }
-        None if role_needs_mfa(user.role) => {
-            return Err(LoginError::Internal(
-                "account has no second factor configured; ask an admin".into(),
-            ));
-        }
-        None => false,
+                .map_err(|e| LoginError::Internal(e.to_string()))?,
+        ),
+        None => None,
     };
-    user.failed_logins = 0;
-    store.put_user(&user).map_err(internal)?;
+    let verdict = store
+        .update_user(username, |u| {
+            if u.disabled {
+                return Err(LoginError::Disabled);
+            }
+            if u.locked_until_us > now {
+                return Err(LoginError::Locked {
+                    until_us: u.locked_until_us,
+                });
+            }
+            if u.password_hash != user.password_hash || u.totp_secret != user.totp_secret {
+                // Credentials changed while this attempt was hashing: judge it as failed.
+                return Err(LoginError::Invalid);
+            }
+            if !password_ok {
+                return Err(record_failure(u, now, LoginError::Invalid));
+            }
+            let mfa = match &secret {
+                Some(secret) => {
+                    let Some(code) = code.filter(|c| !c.is_empty()) else {
+                        return Err(LoginError::NeedTotp);
+                    };
+                    match totp_verify(secret, code.trim(), now / 1_000_000, u.totp_last_step) {
+                        Some(step) => {
+                            u.totp_last_step = step;
+                            true
+                        }
+                        None => return Err(record_failure(u, now, LoginError::Invalid)),
+                    }
+                }
+                None if role_needs_mfa(u.role) => {
+                    return Err(LoginError::Internal(
+                        "account has no second factor configured; ask an admin".into(),
+                    ));
+                }
+                None => false,
+            };
+            u.failed_logins = 0;
+            Ok((mfa, u.clone()))
+        })
+        .map_err(internal)?;
+    let (mfa, user) = verdict.ok_or(LoginError::Invalid)??;
     let session_token = random_token();
     let csrf = random_token();
     store
@@ -254,6 +268,18 @@ pub fn login(
     })
 }
 
+/// Counts a failed attempt on `user` (the caller holds the account lock), locking the account
+/// after [`MAX_FAILED_LOGINS`].
+fn record_failure(user: &mut UserRow, now: i64, err: LoginError) -> LoginError {
+    user.failed_logins += 1;
+    if user.failed_logins >= MAX_FAILED_LOGINS {
+        user.locked_until_us = now + LOCKOUT_US;
+        user.failed_logins = 0;
+        tracing::warn!(user = %user.username, "account locked after repeated failed logins");
+    }
+    err
+}
+
 /// Argon2id hash of a random password, checked when the user does not exist.
 const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$H1Mmx0/4hMGO8Ke1FZ1DQfIY8m5Sn8fEpOcM0sOgNMc";
 
@@ -278,7 +304,7 @@ pub fn session_subject(
 ) -> Result<Subject, AuthError> {
     let now = store.clock().now_utc_micros();
     let h = token_hash(token);
-    let mut s = store
+    let s = store
         .session(&h)
         .map_err(|_| AuthError::Invalid)?
         .ok_or(AuthError::Invalid)?;
@@ -292,8 +318,14 @@ pub fn session_subject(
         return Err(AuthError::BadCsrf(s.username));
     }
     let user = user_ok(store, &s.username)?;
-    s.last_seen_us = now;
-    let _ = store.put_session(&h, &s);
+    // Only a session that still exists is refreshed: a request racing a logout must not
+    // write it back (issue 22 F14).
+    if !store
+        .touch_session(&h, now)
+        .map_err(|_| AuthError::Invalid)?
+    {
+        return Err(AuthError::Invalid);
+    }
     Ok(Subject {
         username: user.username,
         role: user.role,

@@ -1,0 +1,231 @@
+//! Issue 22's findings, each as the attack itself through real HTTP requests against the real
+//! router and a real RocksDB. Races run their requests concurrently on a multi-threaded
+//! runtime (Argon2 and RocksDB work on the blocking pool, so the attempts truly overlap);
+//! every test here failed on the code before its fix.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use axum::http::{Method, StatusCode};
+use common::*;
+use futures::future::join_all;
+use serde_json::json;
+
+fn enroll_body(name: &str) -> serde_json::Value {
+    json!({"name": name, "rtsp_url": "rtsp://127.0.0.1:9/x", "sharing": "live"})
+}
+
+/// F1, C3, F19: enrolling under a configured (agency) camera's name used to return that
+/// camera's id, so pausing or leaving stopped its recording and let retention delete it; two
+/// partners enrolling one new name at once got one id; a taken name revealed another partner's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn enrollment_never_reaches_another_owners_camera() {
+    let w = world();
+    let agency = w.store.camera_id("porch").unwrap();
+    let p1 = w.login("partner1").await;
+    let p2 = w.login("partner2").await;
+
+    let (st, v) = w
+        .call(
+            Method::POST,
+            "/api/cameras",
+            &p1,
+            Some(enroll_body("porch")),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{v}");
+    let taken = u32::try_from(v["id"].as_u64().unwrap()).unwrap();
+    assert_ne!(
+        taken, agency,
+        "a partner's camera got the agency camera's id"
+    );
+    assert_eq!(
+        w.store.camera_id("porch").unwrap(),
+        agency,
+        "the configured name still leads to the agency camera"
+    );
+
+    // Names are unique per owner only: partner 1 may use partner 2's camera name (and learns
+    // nothing about it), but not its own twice.
+    let (st, v) = w
+        .call(
+            Method::POST,
+            "/api/cameras",
+            &p1,
+            Some(enroll_body("cam-3")),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{v}");
+    let (st, v) = w
+        .call(
+            Method::POST,
+            "/api/cameras",
+            &p1,
+            Some(enroll_body("porch")),
+        )
+        .await;
+    assert_eq!(st, StatusCode::BAD_REQUEST, "{v}");
+    assert!(
+        v["error"].as_str().unwrap().contains("you already have"),
+        "{v}"
+    );
+
+    // Two partners enrolling one new name at the same moment get two cameras.
+    for round in 0..5 {
+        let name = format!("gate-{round}");
+        let (a, b) = tokio::join!(
+            w.call(Method::POST, "/api/cameras", &p1, Some(enroll_body(&name))),
+            w.call(Method::POST, "/api/cameras", &p2, Some(enroll_body(&name))),
+        );
+        assert_eq!((a.0, b.0), (StatusCode::CREATED, StatusCode::CREATED));
+        assert_ne!(a.1["id"], b.1["id"], "round {round}: one id for two owners");
+    }
+    let ids: std::collections::HashSet<u32> = w
+        .store
+        .cameras_info()
+        .unwrap()
+        .iter()
+        .map(|c| c.id)
+        .collect();
+    assert_eq!(ids.len(), w.store.cameras_info().unwrap().len());
+    assert!(!ids.contains(&agency));
+}
+
+/// F2: concurrent wrong passwords each read `failed_logins = 0` and wrote back 1, so the
+/// account never locked and the right password then succeeded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_wrong_passwords_lock_the_account() {
+    let w = world();
+    let attempts = (0..20).map(|i| {
+        send(
+            &w.app,
+            request(
+                Method::POST,
+                "/api/login",
+                None,
+                Some(json!({"username": "investigator", "password": format!("wrong {i}"), "totp": w.code("investigator")})),
+            ),
+        )
+    });
+    let results = join_all(attempts).await;
+    assert!(
+        results
+            .iter()
+            .all(|(st, _, _)| *st == StatusCode::UNAUTHORIZED || *st == StatusCode::LOCKED),
+        "{:?}",
+        results.iter().map(|r| r.0).collect::<Vec<_>>()
+    );
+    let user = w.store.user("investigator").unwrap().unwrap();
+    assert!(
+        user.locked_until_us > T0,
+        "20 concurrent failures did not lock the account"
+    );
+    let (st, v, _) = send(
+        &w.app,
+        request(
+            Method::POST,
+            "/api/login",
+            None,
+            Some(json!({"username": "investigator", "password": PASSWORD, "totp": w.code("investigator")})),
+        ),
+    )
+    .await;
+    assert_eq!(st, StatusCode::LOCKED, "{v}");
+}
+
+/// F7: one TOTP code used by several concurrent logins opened a session each, because the
+/// used step was written after the (slow) password check.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_totp_code_opens_one_session() {
+    let w = world();
+    let code = w.code("supervisor").unwrap();
+    let attempts = (0..8).map(|_| {
+        send(
+            &w.app,
+            request(
+                Method::POST,
+                "/api/login",
+                None,
+                Some(json!({"username": "supervisor", "password": PASSWORD, "totp": code})),
+            ),
+        )
+    });
+    let ok = join_all(attempts)
+        .await
+        .iter()
+        .filter(|(st, _, _)| *st == StatusCode::OK)
+        .count();
+    assert_eq!(ok, 1, "one code must open exactly one session");
+}
+
+/// F4: ten holds placed at once were all answered 201 and audited, but ids were `last + 1`
+/// read without a lock, so most overwrote each other.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_legal_holds_are_all_kept() {
+    let w = world();
+    let sup = w.login("supervisor").await;
+    let holds = (0..10).map(|i| {
+        w.call(
+            Method::POST,
+            "/api/holds",
+            &sup,
+            Some(json!({"camera": w.cams[0], "start_us": T0 - 1_000_000 - i, "end_us": T0, "case_number": format!("C-{i}"), "reason": "evidence"})),
+        )
+    });
+    for (st, v) in join_all(holds).await {
+        assert_eq!(st, StatusCode::CREATED, "{v}");
+    }
+    assert_eq!(w.store.holds().unwrap().len(), 10, "holds were lost");
+}
+
+/// F8: `end - start` on caller-supplied microseconds overflowed (a panic and 500 in debug; in
+/// release it would wrap and pass the 24 h bound).
+#[tokio::test]
+async fn extreme_ranges_are_refused_not_overflowed() {
+    let w = world();
+    let inv = w.login("investigator").await;
+    let (st, v) = w
+        .call(
+            Method::GET,
+            &format!(
+                "/api/cameras/{}/recordings?start={}&end={}&reason=x",
+                w.cams[0],
+                i64::MIN,
+                i64::MAX
+            ),
+            &inv,
+            None,
+        )
+        .await;
+    assert_eq!(st, StatusCode::BAD_REQUEST, "{v}");
+    let (st, v) = w
+        .call(
+            Method::POST,
+            "/api/requests",
+            &inv,
+            Some(json!({"cameras": [w.cams[1]], "start_us": i64::MIN, "end_us": i64::MAX, "reason": "x", "offence": "burglary", "case_number": "C-1"})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::BAD_REQUEST, "{v}");
+}
+
+/// F14: a request racing a logout wrote the session row back, so the logged-out session
+/// came back to life.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_logged_out_session_stays_dead() {
+    let w = world();
+    for _ in 0..20 {
+        w.clock.advance_secs(30); // a fresh TOTP step for each sign-in
+        let s = w.login("viewer").await;
+        let polls = (0..4).map(|_| send(&w.app, request(Method::GET, "/api/me", Some(&s), None)));
+        let logout = send(&w.app, request(Method::POST, "/api/logout", Some(&s), None));
+        let (_, (st, _, _)) = tokio::join!(join_all(polls), logout);
+        assert_eq!(st, StatusCode::NO_CONTENT);
+        let (st, _, _) = send(&w.app, request(Method::GET, "/api/me", Some(&s), None)).await;
+        assert_eq!(
+            st,
+            StatusCode::UNAUTHORIZED,
+            "the session came back after logout"
+        );
+    }
+}
