@@ -349,15 +349,53 @@ pub fn bearer_subject(store: &Store, token: &str) -> Result<Subject, AuthError> 
     })
 }
 
+/// The account behind a presented credential, if it may still act. A lockout only stops new
+/// sign-ins: anyone can lock an account by guessing, so it must not end the owner's sessions or
+/// cut its API tokens (issue 22 F10). Disabling does.
 fn user_ok(store: &Store, username: &str) -> Result<UserRow, AuthError> {
     let user = store
         .user(username)
         .map_err(|_| AuthError::Invalid)?
         .ok_or(AuthError::Invalid)?;
-    if user.disabled || user.locked_until_us > store.clock().now_utc_micros() {
+    if user.disabled {
         return Err(AuthError::Invalid);
     }
     Ok(user)
+}
+
+/// A credential kept by long-running work (a live view) to check again later.
+#[derive(Clone, Debug)]
+pub enum Credential {
+    /// SHA-256 of the session token.
+    Session([u8; 32]),
+    /// SHA-256 of the API token.
+    Bearer([u8; 32]),
+}
+
+/// Who `cred` stands for now: `Ok(None)` once the session was ended or the token revoked, or
+/// the account disabled or deleted; the role and partner are the account's current ones.
+/// `mfa` is carried over from when the credential was first checked.
+pub fn recheck(
+    store: &Store,
+    cred: &Credential,
+    mfa: bool,
+) -> Result<Option<Subject>, vms_storage::Error> {
+    let username = match cred {
+        Credential::Session(h) => store.session(h)?.map(|s| s.username),
+        Credential::Bearer(h) => store.token(h)?.map(|t| t.username),
+    };
+    let Some(user) = username.map(|u| store.user(&u)).transpose()?.flatten() else {
+        return Ok(None);
+    };
+    if user.disabled {
+        return Ok(None);
+    }
+    Ok(Some(Subject {
+        username: user.username,
+        role: user.role,
+        partner: user.partner,
+        mfa: mfa && !matches!(cred, Credential::Bearer(_)),
+    }))
 }
 
 #[cfg(test)]

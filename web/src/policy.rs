@@ -251,6 +251,11 @@ pub fn authorize(subject: &Subject, action: Action, resource: &Resource<'_>) -> 
             }
         }
         (Resource::Request { request, .. }, role) => match action {
+            // Two people for an override of the partner's consent: whoever asked for the
+            // footage cannot also grant it to themselves (issue 22 F5, F15).
+            Action::GrantExigent if request.investigator == subject.username => {
+                deny("exigent-needs-another-supervisor")
+            }
             Action::GrantExigent if request.status == RequestStatus::Pending => {
                 allow("supervisor-exigent")
             }

@@ -133,6 +133,19 @@ pub(crate) fn session_cookie(headers: &axum::http::HeaderMap) -> Option<String> 
         .map(|(_, v)| v.to_owned())
 }
 
+/// The credential a request presents, with the gate's precedence (bearer before cookie).
+pub(crate) fn credential(headers: &axum::http::HeaderMap) -> Option<auth::Credential> {
+    let bearer = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    match (bearer, session_cookie(headers)) {
+        (Some(t), _) => Some(auth::Credential::Bearer(auth::token_hash(t))),
+        (None, Some(c)) => Some(auth::Credential::Session(auth::token_hash(&c))),
+        (None, None) => None,
+    }
+}
+
 /// Authenticates the caller (session cookie with CSRF check, or bearer token), applies the
 /// route's access rule through the policy, audits denials, and hands the [`Subject`] to the
 /// handler.

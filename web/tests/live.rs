@@ -668,3 +668,33 @@ async fn a_viewer_that_falls_behind_skips_to_the_next_keyframe() {
     assert_eq!(status, 200);
     wait_sessions(&l.w, 0, Duration::from_secs(10)).await;
 }
+
+/// Issue 22 F6: a running view used to recheck only the camera's terms, with the subject
+/// captured at its start, so it kept streaming after its viewer signed out or was disabled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_view_ends_when_its_viewer_signs_out_or_is_disabled() {
+    let mut l = live_world(|_| {}).await;
+    wait_streaming(&l).await;
+
+    let (_client, _) = watch_until_frame(&l, l.w.cams[0]).await;
+    let (status, v) =
+        l.w.call(axum::http::Method::POST, "/api/logout", &l.viewer, None)
+            .await;
+    assert_eq!(status, axum::http::StatusCode::NO_CONTENT, "{v}");
+    wait_sessions(&l.w, 0, Duration::from_secs(8)).await;
+
+    l.w.clock.advance_secs(30); // a fresh TOTP step for the next sign-in
+    l.viewer = l.w.login("viewer").await;
+    let (_client, _) = watch_until_frame(&l, l.w.cams[0]).await;
+    let admin = l.w.login("admin").await;
+    let (status, v) =
+        l.w.call(
+            axum::http::Method::PATCH,
+            "/api/users/viewer",
+            &admin,
+            Some(serde_json::json!({"disabled": true})),
+        )
+        .await;
+    assert_eq!(status, axum::http::StatusCode::OK, "{v}");
+    wait_sessions(&l.w, 0, Duration::from_secs(8)).await;
+}

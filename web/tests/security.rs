@@ -229,3 +229,127 @@ async fn a_logged_out_session_stays_dead() {
         );
     }
 }
+
+/// F10: five failed logins by anyone locked the account *and* ended its existing sessions, so
+/// guessing was enough to sign a user out. A lock stops new sign-ins only.
+#[tokio::test]
+async fn a_lockout_does_not_sign_out_the_account_holder() {
+    let w = world();
+    let inv = w.login("investigator").await;
+    for i in 0..5 {
+        let (st, _, _) = send(
+            &w.app,
+            request(
+                Method::POST,
+                "/api/login",
+                None,
+                Some(json!({"username": "investigator", "password": format!("guess {i}")})),
+            ),
+        )
+        .await;
+        assert_ne!(st, StatusCode::OK);
+    }
+    assert!(
+        w.store
+            .user("investigator")
+            .unwrap()
+            .unwrap()
+            .locked_until_us
+            > T0
+    );
+    let (st, v) = w.call(Method::GET, "/api/me", &inv, None).await;
+    assert_eq!(st, StatusCode::OK, "the lock signed the holder out: {v}");
+    w.clock.advance_secs(30);
+    let (st, _, _) = send(
+        &w.app,
+        request(
+            Method::POST,
+            "/api/login",
+            None,
+            Some(json!({"username": "investigator", "password": PASSWORD, "totp": w.code("investigator")})),
+        ),
+    )
+    .await;
+    assert_eq!(st, StatusCode::LOCKED, "a locked account still signs in");
+}
+
+/// F5/F15: a supervisor could file a request and grant it exigent themselves, overriding the
+/// partner's consent alone. An exigent grant now needs a second supervisor.
+#[tokio::test]
+async fn an_exigent_grant_needs_a_second_supervisor() {
+    let w = world();
+    let (row, totp) = vms_web::auth::new_user(
+        "supervisor2",
+        vms_storage::Role::Supervisor,
+        None,
+        PASSWORD,
+        false,
+        &w.state.secrets,
+        T0,
+    )
+    .unwrap();
+    w.store.put_user(&row).unwrap();
+    let secret = totp.unwrap().0;
+    let sup = w.login("supervisor").await;
+    let (st, v) = w
+        .call(
+            Method::POST,
+            "/api/requests",
+            &sup,
+            Some(json!({"cameras": [w.cams[1]], "start_us": T0 - 3_600_000_000i64, "end_us": T0, "reason": "robbery in progress nearby", "offence": "robbery", "case_number": "C-9"})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{v}");
+    let id = v["id"].as_u64().unwrap();
+    let grant = json!({"justification": "armed suspect fled toward this camera minutes ago"});
+    let (st, v) = w
+        .call(
+            Method::POST,
+            &format!("/api/requests/{id}/exigent"),
+            &sup,
+            Some(grant.clone()),
+        )
+        .await;
+    assert_eq!(
+        st,
+        StatusCode::FORBIDDEN,
+        "self-granted exigent access: {v}"
+    );
+    assert_eq!(
+        w.last_audit().event.rule,
+        "exigent-needs-another-supervisor"
+    );
+
+    let (st, v, headers) = send(
+        &w.app,
+        request(
+            Method::POST,
+            "/api/login",
+            None,
+            Some(json!({"username": "supervisor2", "password": PASSWORD,
+                "totp": vms_web::auth::totp(&secret, T0 / 1_000_000)})),
+        ),
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    let other = Session {
+        cookie: headers[axum::http::header::SET_COOKIE]
+            .to_str()
+            .unwrap()
+            .split(';')
+            .next()
+            .unwrap()
+            .to_owned(),
+        csrf: v["csrf"].as_str().unwrap().to_owned(),
+    };
+    let (st, v) = w
+        .call(
+            Method::POST,
+            &format!("/api/requests/{id}/exigent"),
+            &other,
+            Some(grant),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    assert_eq!(v["exigent"], true);
+}

@@ -199,6 +199,9 @@ pub(crate) async fn offer(
         .to_owned();
     let offer = SdpOffer::from_sdp_string(&sdp)
         .map_err(|e| ApiError::BadRequest(format!("malformed SDP offer: {e}")))?;
+    // Kept to recheck the sign-in while the view runs (the gate let the request in with it).
+    let cred = crate::routes::credential(&headers)
+        .ok_or_else(|| ApiError::Internal("live offer without a credential".into()))?;
 
     // Authorize (a denial is audited) before anything about the camera's stream is revealed.
     let subject = s.clone();
@@ -334,7 +337,7 @@ pub(crate) async fn offer(
         connected: false,
     };
     let span = tracing::info_span!("live", camera = %camera.name, session = %&sid[..8], user = %s.username, udp = %local_addr);
-    let recheck = revalidate(st.clone(), s, id);
+    let recheck = revalidate(st.clone(), cred, s, id);
     tokio::spawn(
         async move {
             let _guard = guard;
@@ -424,20 +427,27 @@ impl Drop for SessionGuard {
 /// How often a running view is checked against the policy again.
 const RECHECK: Duration = Duration::from_secs(5);
 
-/// Resolves when the policy no longer lets `subject` watch camera `id` live (the partner
-/// paused the camera or stopped sharing it live, the camera left the program): a decision
-/// taken when the view started must not outlive the consent it rested on.
-async fn revalidate(st: AppState, subject: crate::policy::Subject, id: u32) {
+/// Resolves when `subject` may no longer watch camera `id` live: the viewer signed out, the
+/// token was revoked, the account was disabled or lost the role, or the partner paused the
+/// camera, stopped sharing it live or left. A decision taken when the view started must not
+/// outlive the sign-in or the consent it rested on (issue 22 F6).
+async fn revalidate(
+    st: AppState,
+    cred: crate::auth::Credential,
+    subject: crate::policy::Subject,
+    id: u32,
+) {
     loop {
         tokio::time::sleep(RECHECK).await;
-        let subject = subject.clone();
+        let cred = cred.clone();
+        let mfa = subject.mfa;
         let allowed = st
             .blocking(move |st| {
+                let Some(now) = crate::auth::recheck(&st.store, &cred, mfa)? else {
+                    return Ok(false);
+                };
                 let c = st.store.camera_info(id)?.ok_or(ApiError::NotFound)?;
-                Ok(
-                    crate::policy::authorize(&subject, Action::LiveView, &Resource::Camera(&c))
-                        .allow,
-                )
+                Ok(crate::policy::authorize(&now, Action::LiveView, &Resource::Camera(&c)).allow)
             })
             .await;
         match allowed {
