@@ -121,7 +121,7 @@ async fn supervise(
             match resolved {
                 Ok((u, l, offset_us)) => {
                     if url.as_ref() != Some(&u) {
-                        tracing::info!(url = %u, "ONVIF stream URI resolved");
+                        tracing::info!(url = %crate::onvif::redact_url(&u), "ONVIF stream URI resolved");
                     }
                     url = Some(u);
                     locator = Some(l);
@@ -273,7 +273,8 @@ async fn run_session(
     let (mut demuxed, stream_i) = tokio::time::timeout(cfg.connect_timeout, setup)
         .await
         .map_err(|_| SessionError::Timeout("connecting"))??;
-    tracing::info!(%url, "session playing");
+    // Some cameras take credentials in the query string: never log it (issue 22 C6).
+    tracing::info!(url = %crate::onvif::redact_url(url), "session playing");
 
     let mut params: Option<Arc<VideoParams>> = None;
     let mut window_start = Instant::now();

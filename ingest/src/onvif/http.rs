@@ -231,3 +231,18 @@ async fn post_once(
         .to_bytes();
     Ok((status, parts.headers, body))
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redacted_urls_carry_no_credentials() {
+        let u = Url::parse("rtsp://admin:hunter2@10.0.0.5:554/live?user=admin&password=hunter2")
+            .unwrap();
+        let r = redact(&u);
+        assert_eq!(r, "rtsp://10.0.0.5:554/live");
+        assert!(!r.contains("hunter2") && !r.contains("admin"));
+    }
+}

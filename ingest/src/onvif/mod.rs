@@ -20,6 +20,9 @@
 pub mod clock;
 pub mod discovery;
 mod http;
+
+/// A URL fit for logs: no user info and no query (cameras take credentials in either).
+pub(crate) use http::redact as redact_url;
 pub mod select;
 pub mod soap;
 mod xml;
