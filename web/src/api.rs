@@ -770,8 +770,10 @@ pub(crate) struct StatusBody {
 pub(crate) struct StatusOut {
     status: &'static str,
     cameras_stopped: usize,
-    /// Holds that keep some recorded video past the partner's terms (the partner is told).
-    legal_holds: Vec<HoldOut>,
+    /// On leaving: the ranges a legal hold keeps past the partner's terms. Ids and ranges only
+    /// — case numbers and reasons are the investigation's, and a partner who is not leaving is
+    /// not told about holds at all (issue 22 F22).
+    legal_holds: Vec<PartnerHoldOut>,
     note: String,
 }
 
@@ -799,13 +801,16 @@ pub(crate) async fn set_partner_status(
         st.store.put_partner(&p)?;
         let cams: Vec<CameraInfo> = st.store.cameras_info()?.into_iter().filter(|c| c.partner == pid).collect();
         let ids: Vec<u32> = cams.iter().map(|c| c.id).collect();
-        let holds: Vec<HoldOut> = st
-            .store
-            .holds()?
-            .into_iter()
-            .filter(|(_, h)| ids.contains(&h.camera))
-            .map(|(id, h)| HoldOut { id, camera: h.camera, start_us: h.start_utc, end_us: h.end_utc, reason: h.reason })
-            .collect();
+        let holds: Vec<PartnerHoldOut> = if status == PartnerStatus::Left {
+            st.store
+                .holds()?
+                .into_iter()
+                .filter(|(_, h)| ids.contains(&h.camera))
+                .map(|(id, h)| PartnerHoldOut { id, camera: h.camera, start_us: h.start_utc, end_us: h.end_utc })
+                .collect()
+        } else {
+            Vec::new()
+        };
         st.audit(NewAuditEvent { actor: s.username.clone(), action: "partner.status".into(), outcome: "ok".into(), detail: label.into(), ..Default::default() })?;
         st.changes.notify_one();
         let note = match status {
@@ -1122,6 +1127,15 @@ pub(crate) async fn exigent(
 }
 
 // ---- holds ----
+
+/// A hold as its camera's partner sees it.
+#[derive(Serialize)]
+pub(crate) struct PartnerHoldOut {
+    id: u64,
+    camera: u32,
+    start_us: i64,
+    end_us: i64,
+}
 
 #[derive(Serialize)]
 pub(crate) struct HoldOut {

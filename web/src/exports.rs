@@ -211,7 +211,6 @@ pub(crate) async fn create(
             let mut basis = Vec::new();
             let mut approver = None;
             for id in &cameras {
-                let c = st.footage_access(&s, *id, &q, Action::Export, "video.export")?;
                 let covering = requests.iter().find(|r| {
                     r.status.grants()
                         && r.cameras.contains(id)
@@ -219,6 +218,16 @@ pub(crate) async fn create(
                         && b.end_us <= r.end_us
                         && b.request_id.is_none_or(|want| want == r.id)
                 });
+                // A cited request becomes the manifest's legal basis: it must be granted and
+                // cover every camera over the whole range (issue 22 C4).
+                if let Some(want) = b.request_id
+                    && covering.is_none()
+                {
+                    return Err(ApiError::BadRequest(format!(
+                        "request {want} does not grant camera {id} over this whole range"
+                    )));
+                }
+                let c = st.footage_access(&s, *id, &q, Action::Export, "video.export")?;
                 let (why, who) = legal_basis(&c, covering);
                 basis.push(format!("camera {}: {why}", c.id));
                 approver = approver.or(who);

@@ -353,3 +353,73 @@ async fn an_exigent_grant_needs_a_second_supervisor() {
     assert_eq!(st, StatusCode::OK, "{v}");
     assert_eq!(v["exigent"], true);
 }
+
+/// C4: an export could cite any request id as its legal basis, even one that was never
+/// granted or names other cameras.
+#[tokio::test]
+async fn an_export_cites_only_a_request_that_grants_it() {
+    let w = world();
+    let inv = w.login("investigator").await;
+    let (st, v) = w
+        .call(
+            Method::POST,
+            "/api/requests",
+            &inv,
+            Some(json!({"cameras": [w.cams[1]], "start_us": T0 - 3_600_000_000i64, "end_us": T0, "reason": "burglary next door", "offence": "burglary", "case_number": "C-4"})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{v}");
+    let pending = v["id"].as_u64().unwrap();
+    let (st, v) = w
+        .call(
+            Method::POST,
+            "/api/exports",
+            &inv,
+            Some(json!({"cameras": [w.cams[0]], "start_us": T0 - 60_000_000, "end_us": T0, "case_number": "C-4", "reason": "evidence", "request_id": pending})),
+        )
+        .await;
+    assert_eq!(
+        st,
+        StatusCode::BAD_REQUEST,
+        "cited a request that grants nothing: {v}"
+    );
+    assert!(w.store.exports().unwrap().is_empty());
+}
+
+/// F22: any partner could list every legal hold on its cameras, with case number and reason,
+/// at any time by pausing. A partner learns of holds only when leaving, as ids and ranges.
+#[tokio::test]
+async fn partners_see_hold_ranges_only_and_only_when_leaving() {
+    let w = world();
+    let sup = w.login("supervisor").await;
+    let (st, v) = w
+        .call(Method::POST, "/api/holds", &sup, Some(json!({"camera": w.cams[0], "start_us": T0 - 1_000_000, "end_us": T0, "case_number": "C-SECRET-77", "reason": "suspect identified as neighbour"})))
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{v}");
+    let p1 = w.login("partner1").await;
+    let (st, v) = w
+        .call(
+            Method::POST,
+            "/api/partner/status",
+            &p1,
+            Some(json!({"status": "paused"})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    assert_eq!(v["legal_holds"].as_array().unwrap().len(), 0, "{v}");
+    let (st, v) = w
+        .call(
+            Method::POST,
+            "/api/partner/status",
+            &p1,
+            Some(json!({"status": "left"})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    assert_eq!(v["legal_holds"].as_array().unwrap().len(), 1, "{v}");
+    let text = v.to_string();
+    assert!(
+        !text.contains("C-SECRET-77") && !text.contains("neighbour"),
+        "a hold's case and reason reached the partner: {text}"
+    );
+}
