@@ -421,7 +421,19 @@ fn custody(store: &Store, spec: &ExportSpec) -> Result<Vec<CustodyEvent>> {
                 .range
                 .is_some_and(|(a, b)| a < spec.end_us && spec.start_us < b);
             let same_request = spec.request_id.is_some() && e.request == spec.request_id;
+            // Every access to this footage belongs in its chain of custody (who, when, what),
+            // but another case's number and reasoning are that case's: they are withheld, the
+            // event's sequence number and hash still pin it in the audit log (issue 22 F16).
+            let this_case = same_request
+                || e.case_number
+                    .as_deref()
+                    .is_some_and(|c| c.trim() == spec.case_number.trim());
             if overlaps || same_request {
+                let (case_number, reason) = if this_case {
+                    (e.case_number.clone(), e.reason.clone())
+                } else {
+                    (None, None)
+                };
                 out.push(CustodyEvent {
                     seq: ev.seq,
                     hash: hex::encode(ev.hash),
@@ -431,8 +443,8 @@ fn custody(store: &Store, spec: &ExportSpec) -> Result<Vec<CustodyEvent>> {
                     outcome: e.outcome.clone(),
                     camera: e.camera,
                     range: e.range,
-                    case_number: e.case_number.clone(),
-                    reason: e.reason.clone(),
+                    case_number,
+                    reason,
                     request: e.request,
                 });
             }

@@ -444,16 +444,18 @@ $('live-form').onsubmit = (ev) => { ev.preventDefault(); startLive(); };
 $('live-stop').onclick = () => stopLive();
 window.addEventListener('pagehide', () => stopLive());
 
-// Resume a session after a reload; refresh lists every few seconds. `?live=N&reason=…` opens
-// the live grid at once (a wall display, and how the first-frame benchmark loads the page).
+// Resume a session after a reload; refresh lists every few seconds. `?live=N` preselects the
+// live grid's layout and puts the cursor in the reason field. A link never starts a view and
+// never supplies the reason: both would be audited under the signed-in user's name (issue 22
+// C1), so the user types the reason and presses "Watch live".
 api('GET', '/api/me').then(async (m) => {
   me = m;
   await showApp();
   const q = new URLSearchParams(location.search);
-  if (q.get('live') && !$('live-section').classList.contains('hidden')) {
-    $('live-layout').value = q.get('live');
-    $('live-reason').value = q.get('reason') || '';
-    await startLive();
+  const layout = q.get('live');
+  if (layout && !$('live-section').classList.contains('hidden')) {
+    if ([...$('live-layout').options].some((o) => o.value === layout)) $('live-layout').value = layout;
+    $('live-reason').focus();
   }
 }).catch((e) => { showLogin(); if (e.message !== 'Signed out') $('login-error').textContent = e.message; });
 setInterval(() => {

@@ -533,3 +533,59 @@ async fn export_stops_on_a_fixity_mismatch_and_needs_authority() {
     let (st, _) = post_export(&w, &viewer, &[w.cams[0]], (B, B + S), "c", "r").await;
     assert_eq!(st, StatusCode::FORBIDDEN);
 }
+
+/// Issue 22 F16: an export's chain of custody copied every audit event on the camera over the
+/// range, other cases' numbers and reasons included. Other cases' accesses stay listed (who,
+/// when, what, with their audit hash) but without their case text.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_export_carries_no_other_case_text() {
+    let w = world();
+    recorded(&w).await;
+    let other = w.login("investigator").await;
+    let (st, v) = w
+        .call(
+            Method::GET,
+            &format!(
+                "/api/cameras/{}/recordings?start={B}&end={}&reason=informant%20named%20the%20tenant&case_number=C-OTHER-5",
+                w.cams[0],
+                B + 10 * S
+            ),
+            &other,
+            None,
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    let sup = w.login("supervisor").await;
+    let (st, v) = post_export(
+        &w,
+        &sup,
+        &[w.cams[0]],
+        (B, B + 5 * S),
+        "C-MINE-1",
+        "hit and run",
+    )
+    .await;
+    assert_eq!(st, StatusCode::ACCEPTED, "{v}");
+    let id = v["id"].as_u64().unwrap();
+    assert_eq!(wait_export(&w, &sup, id).await["status"], "done");
+    let dir = w.store.root().join(format!("exports/{id:08}"));
+    assert!(verify_package(&dir, None).ok());
+    let text = std::fs::read_to_string(dir.join("manifest.json")).unwrap();
+    assert!(
+        !text.contains("C-OTHER-5") && !text.contains("informant"),
+        "another case's text is in the export: {text}"
+    );
+    let m: Value = serde_json::from_str(&text).unwrap();
+    let custody = m["chain_of_custody"].as_array().unwrap();
+    assert!(
+        custody
+            .iter()
+            .any(|e| e["actor"] == "investigator" && e["case_number"].is_null()),
+        "the other case's access must still be listed: {custody:?}"
+    );
+    assert!(
+        custody
+            .iter()
+            .any(|e| e["action"] == "video.export" && e["case_number"] == "C-MINE-1")
+    );
+}
