@@ -18,6 +18,11 @@ pub const MAX_FAILED_LOGINS: u32 = 5;
 pub const LOCKOUT_US: i64 = 15 * 60 * 1_000_000;
 /// Sessions end after this long without a request.
 pub const IDLE_TIMEOUT_US: i64 = 30 * 60 * 1_000_000;
+/// A session ends this long after sign-in however active it is (issue 22 C2).
+pub const SESSION_LIFETIME_US: i64 = 12 * 3_600 * 1_000_000;
+/// Request header the UI sets on its own periodic refreshes: they do not count as activity,
+/// so an open tab nobody uses still idles out (issue 22 C2).
+pub const BACKGROUND_HEADER: &str = "x-vms-background";
 /// TOTP time step.
 const TOTP_STEP_SECS: i64 = 30;
 
@@ -294,13 +299,15 @@ pub enum AuthError {
     BadCsrf(String),
 }
 
-/// Resolves a session cookie: checks idle expiry, refreshes `last_seen`, and for
-/// state-changing requests checks the CSRF token.
+/// Resolves a session cookie: checks idle expiry and the absolute lifetime, refreshes
+/// `last_seen` when the request is the user's own (`activity`, not a background refresh),
+/// and for state-changing requests checks the CSRF token.
 pub fn session_subject(
     store: &Store,
     token: &str,
     csrf_header: Option<&str>,
     state_changing: bool,
+    activity: bool,
 ) -> Result<Subject, AuthError> {
     let now = store.clock().now_utc_micros();
     let h = token_hash(token);
@@ -308,7 +315,7 @@ pub fn session_subject(
         .session(&h)
         .map_err(|_| AuthError::Invalid)?
         .ok_or(AuthError::Invalid)?;
-    if now - s.last_seen_us > IDLE_TIMEOUT_US {
+    if now - s.last_seen_us > IDLE_TIMEOUT_US || now - s.created_us > SESSION_LIFETIME_US {
         let _ = store.delete_session(&h);
         return Err(AuthError::Expired(s.username));
     }
@@ -320,9 +327,10 @@ pub fn session_subject(
     let user = user_ok(store, &s.username)?;
     // Only a session that still exists is refreshed: a request racing a logout must not
     // write it back (issue 22 F14).
-    if !store
-        .touch_session(&h, now)
-        .map_err(|_| AuthError::Invalid)?
+    if activity
+        && !store
+            .touch_session(&h, now)
+            .map_err(|_| AuthError::Invalid)?
     {
         return Err(AuthError::Invalid);
     }

@@ -168,9 +168,13 @@ async fn gate(
         .map(str::to_owned);
     let store = state.store.clone();
     let cookie = session_cookie(req.headers());
+    let activity =
+        !(req.method() == Method::GET && req.headers().contains_key(auth::BACKGROUND_HEADER));
     let result = tokio::task::spawn_blocking(move || match (bearer, cookie) {
         (Some(t), _) => auth::bearer_subject(&store, &t),
-        (None, Some(c)) => auth::session_subject(&store, &c, csrf.as_deref(), state_changing),
+        (None, Some(c)) => {
+            auth::session_subject(&store, &c, csrf.as_deref(), state_changing, activity)
+        }
         (None, None) => Err(AuthError::Missing),
     })
     .await

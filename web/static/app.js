@@ -6,8 +6,11 @@ let me = null;
 const $ = (id) => document.getElementById(id);
 const utc = (us) => new Date(us / 1000).toISOString().replace('T', ' ').slice(0, 19);
 
-async function api(method, path, body) {
+// `background`: the UI's own periodic refresh, which must not keep the session from idling
+// out (the server ignores it for activity; only the user's requests count).
+async function api(method, path, body, background = false) {
   const headers = { 'Accept': 'application/json' };
+  if (background === true) headers['X-VMS-Background'] = '1';
   if (body !== undefined) headers['Content-Type'] = 'application/json';
   if (method !== 'GET' && me && me.csrf) headers['X-CSRF-Token'] = me.csrf;
   const r = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), credentials: 'same-origin' });
@@ -66,8 +69,8 @@ async function showApp() {
   }
 }
 
-async function refreshPartner() {
-  const [cams, reqs, receipts] = await Promise.all([api('GET', '/api/cameras'), api('GET', '/api/requests'), api('GET', '/api/partner/receipts')]);
+async function refreshPartner(bg = false) {
+  const [cams, reqs, receipts] = await Promise.all([api('GET', '/api/cameras', undefined, bg), api('GET', '/api/requests', undefined, bg), api('GET', '/api/partner/receipts', undefined, bg)]);
   fill('my-cameras', cams, (tr, c) => {
     cell(tr, c.name); cell(tr, c.location);
     const sel = document.createElement('select');
@@ -103,11 +106,11 @@ async function refreshPartner() {
   });
 }
 
-async function refreshStaff() {
+async function refreshStaff(bg = false) {
   // Only investigators and supervisors see requests (viewers and administrators may not).
   const seesRequests = ['investigator', 'supervisor'].includes(me.role);
   $('requests-section').classList.toggle('hidden', !seesRequests);
-  const [cams, reqs] = await Promise.all([api('GET', '/api/cameras'), seesRequests ? api('GET', '/api/requests') : []]);
+  const [cams, reqs] = await Promise.all([api('GET', '/api/cameras', undefined, bg), seesRequests ? api('GET', '/api/requests', undefined, bg) : []]);
   fill('cameras', cams, (tr, c) => {
     const h = c.health || {};
     cell(tr, `${c.id}: ${c.name}`); cell(tr, c.partner); cell(tr, c.location); cell(tr, c.sharing);
@@ -123,7 +126,7 @@ async function refreshStaff() {
       return o;
     }));
     if (keep) sel.value = keep;
-    await refreshExports();
+    await refreshExports(bg);
   }
   fill('requests', reqs, (tr, r) => {
     cell(tr, r.id); cell(tr, r.investigator); cell(tr, r.case_number); cell(tr, r.cameras.join(', '));
@@ -208,8 +211,8 @@ $('pb-export').onclick = async () => {
   } catch (e) { $('pb-error').textContent = e.message; }
 };
 
-async function refreshExports() {
-  const list = await api('GET', '/api/exports');
+async function refreshExports(bg = false) {
+  const list = await api('GET', '/api/exports', undefined, bg);
   fill('exports', list, (tr, x) => {
     cell(tr, x.id); cell(tr, x.case_number); cell(tr, x.cameras.join(', '));
     cell(tr, `${utc(x.start_us)} – ${utc(x.end_us)}`);
@@ -431,9 +434,9 @@ async function watchTile(t) {
   }
 }
 
-async function refreshLiveHealth() {
+async function refreshLiveHealth(bg = false) {
   if (!tiles.length) return;
-  const cams = await api('GET', '/api/cameras');
+  const cams = await api('GET', '/api/cameras', undefined, bg);
   for (const t of tiles) {
     const c = cams.find((x) => x.id === t.cam.id);
     if (c) { t.cam = c; showTileHealth(t); }
@@ -460,6 +463,6 @@ api('GET', '/api/me').then(async (m) => {
 }).catch((e) => { showLogin(); if (e.message !== 'Signed out') $('login-error').textContent = e.message; });
 setInterval(() => {
   if (!me) return;
-  (me.role === 'partner' ? refreshPartner() : refreshStaff()).catch(() => {});
-  refreshLiveHealth().catch(() => {});
+  (me.role === 'partner' ? refreshPartner(true) : refreshStaff(true)).catch(() => {});
+  refreshLiveHealth(true).catch(() => {});
 }, 3000);

@@ -423,3 +423,43 @@ async fn partners_see_hold_ranges_only_and_only_when_leaving() {
         "a hold's case and reason reached the partner: {text}"
     );
 }
+
+/// C2: the UI's 3 s polling counted as activity, so an open tab never idled out, and an
+/// active session never ended. Background refreshes no longer count; a session ends 12 h after
+/// sign-in however active.
+#[tokio::test]
+async fn sessions_idle_out_despite_polling_and_end_after_twelve_hours() {
+    let w = world();
+    let poll = |s: &Session| {
+        let mut r = request(Method::GET, "/api/cameras", Some(s), None);
+        r.headers_mut().insert(
+            "x-vms-background",
+            axum::http::HeaderValue::from_static("1"),
+        );
+        send(&w.app, r)
+    };
+    let s = w.login("viewer").await;
+    w.clock.advance_secs(20 * 60);
+    assert_eq!(poll(&s).await.0, StatusCode::OK);
+    w.clock.advance_secs(15 * 60);
+    assert_eq!(
+        poll(&s).await.0,
+        StatusCode::UNAUTHORIZED,
+        "polling kept an unused session alive"
+    );
+
+    w.clock.advance_secs(30);
+    let s = w.login("viewer").await;
+    for _ in 0..28 {
+        w.clock.advance_secs(25 * 60);
+        let (st, v) = w.call(Method::GET, "/api/me", &s, None).await;
+        assert_eq!(st, StatusCode::OK, "{v}");
+    }
+    w.clock.advance_secs(25 * 60); // 12 h 5 min after sign-in
+    let (st, _, _) = send(&w.app, request(Method::GET, "/api/me", Some(&s), None)).await;
+    assert_eq!(
+        st,
+        StatusCode::UNAUTHORIZED,
+        "a session outlived its 12 h lifetime"
+    );
+}
