@@ -37,7 +37,7 @@ pub use read::{FragmentRef, Span};
 pub use recorder::{RecFrame, Recorder, RecorderOptions, RecorderStats};
 pub use registry::{
     CameraInfo, CameraSource, ExportRow, ExportStatus, Mask, PartnerRow, PartnerStatus, RequestRow,
-    RequestStatus, Role, SessionRow, SharingMode, TokenRow, UserRow,
+    RequestStatus, Role, SessionRow, SharingMode, TokenRow, UserRow, valid_username,
 };
 pub use retention::{RetentionPolicy, RetentionReport};
 pub use sealed::SecretBox;

@@ -461,7 +461,8 @@ impl Store {
     }
 }
 
-fn valid_username(s: &str) -> bool {
+/// Usernames: 1-64 characters from a-z, 0-9, '.', '-', '_'.
+pub fn valid_username(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 64
         && s.bytes().all(|b| {

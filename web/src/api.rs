@@ -669,6 +669,24 @@ pub(crate) async fn create_partner(
             return Err(ApiError::Conflict(format!("user {:?} exists", b.username)));
         }
         let now = st.store.clock().now_utc_micros();
+        // Everything about the account is checked (and the password hashed) before the partner
+        // row is written, so a refused account leaves no partner behind (issue 22 F21).
+        if !vms_storage::valid_username(&b.username) {
+            return Err(ApiError::BadRequest(format!(
+                "username {:?}: use 1-64 characters from a-z, 0-9, '.', '-', '_'",
+                b.username
+            )));
+        }
+        let (mut user, _) = auth::new_user(
+            &b.username,
+            Role::Partner,
+            None,
+            &b.password,
+            false,
+            &st.secrets,
+            now,
+        )
+        .map_err(ApiError::BadRequest)?;
         let p = st.store.create_partner(PartnerRow {
             id: 0,
             pseudonym: String::new(),
@@ -684,16 +702,7 @@ pub(crate) async fn create_partner(
         let mut p = p;
         p.pseudonym = format!("P-{:04}", p.id);
         st.store.put_partner(&p)?;
-        let (user, _) = auth::new_user(
-            &b.username,
-            Role::Partner,
-            Some(p.id),
-            &b.password,
-            false,
-            &st.secrets,
-            now,
-        )
-        .map_err(ApiError::BadRequest)?;
+        user.partner = Some(p.id);
         st.store.put_user(&user)?;
         st.audit(NewAuditEvent {
             actor: s.username.clone(),

@@ -463,3 +463,41 @@ async fn sessions_idle_out_despite_polling_and_end_after_twelve_hours() {
         "a session outlived its 12 h lifetime"
     );
 }
+
+/// F21: a partner row was committed before its user's password and name were checked, so
+/// every refused sign-up left an orphan partner (counted in the public report).
+#[tokio::test]
+async fn a_refused_partner_account_leaves_no_partner_behind() {
+    let w = world();
+    let admin = w.login("admin").await;
+    let before = w.store.partners().unwrap().len();
+    for (username, password) in [("newshop", "short"), ("Bad Name!", PASSWORD)] {
+        let (st, v) = w
+            .call(
+                Method::POST,
+                "/api/partners",
+                &admin,
+                Some(
+                    json!({"contact_name": "New Shop", "username": username, "password": password}),
+                ),
+            )
+            .await;
+        assert_eq!(st, StatusCode::BAD_REQUEST, "{username}: {v}");
+    }
+    assert_eq!(
+        w.store.partners().unwrap().len(),
+        before,
+        "orphan partner rows"
+    );
+    let (st, v) = w
+        .call(
+            Method::POST,
+            "/api/partners",
+            &admin,
+            Some(json!({"contact_name": "New Shop", "username": "newshop", "password": PASSWORD})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{v}");
+    let user = w.store.user("newshop").unwrap().unwrap();
+    assert_eq!(user.partner, Some(before as u64 + 1));
+}
