@@ -11,6 +11,21 @@ use common::*;
 use futures::future::join_all;
 use serde_json::json;
 
+/// One `POST /api/login` whose outcome the caller checks (`World::login` asserts success).
+fn login_attempt<'a>(
+    w: &'a World,
+    username: &str,
+    password: &str,
+    totp: Option<String>,
+) -> impl std::future::Future<Output = (StatusCode, serde_json::Value, axum::http::HeaderMap)> + use<'a>
+{
+    let body = json!({"username": username, "password": password, "totp": totp});
+    send(
+        &w.app,
+        request(Method::POST, "/api/login", None, Some(body)),
+    )
+}
+
 fn enroll_body(name: &str) -> serde_json::Value {
     json!({"name": name, "rtsp_url": "rtsp://127.0.0.1:9/x", "sharing": "live"})
 }
@@ -97,14 +112,11 @@ async fn enrollment_never_reaches_another_owners_camera() {
 async fn concurrent_wrong_passwords_lock_the_account() {
     let w = world();
     let attempts = (0..20).map(|i| {
-        send(
-            &w.app,
-            request(
-                Method::POST,
-                "/api/login",
-                None,
-                Some(json!({"username": "investigator", "password": format!("wrong {i}"), "totp": w.code("investigator")})),
-            ),
+        login_attempt(
+            &w,
+            "investigator",
+            &format!("wrong {i}"),
+            w.code("investigator"),
         )
     });
     let results = join_all(attempts).await;
@@ -120,16 +132,7 @@ async fn concurrent_wrong_passwords_lock_the_account() {
         user.locked_until_us > T0,
         "20 concurrent failures did not lock the account"
     );
-    let (st, v, _) = send(
-        &w.app,
-        request(
-            Method::POST,
-            "/api/login",
-            None,
-            Some(json!({"username": "investigator", "password": PASSWORD, "totp": w.code("investigator")})),
-        ),
-    )
-    .await;
+    let (st, v, _) = login_attempt(&w, "investigator", PASSWORD, w.code("investigator")).await;
     assert_eq!(st, StatusCode::LOCKED, "{v}");
 }
 
@@ -139,17 +142,7 @@ async fn concurrent_wrong_passwords_lock_the_account() {
 async fn one_totp_code_opens_one_session() {
     let w = world();
     let code = w.code("supervisor").unwrap();
-    let attempts = (0..8).map(|_| {
-        send(
-            &w.app,
-            request(
-                Method::POST,
-                "/api/login",
-                None,
-                Some(json!({"username": "supervisor", "password": PASSWORD, "totp": code})),
-            ),
-        )
-    });
+    let attempts = (0..8).map(|_| login_attempt(&w, "supervisor", PASSWORD, Some(code.clone())));
     let ok = join_all(attempts)
         .await
         .iter()
@@ -237,16 +230,7 @@ async fn a_lockout_does_not_sign_out_the_account_holder() {
     let w = world();
     let inv = w.login("investigator").await;
     for i in 0..5 {
-        let (st, _, _) = send(
-            &w.app,
-            request(
-                Method::POST,
-                "/api/login",
-                None,
-                Some(json!({"username": "investigator", "password": format!("guess {i}")})),
-            ),
-        )
-        .await;
+        let (st, _, _) = login_attempt(&w, "investigator", &format!("guess {i}"), None).await;
         assert_ne!(st, StatusCode::OK);
     }
     assert!(
@@ -260,16 +244,7 @@ async fn a_lockout_does_not_sign_out_the_account_holder() {
     let (st, v) = w.call(Method::GET, "/api/me", &inv, None).await;
     assert_eq!(st, StatusCode::OK, "the lock signed the holder out: {v}");
     w.clock.advance_secs(30);
-    let (st, _, _) = send(
-        &w.app,
-        request(
-            Method::POST,
-            "/api/login",
-            None,
-            Some(json!({"username": "investigator", "password": PASSWORD, "totp": w.code("investigator")})),
-        ),
-    )
-    .await;
+    let (st, _, _) = login_attempt(&w, "investigator", PASSWORD, w.code("investigator")).await;
     assert_eq!(st, StatusCode::LOCKED, "a locked account still signs in");
 }
 
@@ -277,7 +252,7 @@ async fn a_lockout_does_not_sign_out_the_account_holder() {
 /// partner's consent alone. An exigent grant now needs a second supervisor.
 #[tokio::test]
 async fn an_exigent_grant_needs_a_second_supervisor() {
-    let w = world();
+    let mut w = world();
     let (row, totp) = vms_web::auth::new_user(
         "supervisor2",
         vms_storage::Role::Supervisor,
@@ -289,7 +264,7 @@ async fn an_exigent_grant_needs_a_second_supervisor() {
     )
     .unwrap();
     w.store.put_user(&row).unwrap();
-    let secret = totp.unwrap().0;
+    w.totp.push(("supervisor2".into(), totp.unwrap().0));
     let sup = w.login("supervisor").await;
     let (st, v) = w
         .call(
@@ -320,28 +295,7 @@ async fn an_exigent_grant_needs_a_second_supervisor() {
         "exigent-needs-another-supervisor"
     );
 
-    let (st, v, headers) = send(
-        &w.app,
-        request(
-            Method::POST,
-            "/api/login",
-            None,
-            Some(json!({"username": "supervisor2", "password": PASSWORD,
-                "totp": vms_web::auth::totp(&secret, T0 / 1_000_000)})),
-        ),
-    )
-    .await;
-    assert_eq!(st, StatusCode::OK, "{v}");
-    let other = Session {
-        cookie: headers[axum::http::header::SET_COOKIE]
-            .to_str()
-            .unwrap()
-            .split(';')
-            .next()
-            .unwrap()
-            .to_owned(),
-        csrf: v["csrf"].as_str().unwrap().to_owned(),
-    };
+    let other = w.login("supervisor2").await;
     let (st, v) = w
         .call(
             Method::POST,
