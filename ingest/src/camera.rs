@@ -132,6 +132,14 @@ pub struct CameraConfig {
     /// session and again after [`crate::session::RESOLVE_AFTER_FAILURES`] sessions in a row
     /// that got no frame (cameras change stream URIs when they reboot or are reconfigured).
     pub onvif: Option<OnvifSource>,
+    /// While backing off from a camera that did not accept connections (rebooting, unplugged),
+    /// a bare TCP connect to its RTSP port every this often, so recording resumes within about
+    /// this long of the camera coming back instead of at the next full attempt (issue 21).
+    /// Zero disables the probe.
+    pub port_probe: Duration,
+    /// Where the session may connect: unrestricted for config-file cameras, the partner rules
+    /// for enrolled ones (issue 22 F3). Checked after DNS before every session.
+    pub destinations: crate::destinations::Destinations,
 }
 
 /// Where an ONVIF camera is: its device address (host, host:port or device-service URL).
@@ -140,6 +148,10 @@ pub struct OnvifSource {
     pub address: String,
     pub options: crate::onvif::ClientOptions,
 }
+
+/// Default [`CameraConfig::port_probe`]: a SYN every 200 ms to a camera that is down costs it
+/// nothing it notices, and puts the first frame ≤ 0.5 s after its return.
+pub const DEFAULT_PORT_PROBE: Duration = Duration::from_millis(200);
 
 /// Default [`CameraConfig::read_batch`].
 pub const DEFAULT_READ_BATCH: Duration = Duration::from_millis(100);
@@ -160,6 +172,8 @@ impl CameraConfig {
             connect_timeout: Duration::from_secs(10),
             read_batch: DEFAULT_READ_BATCH,
             onvif: None,
+            port_probe: DEFAULT_PORT_PROBE,
+            destinations: crate::destinations::Destinations::unrestricted(),
         }
     }
 

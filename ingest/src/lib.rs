@@ -6,6 +6,7 @@
 
 mod batch;
 pub mod camera;
+pub mod destinations;
 pub mod live;
 pub mod onvif;
 pub mod session;

@@ -41,6 +41,8 @@ pub enum SessionError {
     RecorderGone,
     #[error("ONVIF: {0}")]
     Onvif(String),
+    #[error("{0}")]
+    Destination(#[from] crate::destinations::DestinationError),
 }
 
 /// An ONVIF camera's stream URI is asked of the device again after this many sessions in a
@@ -143,6 +145,8 @@ async fn supervise(
             None => Err(SessionError::Onvif("stream URI not resolved yet".into())),
         };
         live.session_ended();
+        // No session, no rate: a camera that stalled must not go on showing its last fps.
+        health.set_rates(0.0, 0.0);
         let streamed = health.frames.load(Ordering::Relaxed) > frames_before;
         failures = if streamed { 0 } else { failures + 1 };
         match result {
@@ -164,13 +168,85 @@ async fn supervise(
         let delay = backoff.mul_f64(rand::rng().random_range(0.8..=1.0));
         backoff = (backoff * 2).min(cfg.backoff_max);
         health.set_state(SessionState::Backoff);
+        let probe = url
+            .as_ref()
+            .and_then(probe_target)
+            .filter(|_| !cfg.port_probe.is_zero());
         tokio::select! {
             _ = cancel.cancelled() => break,
-            _ = tokio::time::sleep(delay) => {}
+            back = wait_before_retry(probe, delay, cfg.port_probe, &cfg.destinations) => {
+                if back {
+                    tracing::info!("camera accepts connections again; reconnecting now");
+                }
+            }
         }
     }
     health.set_state(SessionState::Stopped);
     live.close();
+}
+
+/// Host and port a session to `url` connects to (RTSP's default port is 554).
+fn probe_target(url: &url::Url) -> Option<(String, u16)> {
+    let host = url
+        .host_str()?
+        .trim_start_matches('[')
+        .trim_end_matches(']');
+    Some((host.to_owned(), url.port().unwrap_or(554)))
+}
+
+/// Whether `target` accepts a TCP connection within `limit`, connecting only where
+/// `destinations` allow. The connection is closed at once.
+async fn port_accepts(
+    target: &(String, u16),
+    limit: Duration,
+    destinations: &crate::destinations::Destinations,
+) -> bool {
+    let Ok(addrs) = destinations.resolve(&target.0, target.1, limit).await else {
+        return false;
+    };
+    for a in addrs {
+        if let Ok(Ok(_)) = tokio::time::timeout(limit, tokio::net::TcpStream::connect(a)).await {
+            return true;
+        }
+    }
+    false
+}
+
+/// Waits out the backoff `delay` before the next session, except that a camera whose port is
+/// closed now (a reboot, a power cut) is probed with bare TCP connects every `every`, and the
+/// wait ends as soon as it accepts again: full RTSP attempts back off, a SYN need not, and a
+/// rebooted camera is recording again within about `every` of its return rather than
+/// seconds later. A camera that accepts connections but failed for another reason (404, 401,
+/// bad stream) just waits out the backoff, so it is not hammered. Returns whether the wait
+/// ended because the camera came back. Probes go only where `destinations` allow.
+pub async fn wait_before_retry(
+    target: Option<(String, u16)>,
+    delay: Duration,
+    every: Duration,
+    destinations: &crate::destinations::Destinations,
+) -> bool {
+    let deadline = tokio::time::Instant::now() + delay;
+    let Some(target) = target else {
+        tokio::time::sleep_until(deadline).await;
+        return false;
+    };
+    let limit = every.max(Duration::from_millis(50));
+    let probing = async {
+        if port_accepts(&target, limit, destinations).await {
+            // Up, so the failure was something else: a plain backoff.
+            std::future::pending::<()>().await;
+        }
+        loop {
+            tokio::time::sleep(every).await;
+            if port_accepts(&target, limit, destinations).await {
+                return;
+            }
+        }
+    };
+    tokio::select! {
+        () = tokio::time::sleep_until(deadline) => false,
+        () = probing => true,
+    }
 }
 
 /// Asks an ONVIF device for the stream: the full enrollment walk the first time, the saved
@@ -212,7 +288,7 @@ fn video_params(p: &retina::codec::VideoParameters) -> Result<VideoParams, Sessi
     })
 }
 
-/// Ends the session if nothing came for `timeout` since `last_item`.
+/// Ends the session if no video frame came for `timeout` since `last_item`.
 fn check_stall(last_item: Instant, timeout: Duration) -> Result<(), SessionError> {
     if last_item.elapsed() >= timeout {
         return Err(SessionError::Stalled(timeout));
@@ -235,6 +311,12 @@ async fn run_session(
     live: &LiveFeed,
     health: &Health,
 ) -> Result<(), SessionError> {
+    if !cfg.destinations.unrestricted {
+        let host = url.host_str().unwrap_or_default();
+        cfg.destinations
+            .resolve(host, url.port().unwrap_or(554), cfg.connect_timeout)
+            .await?;
+    }
     let setup = async {
         let creds = cfg
             .credentials
@@ -325,7 +407,6 @@ async fn run_session(
                 }
             },
         };
-        last_item = Instant::now();
         let item = match next {
             None => return Err(SessionError::Eof),
             Some(item) => item?,
@@ -336,6 +417,9 @@ async fn run_session(
         if vf.stream_id() != stream_i {
             continue;
         }
+        // Only video proves the camera is alive: a frozen encoder keeps RTCP sender reports
+        // (and audio) flowing over a healthy connection (issue 21).
+        last_item = Instant::now();
         let mut new_params = None;
         if params.is_none() || vf.has_new_parameters() {
             let Some(ParametersRef::Video(p)) = demuxed.streams()[stream_i].parameters() else {

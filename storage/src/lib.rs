@@ -36,8 +36,8 @@ pub use index::{CameraId, FragmentRow, HoldRow, RunRow, SegmentRow};
 pub use read::{FragmentRef, Span};
 pub use recorder::{RecFrame, Recorder, RecorderOptions, RecorderStats};
 pub use registry::{
-    CameraInfo, CameraSource, ExportRow, ExportStatus, Mask, PartnerRow, PartnerStatus, RequestRow,
-    RequestStatus, Role, SessionRow, SharingMode, TokenRow, UserRow, valid_username,
+    AGENCY, CameraInfo, CameraSource, ExportRow, ExportStatus, Mask, PartnerRow, PartnerStatus,
+    RequestRow, RequestStatus, Role, SessionRow, SharingMode, TokenRow, UserRow, valid_username,
 };
 pub use retention::{RetentionPolicy, RetentionReport};
 pub use sealed::SecretBox;

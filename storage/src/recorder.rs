@@ -7,7 +7,7 @@
 //! keyframe. Recording never stops because of bad timestamps.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
 use bytes::Bytes;
 
@@ -76,6 +76,10 @@ pub struct RecorderStats {
     pub last_commit_end_utc: AtomicU64,
     /// Sum and count of (commit time − first frame arrival) per fragment, for latency reports.
     pub commit_latency_us_sum: AtomicU64,
+    /// Arrival of the last committed fragment's first frame minus its index time, µs: how far
+    /// the camera's clock has pulled the index from the server clock (positive: the index is
+    /// behind). The drift clamp works this toward zero at `max_drift_ppm`.
+    pub drift_us: AtomicI64,
 }
 
 #[derive(Debug)]
@@ -371,6 +375,7 @@ impl Recorder {
                 s.bytes.fetch_add(data_bytes, Ordering::Relaxed);
                 s.last_commit_end_utc
                     .store(end_utc.max(0) as u64, Ordering::Relaxed);
+                s.drift_us.store(err, Ordering::Relaxed);
                 let now = crate::clock::system_now_micros();
                 s.commit_latency_us_sum
                     .fetch_add((now - frag.first_wall_us).max(0) as u64, Ordering::Relaxed);

@@ -136,9 +136,20 @@ pub struct PartnerRow {
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum CameraSource {
-    Rtsp { url: String },
-    Onvif { address: String },
+    Rtsp {
+        url: String,
+    },
+    Onvif {
+        address: String,
+    },
+    /// A `[[camera]]` of the operator's config file. The file stays the source of truth for its
+    /// address and credentials, so the registry keeps neither; the row exists so the camera is
+    /// listed, owned and played back under the same policy as every other (issue 21).
+    ConfigFile,
 }
+
+/// The `partner` of the agency's own cameras (config-file cameras). Partner ids start at 1.
+pub const AGENCY: u64 = 0;
 
 /// A privacy mask: a polygon in normalised picture coordinates (0..1).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -341,6 +352,52 @@ impl Store {
         wo.set_sync(true);
         self.db.db.write_opt(batch, &wo)?;
         Ok(c)
+    }
+
+    /// Gives the config-file camera `name` its registry row, owned by the agency and shared
+    /// live with staff (the agency's own camera), creating it on first start and keeping
+    /// masks, pause state and creation time afterwards. Returns the row.
+    pub fn register_config_camera(
+        &self,
+        name: &str,
+        location: &str,
+        retention_days: u32,
+    ) -> Result<CameraInfo> {
+        let id = self.camera_id(name)?;
+        let _guard = self
+            .db
+            .camera_lock
+            .lock()
+            .map_err(|_| Error::ShuttingDown)?;
+        let row = match self.camera_info(id)? {
+            Some(c) if c.source != CameraSource::ConfigFile => {
+                // Ids are never shared between the two kinds; this is a damaged index.
+                return Err(Error::Invalid(format!(
+                    "camera id {id} of config camera {name:?} belongs to an enrolled camera"
+                )));
+            }
+            Some(c) => CameraInfo {
+                name: name.to_owned(),
+                location: location.to_owned(),
+                retention_days,
+                ..c
+            },
+            None => CameraInfo {
+                id,
+                name: name.to_owned(),
+                partner: AGENCY,
+                source: CameraSource::ConfigFile,
+                credentials: None,
+                sharing: SharingMode::Live,
+                retention_days,
+                location: location.to_owned(),
+                paused: false,
+                masks: Vec::new(),
+                created_us: self.clock().now_utc_micros(),
+            },
+        };
+        self.put_camera_info(&row)?;
+        Ok(row)
     }
 
     pub fn put_camera_info(&self, c: &CameraInfo) -> Result<()> {

@@ -66,17 +66,14 @@ impl Store {
         Ok(id)
     }
 
-    pub fn remove_hold(&self, id: u64) -> Result<()> {
-        if self
-            .db
-            .get_row::<HoldRow>(cf::HOLDS, &u64_key(id))?
-            .is_none()
-        {
+    /// Lifts a hold and returns what it covered (for the audit trail).
+    pub fn remove_hold(&self, id: u64) -> Result<HoldRow> {
+        let Some(row) = self.db.get_row::<HoldRow>(cf::HOLDS, &u64_key(id))? else {
             return Err(Error::NotFound(format!("hold {id}")));
-        }
+        };
         self.db.delete_row(cf::HOLDS, &u64_key(id))?;
-        tracing::info!(hold = id, "hold lifted");
-        Ok(())
+        tracing::info!(hold = id, camera = row.camera, "hold lifted");
+        Ok(row)
     }
 
     pub fn holds(&self) -> Result<Vec<(u64, HoldRow)>> {

@@ -769,3 +769,58 @@ async fn layout_rows_match_fragment_rows_and_are_upgraded_and_repaired() {
         .unwrap();
     assert_eq!(got[0].row, original, "read from the rebuilt layout row");
 }
+
+/// Issue 21: a camera whose clock runs slow (here 2 %: 29.4 frames of RTP time per wall-clock
+/// second, as when its encoder is starved of CPU) pulls the index behind wall time, but never by
+/// more than its drift minus the clamp's 500 ppm, never with a jump, and the recorder reports
+/// the lag it is working off.
+#[tokio::test]
+async fn a_slow_camera_clock_is_pulled_back_at_the_clamp_rate_and_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path(), Arc::new(ManualClock::new(T0)));
+    let cam = store.camera_id("slow").unwrap();
+    let n = 30 * 120; // 120 s of wall time
+    let fs: Vec<RecFrame> = (0..n)
+        .map(|i| RecFrame {
+            new_run: (i == 0).then(track),
+            // 2 % less RTP time per frame than the 3000 ticks of a 30 fps frame.
+            pts_90k: i as i64 * 2940,
+            wall_us: T0 + i as i64 * 1_000_000 / 30,
+            keyframe: i % 30 == 0,
+            data: Bytes::from(vec![1u8; 50]),
+        })
+        .collect();
+    let mut rec = store.recorder(cam, RecorderOptions::default()).unwrap();
+    let stats = rec.stats().clone();
+    for f in fs {
+        rec.push(f).await.unwrap();
+    }
+    rec.close().await.unwrap();
+
+    let frags = store.fragments(cam, T0, T0 + 200_000_000).unwrap();
+    assert!(frags.len() > 100, "{}", frags.len());
+    let mut prev_end = None;
+    for f in &frags {
+        // Contiguous: the clamp nudges durations, it never jumps.
+        if let Some(end) = prev_end {
+            assert_eq!(f.start_utc, end, "a jump in index time");
+        }
+        prev_end = Some(f.row.end_utc);
+    }
+    // After ~119 s of wall time the camera has produced 2 % less media time; the clamp has
+    // taken back 500 ppm of that.
+    let wall_elapsed = (n as i64 - 1) * 1_000_000 / 30;
+    let last = frags.last().unwrap();
+    let lag = T0 + wall_elapsed - last.row.end_utc;
+    let expect = wall_elapsed * 195 / 10_000; // 2 % − 0.05 %
+    assert!(
+        (lag - expect).abs() < 100_000,
+        "index lag {lag} µs, expected about {expect} µs"
+    );
+    let drift = stats.drift_us.load(std::sync::atomic::Ordering::Relaxed);
+    // Measured at the last fragment's start, so within a fragment's worth of the final lag.
+    assert!(
+        (drift - lag).abs() < 50_000,
+        "reported drift {drift} µs, index lag {lag} µs"
+    );
+}

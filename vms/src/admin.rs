@@ -160,7 +160,11 @@ pub fn seed_demo(
     let mut lines = Vec::new();
     if !store.users()?.is_empty() {
         // Re-point the demo cameras at this run's simulator port.
-        for (mut c, url) in store.cameras_info()?.into_iter().zip(sim_urls) {
+        let enrolled = store
+            .cameras_info()?
+            .into_iter()
+            .filter(|c| c.source != CameraSource::ConfigFile);
+        for (mut c, url) in enrolled.zip(sim_urls) {
             c.source = CameraSource::Rtsp {
                 url: url.to_string(),
             };

@@ -19,6 +19,8 @@ pub struct Config {
     pub live: LiveConfig,
     #[serde(default)]
     pub defaults: CameraDefaults,
+    #[serde(default)]
+    pub partner_network: PartnerNetwork,
     /// TOML file with `[name] username = "…" password = "…"` tables; camera `credentials`
     /// name a table in it. Relative paths are relative to the config file.
     pub credentials_file: Option<PathBuf>,
@@ -27,6 +29,40 @@ pub struct Config {
     pub secret_key_file: Option<PathBuf>,
     #[serde(default, rename = "camera")]
     pub cameras: Vec<CameraEntry>,
+}
+
+/// `[partner_network]`: where addresses partners type (cameras, ONVIF probes) may lead.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PartnerNetwork {
+    /// Allow private ranges (10/8, 172.16/12, 192.168/16, 100.64/10, fc00::/7): partner
+    /// cameras reached over a VPN.
+    #[serde(default)]
+    pub allow_private: bool,
+    /// Networks allowed regardless, e.g. `["10.20.0.0/16"]` for one camera VLAN.
+    #[serde(default)]
+    pub allow: Vec<String>,
+}
+
+impl PartnerNetwork {
+    pub fn destinations(&self) -> anyhow::Result<vms_ingest::destinations::Destinations> {
+        let allow = self
+            .allow
+            .iter()
+            .map(|n| {
+                n.parse().map_err(|_| {
+                    anyhow::anyhow!(
+                        "partner_network.allow: {n:?} is not a network like \"10.20.0.0/16\""
+                    )
+                })
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        Ok(vms_ingest::destinations::Destinations {
+            unrestricted: false,
+            allow_private: self.allow_private,
+            allow,
+        })
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -67,6 +103,28 @@ pub struct WebConfig {
     /// The agency's Ed25519 evidence-signing key (32 raw bytes); created on the first export
     /// if missing. Default: `<data_dir>/keys/export-ed25519.key`.
     pub export_key_file: Option<PathBuf>,
+    /// See [`vms_web::server::ServerLimits`].
+    #[serde(default = "default_header_read_timeout")]
+    pub header_read_timeout_secs: u64,
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
+    /// See [`vms_web::login_guard::LoginLimits::per_source_per_minute`].
+    #[serde(default = "default_login_per_source")]
+    pub login_attempts_per_source_per_minute: u32,
+}
+
+fn default_login_per_source() -> u32 {
+    vms_web::login_guard::LoginLimits::default().per_source_per_minute
+}
+
+fn default_header_read_timeout() -> u64 {
+    vms_web::server::ServerLimits::default()
+        .header_read_timeout
+        .as_secs()
+}
+
+fn default_max_connections() -> usize {
+    vms_web::server::ServerLimits::default().max_connections
 }
 
 impl Default for WebConfig {
@@ -78,6 +136,9 @@ impl Default for WebConfig {
             mfa_for_all: false,
             terms_version: default_terms(),
             export_key_file: None,
+            header_read_timeout_secs: default_header_read_timeout(),
+            max_connections: default_max_connections(),
+            login_attempts_per_source_per_minute: default_login_per_source(),
         }
     }
 }
@@ -99,7 +160,21 @@ impl WebConfig {
                 d.max_request_hours
             );
         }
+        if !(1..=300).contains(&self.header_read_timeout_secs) {
+            bail!("web.header_read_timeout_secs must be 1..=300");
+        }
+        if self.max_connections == 0 {
+            bail!("web.max_connections must be at least 1");
+        }
         Ok(vms_web::Settings {
+            login: vms_web::login_guard::LoginLimits {
+                per_source_per_minute: self.login_attempts_per_source_per_minute,
+                ..vms_web::login_guard::LoginLimits::default()
+            },
+            server: vms_web::server::ServerLimits {
+                header_read_timeout: std::time::Duration::from_secs(self.header_read_timeout_secs),
+                max_connections: self.max_connections,
+            },
             max_request_hours: self.max_request_hours,
             mfa_for_all: self.mfa_for_all,
             secure_cookie: self.secure_cookie,
@@ -210,6 +285,9 @@ pub struct CameraDefaults {
     /// See [`vms_ingest::CameraConfig::read_batch`]; 0 disables.
     #[serde(default = "default_read_batch")]
     pub read_batch_ms: u64,
+    /// See [`vms_ingest::CameraConfig::port_probe`]; 0 disables.
+    #[serde(default = "default_port_probe")]
+    pub port_probe_ms: u64,
 }
 
 impl Default for CameraDefaults {
@@ -221,6 +299,7 @@ impl Default for CameraDefaults {
             backoff_max_ms: default_backoff_max(),
             stall_timeout_secs: default_stall(),
             read_batch_ms: default_read_batch(),
+            port_probe_ms: default_port_probe(),
         }
     }
 }
@@ -234,8 +313,15 @@ pub struct CameraEntry {
     pub credentials: Option<String>,
     pub transport: Option<String>,
     pub retention_days: Option<u32>,
+    /// Where the camera is and what it sees, shown to staff (the camera is the agency's own).
+    #[serde(default)]
+    pub location: String,
     #[serde(default = "yes")]
     pub enabled: bool,
+}
+
+fn default_port_probe() -> u64 {
+    u64::try_from(vms_ingest::camera::DEFAULT_PORT_PROBE.as_millis()).unwrap_or(200)
 }
 
 fn yes() -> bool {
@@ -328,6 +414,7 @@ struct CredentialEntry {
 pub struct ResolvedCamera {
     pub config: CameraConfig,
     pub retention_days: u32,
+    pub location: String,
 }
 
 impl Config {
@@ -418,6 +505,12 @@ impl Config {
                 .unwrap_or(&self.defaults.transport)
                 .parse()
                 .map_err(|e: String| anyhow::anyhow!("camera {:?}: {e}", c.name))?;
+            if c.location.chars().count() > 200 || c.location.chars().any(char::is_control) {
+                bail!(
+                    "camera {:?}: location must be at most 200 characters on one line",
+                    c.name
+                );
+            }
             if !c.enabled {
                 continue;
             }
@@ -432,9 +525,11 @@ impl Config {
             );
             config.stall_timeout = Duration::from_secs(self.defaults.stall_timeout_secs.max(1));
             config.read_batch = Duration::from_millis(self.defaults.read_batch_ms);
+            config.port_probe = Duration::from_millis(self.defaults.port_probe_ms.min(60_000));
             out.push(ResolvedCamera {
                 config,
                 retention_days: c.retention_days.unwrap_or(self.defaults.retention_days),
+                location: c.location.clone(),
             });
         }
         Ok(out)

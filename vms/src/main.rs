@@ -360,10 +360,10 @@ async fn run(config_path: &Path) -> anyhow::Result<std::process::ExitCode> {
     ))?);
     let mut max_age = HashMap::new();
     for c in &cameras {
-        max_age.insert(
-            store.camera_id(&c.config.name)?,
-            i64::from(c.retention_days) * 86_400,
-        );
+        // Listed, owned by the agency and played back under the same policy as enrolled
+        // cameras (issue 21).
+        let row = store.register_config_camera(&c.config.name, &c.location, c.retention_days)?;
+        max_age.insert(row.id, i64::from(c.retention_days) * 86_400);
     }
     let policy = RetentionPolicy {
         default_max_age_secs: i64::from(cfg.defaults.retention_days) * 86_400,
@@ -387,6 +387,7 @@ async fn run(config_path: &Path) -> anyhow::Result<std::process::ExitCode> {
     );
     let mut settings = cfg.web.settings()?;
     settings.live = cfg.live.settings()?;
+    settings.destinations = cfg.partner_network.destinations()?;
     let state = vms_web::AppState::new(store, secrets, settings);
     serve_until_signal(rec, state, cfg.web.listen, None, |_| {}).await
 }
@@ -420,6 +421,7 @@ async fn serve_until_signal(
         state.secrets.clone(),
         state.cameras.clone(),
         state.changes.clone(),
+        state.settings.destinations.clone(),
         tweak,
         stop.clone(),
     ));
@@ -535,6 +537,8 @@ async fn demo(
     let settings = vms_web::Settings {
         // The demo serves plain HTTP on loopback.
         secure_cookie: false,
+        // Its partner cameras are the simulator, on loopback.
+        destinations: vms_ingest::destinations::Destinations::loopback_allowed(),
         ..vms_web::Settings::default()
     };
     let state = vms_web::AppState::new(store, secrets, settings);

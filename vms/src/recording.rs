@@ -207,6 +207,7 @@ pub fn enrolled_config(
     c: &vms_storage::CameraInfo,
     partner: Option<&vms_storage::PartnerRow>,
     secrets: &vms_storage::SecretBox,
+    destinations: &vms_ingest::destinations::Destinations,
 ) -> Option<CameraConfig> {
     use vms_storage::{CameraSource, PartnerStatus, SharingMode};
     if c.sharing == SharingMode::Registry
@@ -218,7 +219,15 @@ pub fn enrolled_config(
     let mut cfg = match &c.source {
         CameraSource::Rtsp { url } => CameraConfig::new(c.name.clone(), url::Url::parse(url).ok()?),
         CameraSource::Onvif { address } => CameraConfig::onvif(c.name.clone(), address.clone()),
+        // Recorded from the config file by `vms run`, not by following enrollment.
+        CameraSource::ConfigFile => return None,
     };
+    // A partner typed this address: it may lead only where partner addresses may (issue 22
+    // F3), for the stream and for the ONVIF exchanges that find it.
+    cfg.destinations = destinations.clone();
+    if let Some(o) = cfg.onvif.as_mut() {
+        o.options.destinations = destinations.clone();
+    }
     if let Some(sealed) = &c.credentials {
         match secrets.open(sealed) {
             Ok(plain) => {
@@ -247,11 +256,12 @@ pub async fn follow_enrollment(
     secrets: Arc<vms_storage::SecretBox>,
     views: Arc<std::sync::RwLock<Vec<vms_web::CameraView>>>,
     changes: Arc<tokio::sync::Notify>,
+    destinations: vms_ingest::destinations::Destinations,
     tweak: fn(&mut CameraConfig),
     cancel: CancellationToken,
 ) {
     loop {
-        if let Err(e) = reconcile(&rec, &secrets, &views, tweak).await {
+        if let Err(e) = reconcile(&rec, &secrets, &views, &destinations, tweak).await {
             tracing::error!(error = %e, "reconciling enrolled cameras failed");
         }
         tokio::select! {
@@ -266,6 +276,7 @@ async fn reconcile(
     rec: &tokio::sync::Mutex<Recording>,
     secrets: &vms_storage::SecretBox,
     views: &std::sync::RwLock<Vec<vms_web::CameraView>>,
+    destinations: &vms_ingest::destinations::Destinations,
     tweak: fn(&mut CameraConfig),
 ) -> anyhow::Result<()> {
     let mut rec = rec.lock().await;
@@ -278,13 +289,17 @@ async fn reconcile(
         .iter()
         .filter_map(|c| {
             let p = partners.iter().find(|p| p.id == c.partner);
-            enrolled_config(c, p, secrets).map(|mut cfg| {
+            enrolled_config(c, p, secrets, destinations).map(|mut cfg| {
                 tweak(&mut cfg);
                 (c.id, cfg)
             })
         })
         .collect();
-    let enrolled: Vec<u32> = cams.iter().map(|c| c.id).collect();
+    let enrolled: Vec<u32> = cams
+        .iter()
+        .filter(|c| c.source != vms_storage::CameraSource::ConfigFile)
+        .map(|c| c.id)
+        .collect();
     let stop: Vec<u32> = rec
         .cameras
         .iter()
@@ -326,6 +341,10 @@ pub fn effective_policy(
     let mut policy = base.clone();
     let partners = store.partners()?;
     for c in store.cameras_info()? {
+        if c.source == vms_storage::CameraSource::ConfigFile {
+            // Its retention comes from the config file, already in `base`.
+            continue;
+        }
         let left = partners
             .iter()
             .any(|p| p.id == c.partner && p.status == vms_storage::PartnerStatus::Left);

@@ -189,6 +189,132 @@ async fn reconnects_after_drop_stall_garbage_and_records_timestamp_jumps_as_new_
     sim.shutdown().await;
 }
 
+/// Issue 21: an encoder that stops while the connection and RTCP sender reports carry on (as real
+/// cameras do when the sensor or encoder hangs) is a stall, counted and shown in health, and
+/// recording resumes when video comes back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_frozen_encoder_with_rtcp_still_flowing_is_a_stall() {
+    let sim = SimServer::start(SimOptions {
+        // Several reports inside one stall timeout, so RTCP alone would keep a session alive
+        // if it counted.
+        sr_interval: Duration::from_millis(150),
+        ..SimOptions::new(1)
+    })
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let rec = Recording::start(
+        store.clone(),
+        vec![fast(CameraConfig::new("cam", sim.url(0)))],
+        opts(60),
+    )
+    .unwrap();
+    let (s, h) = (rec.cameras[0].stats.clone(), rec.cameras[0].health.clone());
+    let frames = || s.frames.load(Ordering::Relaxed);
+    wait_for(Duration::from_secs(10), "first fragments", || {
+        frames() >= 30
+    })
+    .await;
+    assert_eq!(h.snapshot().stalls, 0);
+
+    sim.inject(0, Fault::Freeze(Duration::from_secs(4)));
+    // Stall timeout 1 s, noticed within 1.25 s; the freeze lasts 4 s.
+    wait_for(
+        Duration::from_secs(3),
+        "frozen encoder detected as a stall",
+        || h.snapshot().stalls >= 1,
+    )
+    .await;
+    let snap = h.snapshot();
+    assert!(
+        snap.last_error
+            .as_deref()
+            .is_some_and(|e| e.contains("stalled")),
+        "health says why: {:?}",
+        snap.last_error
+    );
+    assert_ne!(snap.state, SessionState::Streaming, "{snap:?}");
+    let before = frames();
+    wait_for(
+        Duration::from_secs(10),
+        "recording resumes after the freeze",
+        || frames() >= before + 30,
+    )
+    .await;
+    rec.shutdown().await;
+    sim.shutdown().await;
+}
+
+/// Issue 21: a camera that reboots (its port closes, then accepts again) is recording again
+/// well before its backoff would have retried.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rebooted_camera_records_again_before_its_backoff_ends() {
+    let sim = sim(1).await;
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], sim.url(0).port().unwrap()));
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let mut cfg = fast(CameraConfig::new("cam", sim.url(0)));
+    // A full retry only after 4-5 s: anything sooner is the port probe's doing.
+    cfg.backoff_initial = Duration::from_secs(5);
+    cfg.backoff_max = Duration::from_secs(5);
+    cfg.port_probe = Duration::from_millis(100);
+    let rec = Recording::start(store.clone(), vec![cfg], opts(60)).unwrap();
+    // Frames received from the camera (the recorder commits a GOP later).
+    let h = rec.cameras[0].health.clone();
+    let frames = || h.snapshot().frames;
+    wait_for(Duration::from_secs(10), "first fragments", || {
+        frames() >= 30
+    })
+    .await;
+
+    sim.shutdown().await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let sim = SimServer::start(SimOptions {
+        bind: addr,
+        ..SimOptions::new(1)
+    })
+    .await
+    .unwrap();
+    let before = frames();
+    // Back at 1.5 s; the backoff alone would retry at 4-5 s after the drop.
+    wait_for(
+        Duration::from_millis(2000),
+        "recording again soon after the camera's return",
+        || frames() > before,
+    )
+    .await;
+    rec.shutdown().await;
+    sim.shutdown().await;
+}
+
+/// Issue 22 F3: a camera whose address leads where partner addresses may not (here loopback
+/// under the production rules) is never connected to; health says why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_partner_camera_on_a_refused_address_is_never_contacted() {
+    // Anything listening there: the test counts connections, RTSP or bare.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("rtsp://{}/cam/0", listener.local_addr().unwrap());
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let mut cfg = fast(CameraConfig::new(
+        "partner-cam",
+        url::Url::parse(&url).unwrap(),
+    ));
+    cfg.destinations = vms_ingest::destinations::Destinations::default();
+    let rec = Recording::start(store.clone(), vec![cfg], opts(60)).unwrap();
+    let h = rec.cameras[0].health.clone();
+    wait_for(Duration::from_secs(5), "refusals counted", || {
+        h.snapshot().reconnects >= 2
+    })
+    .await;
+    let err = h.snapshot().last_error.unwrap_or_default();
+    assert!(err.contains("not allowed"), "{err}");
+    let accepted = tokio::time::timeout(Duration::from_millis(50), listener.accept()).await;
+    assert!(accepted.is_err(), "the camera's address was connected to");
+    rec.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn camera_down_at_startup_is_recorded_once_it_comes_up() {
     let port = free_port();
@@ -399,6 +525,7 @@ async fn enrolled_cameras_follow_the_partners_sharing_terms_within_seconds() {
         secrets,
         views.clone(),
         changes.clone(),
+        vms_ingest::destinations::Destinations::loopback_allowed(),
         tweak,
         cancel.clone(),
     ));

@@ -49,6 +49,24 @@ impl AppState {
         Ok(())
     }
 
+    /// Records that `subject` read a sensitive list (partner contacts, accounts, holds, the
+    /// audit log itself): who looks at personal data is as much a matter of record as who
+    /// changes it (issue 22 C5).
+    pub(crate) fn audit_read(
+        &self,
+        subject: &Subject,
+        action: &str,
+        detail: String,
+    ) -> ApiResult<()> {
+        self.audit(NewAuditEvent {
+            actor: subject.username.clone(),
+            action: action.into(),
+            outcome: "ok".into(),
+            detail,
+            ..Default::default()
+        })
+    }
+
     pub(crate) fn audit_denial(&self, subject: &Subject, what: &str, rule: &str) {
         self.audit_denial_by(&subject.username, what, rule);
     }
@@ -114,14 +132,31 @@ pub(crate) struct MeResponse {
     mfa: bool,
 }
 
+/// The one answer to a refused sign-in.
+const SIGN_IN_REFUSED: &str = "sign-in refused: check the username, password and authenticator code \
+     (after 5 failures an account is locked for 15 minutes)";
+
 pub(crate) async fn login(
     State(st): State<AppState>,
+    peer: Option<axum::Extension<axum::extract::ConnectInfo<crate::server::PeerAddr>>>,
     ApiJson(b): ApiJson<LoginBody>,
 ) -> ApiResult<Response> {
     if b.username.len() > 64 || b.password.len() > 1024 {
         return Err(ApiError::BadRequest("username or password too long".into()));
     }
     let secure = st.settings.secure_cookie;
+    // Rate limits and a bounded number of concurrent password checks, before any hashing or
+    // audit write (issue 22 F11). Throttled attempts are counted, not audited one by one.
+    let source = peer.map(|axum::Extension(axum::extract::ConnectInfo(p))| p.0.ip());
+    let now = st.store.clock().now_utc_micros();
+    let mut slot = st
+        .login_guard
+        .admit(&b.username, source, now)
+        .await
+        .map_err(|r| match r {
+            crate::login_guard::Refusal::TooMany => ApiError::TooManyRequests(r.to_string()),
+            crate::login_guard::Refusal::Busy => ApiError::Unavailable(r.to_string()),
+        })?;
     st.blocking(move |st| {
         let r = auth::login(
             &st.store,
@@ -129,6 +164,7 @@ pub(crate) async fn login(
             &b.username,
             &b.password,
             b.totp.as_deref(),
+            slot.memory(),
         );
         let (outcome, rule) = match &r {
             Ok(_) => ("ok", ""),
@@ -145,17 +181,19 @@ pub(crate) async fn login(
             rule: rule.into(),
             ..Default::default()
         })?;
+        // One answer for a wrong name, a wrong password, a missing or wrong code, a disabled
+        // and a locked account: none of them may tell a guesser which it was (issue 22 F18).
+        // The audit log keeps the difference for administrators.
         let l = match r {
             Ok(l) => l,
-            Err(LoginError::Invalid) | Err(LoginError::Disabled) => {
-                return Err(ApiError::Unauthorized("invalid username, password or code"));
+            Err(
+                LoginError::Invalid
+                | LoginError::Disabled
+                | LoginError::NeedTotp
+                | LoginError::Locked { .. },
+            ) => {
+                return Err(ApiError::Unauthorized(SIGN_IN_REFUSED));
             }
-            Err(LoginError::NeedTotp) => {
-                return Err(ApiError::Unauthorized(
-                    "a TOTP code is required for this account",
-                ));
-            }
-            Err(LoginError::Locked { .. }) => return Err(ApiError::Locked),
             Err(LoginError::Internal(m)) => return Err(ApiError::Internal(m)),
         };
         let cookie = format!(
@@ -264,6 +302,7 @@ fn camera_out(st: &AppState, c: &CameraInfo) -> CameraOut {
         source: match c.source {
             CameraSource::Rtsp { .. } => "rtsp",
             CameraSource::Onvif { .. } => "onvif",
+            CameraSource::ConfigFile => "config",
         },
         masks: c.masks.len(),
         health: st.health_of(c.id),
@@ -271,6 +310,9 @@ fn camera_out(st: &AppState, c: &CameraInfo) -> CameraOut {
 }
 
 fn partner_label(store: &Store, id: u64) -> String {
+    if id == vms_storage::AGENCY {
+        return "agency".into();
+    }
     store
         .partner(id)
         .ok()
@@ -337,6 +379,20 @@ pub(crate) async fn enroll_camera(
     Caller(s): Caller,
     ApiJson(b): ApiJson<EnrollBody>,
 ) -> ApiResult<(StatusCode, Json<CameraOut>)> {
+    // Where the recorder would connect must be a place partner addresses may lead (issue 22
+    // F3), checked after DNS; the session checks again before every connection.
+    let target = match (&b.rtsp_url, &b.onvif_address) {
+        (Some(u), None) => url::Url::parse(u).ok(),
+        (None, Some(a)) => vms_ingest::onvif::select::device_url(a.trim()).ok(),
+        _ => None,
+    };
+    if let Some(t) = &target
+        && !crate::onvif::stream_allowed(&st, t).await
+    {
+        return Err(ApiError::BadRequest(
+            vms_ingest::onvif::OnvifError::Refused.to_string(),
+        ));
+    }
     st.blocking(move |st| {
         let partner_id = match (s.role, s.partner, b.partner_id) {
             (Role::Partner, Some(p), None) => p,
@@ -716,11 +772,14 @@ pub(crate) async fn create_partner(
     .await
 }
 
-pub(crate) async fn list_partners(State(st): State<AppState>) -> ApiResult<Json<Vec<PartnerOut>>> {
-    st.blocking(|st| {
-        Ok(Json(
-            st.store.partners()?.into_iter().map(partner_out).collect(),
-        ))
+pub(crate) async fn list_partners(
+    State(st): State<AppState>,
+    Caller(s): Caller,
+) -> ApiResult<Json<Vec<PartnerOut>>> {
+    st.blocking(move |st| {
+        let partners = st.store.partners()?;
+        st.audit_read(&s, "partners.read", format!("{} partners", partners.len()))?;
+        Ok(Json(partners.into_iter().map(partner_out).collect()))
     })
     .await
 }
@@ -1200,11 +1259,15 @@ pub(crate) async fn place_hold(
     .await
 }
 
-pub(crate) async fn list_holds(State(st): State<AppState>) -> ApiResult<Json<Vec<HoldOut>>> {
-    st.blocking(|st| {
+pub(crate) async fn list_holds(
+    State(st): State<AppState>,
+    Caller(s): Caller,
+) -> ApiResult<Json<Vec<HoldOut>>> {
+    st.blocking(move |st| {
+        let holds = st.store.holds()?;
+        st.audit_read(&s, "holds.read", format!("{} holds", holds.len()))?;
         Ok(Json(
-            st.store
-                .holds()?
+            holds
                 .into_iter()
                 .map(|(id, h)| HoldOut {
                     id,
@@ -1225,11 +1288,14 @@ pub(crate) async fn lift_hold(
     ApiPath(id): ApiPath<u64>,
 ) -> ApiResult<StatusCode> {
     st.blocking(move |st| {
-        st.store.remove_hold(id)?;
+        let hold = st.store.remove_hold(id)?;
         st.audit(NewAuditEvent {
             actor: s.username.clone(),
             action: "hold.lift".into(),
             outcome: "ok".into(),
+            camera: Some(hold.camera),
+            range: Some((hold.start_utc, hold.end_utc)),
+            reason: Some(hold.reason),
             detail: format!("hold {id}"),
             ..Default::default()
         })?;
@@ -1316,15 +1382,16 @@ pub(crate) async fn create_user(
     .await
 }
 
-pub(crate) async fn list_users(State(st): State<AppState>) -> ApiResult<Json<Vec<UserOut>>> {
-    st.blocking(|st| {
+pub(crate) async fn list_users(
+    State(st): State<AppState>,
+    Caller(s): Caller,
+) -> ApiResult<Json<Vec<UserOut>>> {
+    st.blocking(move |st| {
         let now = st.store.clock().now_utc_micros();
+        let users = st.store.users()?;
+        st.audit_read(&s, "users.read", format!("{} accounts", users.len()))?;
         Ok(Json(
-            st.store
-                .users()?
-                .into_iter()
-                .map(|u| user_out(u, now, None))
-                .collect(),
+            users.into_iter().map(|u| user_out(u, now, None)).collect(),
         ))
     })
     .await
@@ -1440,9 +1507,24 @@ pub(crate) struct AuditQuery {
 
 pub(crate) async fn audit_search(
     State(st): State<AppState>,
+    Caller(s): Caller,
     ApiQuery(q): ApiQuery<AuditQuery>,
 ) -> ApiResult<Json<Vec<AuditOut>>> {
     st.blocking(move |st| {
+        // Recorded before the search, so the reader's own read is in what they see.
+        st.audit(NewAuditEvent {
+            actor: s.username.clone(),
+            action: "audit.read".into(),
+            outcome: "ok".into(),
+            camera: q.camera,
+            range: q.from_us.zip(q.to_us),
+            case_number: q.case_number.clone(),
+            detail: q
+                .user
+                .as_ref()
+                .map_or_else(String::new, |u| format!("user={u}")),
+            ..Default::default()
+        })?;
         let f = AuditFilter {
             actor: q.user,
             camera: q.camera,
@@ -1577,7 +1659,7 @@ pub(crate) async fn metrics(State(st): State<AppState>) -> impl IntoResponse {
     use std::fmt::Write as _;
     let mut out = String::new();
     type Series = (&'static str, &'static str, fn(&crate::CameraHealth) -> f64);
-    let series: [Series; 9] = [
+    let series: [Series; 10] = [
         ("vms_camera_frames_received_total", "counter", |h| {
             h.frames_received as f64
         }),
@@ -1585,6 +1667,9 @@ pub(crate) async fn metrics(State(st): State<AppState>) -> impl IntoResponse {
             h.reconnects as f64
         }),
         ("vms_camera_stalls_total", "counter", |h| h.stalls as f64),
+        ("vms_recorder_drift_seconds", "gauge", |h| {
+            h.drift_ms / 1000.0
+        }),
         ("vms_camera_fps", "gauge", |h| h.fps),
         ("vms_camera_bitrate_bps", "gauge", |h| h.bitrate_bps),
         ("vms_recorder_frames_total", "counter", |h| {
@@ -1614,6 +1699,18 @@ pub(crate) async fn metrics(State(st): State<AppState>) -> impl IntoResponse {
         out,
         "# TYPE vms_store_bytes gauge\nvms_store_bytes {}",
         st.store.total_bytes()
+    );
+    let _ = writeln!(
+        out,
+        "# TYPE vms_login_refused_total counter\nvms_login_refused_total {}",
+        st.login_guard
+            .refused
+            .load(std::sync::atomic::Ordering::Relaxed)
+    );
+    let _ = writeln!(
+        out,
+        "# TYPE vms_http_connections_refused_total counter\nvms_http_connections_refused_total {}",
+        crate::server::CONNECTIONS_REFUSED.load(std::sync::atomic::Ordering::Relaxed)
     );
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out)
 }

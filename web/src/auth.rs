@@ -3,7 +3,7 @@
 //! clients. Time comes from the store's injected clock so all of it is testable.
 
 use argon2::Argon2;
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::password_hash::{PasswordHash, PasswordHasher, SaltString};
 use base64::Engine as _;
 use hmac::{Hmac, Mac};
 use rand::RngCore;
@@ -50,14 +50,46 @@ pub fn hash_password(password: &str) -> Result<String, String> {
         .map_err(|e| e.to_string())
 }
 
-fn verify_password(password: &str, phc: &str) -> bool {
-    PasswordHash::new(phc)
-        .map(|h| {
-            Argon2::default()
-                .verify_password(password.as_bytes(), &h)
-                .is_ok()
-        })
-        .unwrap_or(false)
+/// Argon2 working memory (19 MiB for the default parameters), reused from check to check: a
+/// buffer allocated per check and freed on whatever blocking thread ran it stays in that
+/// thread's malloc arena, so a sign-in flood grew the process by 19 MiB per thread it touched.
+pub type HashMemory = Vec<argon2::Block>;
+
+/// Checks `password` against a PHC string, hashing into `memory` (grown as the parameters
+/// need). The comparison of the outputs is constant-time.
+fn verify_password(password: &str, phc: &str, memory: &mut HashMemory) -> bool {
+    let Ok(hash) = PasswordHash::new(phc) else {
+        return false;
+    };
+    let (Ok(algorithm), Ok(params), Some(salt), Some(expected)) = (
+        argon2::Algorithm::try_from(hash.algorithm),
+        argon2::Params::try_from(&hash),
+        hash.salt,
+        hash.hash,
+    ) else {
+        return false;
+    };
+    let version = match hash.version {
+        Some(v) => match argon2::Version::try_from(v) {
+            Ok(v) => v,
+            Err(_) => return false,
+        },
+        None => argon2::Version::default(),
+    };
+    let mut salt_buf = [0u8; 64];
+    let Ok(salt) = salt.decode_b64(&mut salt_buf) else {
+        return false;
+    };
+    if memory.len() < params.block_count() {
+        memory.resize(params.block_count(), argon2::Block::default());
+    }
+    let mut out = vec![0u8; expected.len()];
+    let blocks = params.block_count();
+    let ok = Argon2::new(algorithm, version, params)
+        .hash_password_into_with_memory(password.as_bytes(), salt, &mut out, &mut memory[..blocks])
+        .is_ok();
+    // `Output`'s equality is constant-time.
+    ok && argon2::password_hash::Output::new(&out).is_ok_and(|o| o == expected)
 }
 
 /// A password policy strong enough for accounts that can see video: length over composition.
@@ -177,26 +209,31 @@ pub fn login(
     username: &str,
     password: &str,
     code: Option<&str>,
+    memory: &mut HashMemory,
 ) -> Result<LoggedIn, LoginError> {
     let now = store.clock().now_utc_micros();
     let internal = |e: vms_storage::Error| LoginError::Internal(e.to_string());
     let Some(user) = store.user(username).map_err(internal)? else {
         // Spend the same time as a real check so usernames cannot be probed by timing.
-        let _ = verify_password(password, DUMMY_HASH);
+        let _ = verify_password(password, DUMMY_HASH, memory);
         return Err(LoginError::Invalid);
     };
-    if user.disabled {
-        return Err(LoginError::Disabled);
-    }
-    if user.locked_until_us > now {
-        return Err(LoginError::Locked {
-            until_us: user.locked_until_us,
+    // Every attempt on an existing account pays the same Argon2 check, disabled or locked
+    // too, so timing tells nothing apart (issue 22 F18).
+    if user.disabled || user.locked_until_us > now {
+        let _ = verify_password(password, &user.password_hash, memory);
+        return Err(if user.disabled {
+            LoginError::Disabled
+        } else {
+            LoginError::Locked {
+                until_us: user.locked_until_us,
+            }
         });
     }
     // The slow parts (Argon2, unsealing) run unlocked; the verdict is taken on the row as it
     // is *now*, under the account lock, so concurrent attempts can neither lose failure counts
     // nor slip past a lock set meanwhile, and one TOTP code opens one session (issue 22 F2, F7).
-    let password_ok = verify_password(password, &user.password_hash);
+    let password_ok = verify_password(password, &user.password_hash, memory);
     let secret = match &user.totp_secret {
         Some(sealed) => Some(
             secrets
@@ -452,10 +489,11 @@ mod tests {
     fn passwords_hash_and_verify() {
         let h = hash_password("correct horse battery").unwrap();
         assert!(h.starts_with("$argon2id$"));
-        assert!(verify_password("correct horse battery", &h));
-        assert!(!verify_password("correct horse batterY", &h));
-        assert!(!verify_password("x", "not a hash"));
-        assert!(!verify_password("anything", DUMMY_HASH));
+        let m = &mut HashMemory::new();
+        assert!(verify_password("correct horse battery", &h, m));
+        assert!(!verify_password("correct horse batterY", &h, m));
+        assert!(!verify_password("x", "not a hash", m));
+        assert!(!verify_password("anything", DUMMY_HASH, m));
         assert!(check_password_strength("short").is_err());
     }
 }

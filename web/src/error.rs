@@ -25,10 +25,11 @@ pub enum ApiError {
     NotFoundMsg(String),
     #[error("{0}")]
     Conflict(String),
-    #[error("account locked; try again later")]
-    Locked,
     #[error("request body too large")]
     TooLarge,
+    /// A per-account budget is spent (e.g. ONVIF probes); the client may retry later.
+    #[error("{0}")]
+    TooManyRequests(String),
     /// The body's media type is not the one the route takes.
     #[error("{0}")]
     UnsupportedMediaType(String),
@@ -60,8 +61,8 @@ impl IntoResponse for ApiError {
             ApiError::Forbidden { .. } => StatusCode::FORBIDDEN,
             ApiError::NotFound | ApiError::NotFoundMsg(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
-            ApiError::Locked => StatusCode::LOCKED,
             ApiError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,

@@ -7,10 +7,12 @@ pub mod auth;
 pub mod error;
 pub mod exports;
 pub mod live;
+pub mod login_guard;
 pub mod onvif;
 pub mod playback;
 pub mod policy;
 pub mod routes;
+pub mod server;
 
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
@@ -55,6 +57,15 @@ pub struct Settings {
     pub export_key_file: Option<std::path::PathBuf>,
     /// WebRTC live view.
     pub live: live::LiveSettings,
+    /// Header-read timeout and connection cap of the HTTP server.
+    pub server: server::ServerLimits,
+    /// Where addresses partners (and admins enrolling for them) type may lead: ONVIF probes,
+    /// discovery, enrolled cameras' streams (issue 22 F3). Strict by default.
+    pub destinations: vms_ingest::destinations::Destinations,
+    /// ONVIF probes one account may make per minute.
+    pub probes_per_minute: u32,
+    /// Sign-in admission: concurrent password checks and attempt rates.
+    pub login: login_guard::LoginLimits,
 }
 
 impl Default for Settings {
@@ -67,6 +78,10 @@ impl Default for Settings {
             terms_version: "2026-1".into(),
             export_key_file: None,
             live: live::LiveSettings::default(),
+            server: server::ServerLimits::default(),
+            destinations: vms_ingest::destinations::Destinations::default(),
+            probes_per_minute: 10,
+            login: login_guard::LoginLimits::default(),
         }
     }
 }
@@ -85,6 +100,10 @@ pub struct AppState {
     pub exports: Arc<exports::Jobs>,
     /// Live-view sessions and their metrics.
     pub live: Arc<live::Hub>,
+    /// Sign-in admission (issue 22 F11).
+    pub login_guard: Arc<login_guard::LoginGuard>,
+    /// ONVIF probes per account in the current minute: (minute, count).
+    pub(crate) probe_budget: Arc<std::sync::Mutex<std::collections::HashMap<String, (i64, u32)>>>,
 }
 
 impl AppState {
@@ -93,11 +112,28 @@ impl AppState {
             store,
             secrets,
             cameras: Arc::default(),
+            login_guard: Arc::new(login_guard::LoginGuard::new(settings.login)),
             settings: Arc::new(settings),
             changes: Arc::default(),
             exports: Arc::default(),
             live: Arc::default(),
+            probe_budget: Arc::default(),
         }
+    }
+
+    /// Takes one ONVIF probe from `user`'s budget for this minute; false when it is spent.
+    pub(crate) fn take_probe(&self, user: &str) -> bool {
+        let minute = self.store.clock().now_utc_micros().div_euclid(60_000_000);
+        let Ok(mut budget) = self.probe_budget.lock() else {
+            return false;
+        };
+        budget.retain(|_, (m, _)| *m == minute);
+        let (_, n) = budget.entry(user.to_owned()).or_insert((minute, 0));
+        if *n >= self.settings.probes_per_minute {
+            return false;
+        }
+        *n += 1;
+        true
     }
 
     fn camera_views(&self) -> Vec<CameraView> {
@@ -149,6 +185,9 @@ pub struct CameraHealth {
     clock_offset_us: Option<i64>,
     /// Times an ONVIF camera's stream URI was asked of the device.
     onvif_resolves: u64,
+    /// Server arrival time minus index time at the last committed fragment, milliseconds
+    /// (positive: the camera's clock runs slow and the index is behind).
+    drift_ms: f64,
 }
 
 #[derive(Serialize, Debug)]
@@ -181,6 +220,7 @@ fn camera_health(c: &CameraView) -> CameraHealth {
         frames_lost: s.frames_lost.load(Ordering::Relaxed),
         clock_offset_us: h.clock_offset_us,
         onvif_resolves: c.health.onvif_resolves.load(Ordering::Relaxed),
+        drift_ms: (s.drift_us.load(Ordering::Relaxed) as f64 / 100.0).round() / 10.0,
     }
 }
 
@@ -419,20 +459,22 @@ async fn page_js() -> impl IntoResponse {
     )
 }
 
-/// Serves `app` on `addr` until `shutdown` resolves.
+/// Serves `app` on `addr` until `shutdown` resolves, within the settings'
+/// [`server::ServerLimits`].
 pub async fn serve(
     addr: SocketAddr,
     state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<std::io::Result<()>>)> {
+    let limits = state.settings.server;
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let local = listener.local_addr()?;
-    let task = tokio::spawn(async move {
-        // The connection's local address is the one to offer live viewers as ICE candidate.
-        let app = app(state).into_make_service_with_connect_info::<live::LocalAddr>();
-        axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown)
-            .await
+    let stop = tokio_util::sync::CancellationToken::new();
+    let trigger = stop.clone();
+    tokio::spawn(async move {
+        shutdown.await;
+        trigger.cancel();
     });
+    let task = tokio::spawn(server::run(listener, app(state), limits, stop));
     Ok((local, task))
 }

@@ -82,11 +82,30 @@ pub(crate) async fn probe(
             ));
         }
     };
+    if !st.take_probe(&s.username) {
+        return Err(ApiError::TooManyRequests(
+            "too many probes; try again in a minute".into(),
+        ));
+    }
     let opts = ClientOptions {
         timeout: Duration::from_secs(10),
+        destinations: st.settings.destinations.clone(),
         ..ClientOptions::default()
     };
-    let result = onvif::enroll(&address, credentials, &opts).await;
+    let allowed = match onvif::select::device_url(&address) {
+        Ok(u) => stream_allowed(&st, &u).await,
+        Err(_) => true, // enroll reports the bad address
+    };
+    let result = if allowed {
+        onvif::enroll(&address, credentials, &opts).await
+    } else {
+        Err(onvif::OnvifError::Refused)
+    };
+    // The stream the device names is where recording would connect: the same rules apply.
+    let result = match result {
+        Ok(e) if !stream_allowed(&st, &e.main.uri).await => Err(onvif::OnvifError::Refused),
+        r => r,
+    };
     let outcome = if result.is_ok() { "ok" } else { "fail" };
     let audit = NewAuditEvent {
         actor: s.username.clone(),
@@ -96,11 +115,16 @@ pub(crate) async fn probe(
         ..Default::default()
     };
     st.blocking(move |st| st.audit(audit)).await?;
+    // One answer for every other failure: the caller must not learn what else listens at an
+    // address (a port scan), nor read a foreign service's reply (issue 22 F3).
     let e = result.map_err(|e| {
+        tracing::info!(error = %e, "ONVIF probe failed");
         if e.is_not_authorized() {
             ApiError::BadRequest("the device refused the credentials".into())
+        } else if matches!(e, onvif::OnvifError::Refused) {
+            ApiError::BadRequest(e.to_string())
         } else {
-            ApiError::BadRequest(format!("ONVIF: {e}"))
+            ApiError::BadRequest("no ONVIF device answered at this address".into())
         }
     })?;
     let chosen = |token: &str| {
@@ -141,6 +165,22 @@ pub(crate) async fn probe(
         snapshot_uri: e.snapshot_uri.as_ref().map(|u| u.to_string()),
         notes: e.notes.clone(),
     }))
+}
+
+/// Whether `uri`'s host may be connected to under the partner destination rules.
+pub(crate) async fn stream_allowed(st: &AppState, uri: &url::Url) -> bool {
+    let Some(host) = uri.host_str() else {
+        return false;
+    };
+    st.settings
+        .destinations
+        .resolve(
+            host,
+            uri.port_or_known_default().unwrap_or(554),
+            Duration::from_secs(5),
+        )
+        .await
+        .is_ok()
 }
 
 #[derive(Deserialize)]
@@ -198,6 +238,9 @@ pub(crate) async fn discover(
                     }
                 },
             };
+            if !st.settings.destinations.permits(target.ip()) {
+                return Err(ApiError::BadRequest(onvif::OnvifError::Refused.to_string()));
+            }
             let r = discovery::probe_unicast(target, &opts).await;
             (format!("unicast {target}"), r)
         }

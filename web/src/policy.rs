@@ -406,6 +406,50 @@ mod tests {
         }
     }
 
+    /// Config-file cameras (issue 21): the agency's own, live to staff, invisible to every
+    /// partner account.
+    #[test]
+    fn agency_cameras_matrix() {
+        let c = CameraInfo {
+            partner: vms_storage::AGENCY,
+            source: CameraSource::ConfigFile,
+            ..camera(vms_storage::AGENCY, SharingMode::Live)
+        };
+        for role in Role::ALL {
+            let s = subject(role, (role == Role::Partner).then_some(1));
+            for action in [Action::ReadCamera, Action::ListCameras, Action::LiveView] {
+                let d = authorize(&s, action, &Resource::Camera(&c));
+                let expect = match (role, action) {
+                    (Role::Partner, _) => false,
+                    (_, Action::LiveView) => {
+                        matches!(role, Role::Viewer | Role::Investigator | Role::Supervisor)
+                    }
+                    _ => role_may(role, action),
+                };
+                assert_eq!(d.allow, expect, "{role:?} {action:?}: {}", d.rule);
+            }
+            for action in [Action::LiveView, Action::Playback, Action::Export] {
+                let d = authorize(
+                    &s,
+                    action,
+                    &Resource::Footage {
+                        camera: &c,
+                        start_us: 1000,
+                        end_us: 2000,
+                        requests: &[],
+                    },
+                );
+                let expect = match action {
+                    Action::LiveView => {
+                        matches!(role, Role::Viewer | Role::Investigator | Role::Supervisor)
+                    }
+                    _ => matches!(role, Role::Investigator | Role::Supervisor),
+                };
+                assert_eq!(d.allow, expect, "{role:?} footage {action:?}: {}", d.rule);
+            }
+        }
+    }
+
     #[test]
     fn exports_are_seen_by_their_exporter_and_supervisors_only() {
         let r = Resource::Export {

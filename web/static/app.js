@@ -115,7 +115,8 @@ async function refreshStaff(bg = false) {
     const h = c.health || {};
     cell(tr, `${c.id}: ${c.name}`); cell(tr, c.partner); cell(tr, c.location); cell(tr, c.sharing);
     cell(tr, h.state || (c.sharing === 'registry' ? 'registry only' : 'not recording'), h.state);
-    cell(tr, h.fps); cell(tr, h.frames_recorded); cell(tr, h.reconnects); cell(tr, h.last_error);
+    cell(tr, h.fps); cell(tr, h.frames_recorded); cell(tr, h.reconnects); cell(tr, h.stalls);
+    cell(tr, h.drift_ms === undefined ? '' : `${h.drift_ms} ms`); cell(tr, h.last_error);
   });
   if (!$('playback-section').classList.contains('hidden')) {
     const sel = $('pb-camera');

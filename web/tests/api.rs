@@ -365,7 +365,7 @@ async fn login_lockout_second_factor_idle_expiry_and_csrf() {
     // Staff need the second factor; a wrong one counts as a failure.
     let (st, v, _) = send(&w.app, login("viewer", PASSWORD, None)).await;
     assert_eq!(st, StatusCode::UNAUTHORIZED, "{v}");
-    assert!(v["error"].as_str().unwrap().contains("TOTP"));
+    assert_eq!(w.last_audit().event.rule, "second-factor-required");
     let (st, _, _) = send(&w.app, login("viewer", PASSWORD, Some("000000".into()))).await;
     assert_eq!(st, StatusCode::UNAUTHORIZED);
     // Five failures lock the account, even for the right password afterwards.
@@ -373,11 +373,14 @@ async fn login_lockout_second_factor_idle_expiry_and_csrf() {
         let (st, _, _) = send(&w.app, login("viewer", "wrong password!", None)).await;
         assert_eq!(st, StatusCode::UNAUTHORIZED);
     }
+    // Locked: the same answer as any refusal (issue 22 F18); the audit log says why.
     let (st, _, _) = send(&w.app, login("viewer", PASSWORD, w.code("viewer"))).await;
-    assert_eq!(st, StatusCode::LOCKED);
+    assert_eq!(st, StatusCode::UNAUTHORIZED);
+    assert_eq!(w.last_audit().event.rule, "account-locked");
     w.clock.advance_secs(9 * 60);
     let (st, _, _) = send(&w.app, login("viewer", PASSWORD, w.code("viewer"))).await;
-    assert_eq!(st, StatusCode::LOCKED, "still locked after 9 minutes");
+    assert_eq!(st, StatusCode::UNAUTHORIZED, "still locked after 9 minutes");
+    assert_eq!(w.last_audit().event.rule, "account-locked");
     w.clock.advance_secs(7 * 60);
     let s = w.login("viewer").await;
     // A TOTP code is single use.

@@ -589,3 +589,80 @@ async fn an_export_carries_no_other_case_text() {
             .any(|e| e["action"] == "video.export" && e["case_number"] == "C-MINE-1")
     );
 }
+
+/// Issue 21: a camera from the config file is listed (owned by the agency), played back and
+/// exported through the API like any other, and no partner account sees it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_config_file_camera_is_listed_played_and_exported_as_the_agencys() {
+    let w = world();
+    let row = w
+        .store
+        .register_config_camera("lobby", "front lobby, facing the door", 30)
+        .unwrap();
+    let again = w
+        .store
+        .register_config_camera("lobby", "front lobby", 30)
+        .unwrap();
+    assert_eq!((again.id, again.created_us), (row.id, row.created_us));
+    assert_eq!(
+        again.location, "front lobby",
+        "the config file is the source of truth"
+    );
+    let id = row.id;
+    record_clip(
+        &w.store,
+        id,
+        &[ClipRun {
+            clip: Clip::builtin(),
+            start_us: B,
+            frames: 150,
+        }],
+        60,
+    )
+    .await;
+
+    let sup = w.login("supervisor").await;
+    let (st, v) = w.call(Method::GET, "/api/cameras", &sup, None).await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    let listed = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == id)
+        .unwrap_or_else(|| panic!("config camera not listed: {v}"));
+    assert_eq!(listed["partner"], "agency");
+    assert_eq!(listed["source"], "config");
+    assert_eq!(listed["sharing"], "live");
+
+    for partner in ["partner1", "partner2"] {
+        let p = w.login(partner).await;
+        let (_, v) = w.call(Method::GET, "/api/cameras", &p, None).await;
+        assert!(
+            !v.as_array().unwrap().iter().any(|c| c["id"] == id),
+            "{partner} sees the agency's camera: {v}"
+        );
+        let (st, _) = w
+            .call(Method::GET, &format!("/api/cameras/{id}"), &p, None)
+            .await;
+        assert!(
+            st == StatusCode::FORBIDDEN || st == StatusCode::NOT_FOUND,
+            "{st}"
+        );
+    }
+
+    let inv = w.login("investigator").await;
+    let (st, _, body) = get_raw(&w.app, &video_path(id, B, B + 4 * S), &inv, &[]).await;
+    assert_eq!(st, StatusCode::OK);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("lobby.mp4");
+    std::fs::write(&file, &body).unwrap();
+    let probe = ffprobe(&file);
+    assert!(probe.frames >= 110, "{probe:?}");
+
+    let (st, v) = post_export(&w, &sup, &[id], (B, B + 4 * S), "C-LOBBY-1", "lobby theft").await;
+    assert_eq!(st, StatusCode::ACCEPTED, "{v}");
+    let export = v["id"].as_u64().unwrap();
+    assert_eq!(wait_export(&w, &sup, export).await["status"], "done");
+    let pkg = w.store.root().join(format!("exports/{export:08}"));
+    assert!(verify_package(&pkg, None).ok());
+}

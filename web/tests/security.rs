@@ -123,7 +123,7 @@ async fn concurrent_wrong_passwords_lock_the_account() {
     assert!(
         results
             .iter()
-            .all(|(st, _, _)| *st == StatusCode::UNAUTHORIZED || *st == StatusCode::LOCKED),
+            .all(|(st, _, _)| *st == StatusCode::UNAUTHORIZED),
         "{:?}",
         results.iter().map(|r| r.0).collect::<Vec<_>>()
     );
@@ -133,7 +133,8 @@ async fn concurrent_wrong_passwords_lock_the_account() {
         "20 concurrent failures did not lock the account"
     );
     let (st, v, _) = login_attempt(&w, "investigator", PASSWORD, w.code("investigator")).await;
-    assert_eq!(st, StatusCode::LOCKED, "{v}");
+    assert_eq!(st, StatusCode::UNAUTHORIZED, "{v}");
+    assert_eq!(w.last_audit().event.rule, "account-locked");
 }
 
 /// F7: one TOTP code used by several concurrent logins opened a session each, because the
@@ -245,7 +246,12 @@ async fn a_lockout_does_not_sign_out_the_account_holder() {
     assert_eq!(st, StatusCode::OK, "the lock signed the holder out: {v}");
     w.clock.advance_secs(30);
     let (st, _, _) = login_attempt(&w, "investigator", PASSWORD, w.code("investigator")).await;
-    assert_eq!(st, StatusCode::LOCKED, "a locked account still signs in");
+    assert_eq!(
+        st,
+        StatusCode::UNAUTHORIZED,
+        "a locked account still signs in"
+    );
+    assert_eq!(w.last_audit().event.rule, "account-locked");
 }
 
 /// F5/F15: a supervisor could file a request and grant it exigent themselves, overriding the
@@ -454,4 +460,328 @@ async fn a_refused_partner_account_leaves_no_partner_behind() {
     assert_eq!(st, StatusCode::CREATED, "{v}");
     let user = w.store.user("newshop").unwrap().unwrap();
     assert_eq!(user.partner, Some(before as u64 + 1));
+}
+
+/// C5: reading partner contacts, accounts, holds and the audit log itself is on the record,
+/// and lifting a hold records the camera and range it stopped protecting.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sensitive_reads_and_hold_lifts_are_audited() {
+    let w = world();
+    let admin = w.login("admin").await;
+    let sup = w.login("supervisor").await;
+    for (session, path, action) in [
+        (&admin, "/api/partners", "partners.read"),
+        (&admin, "/api/users", "users.read"),
+        (&sup, "/api/holds", "holds.read"),
+        (&sup, "/api/audit?user=investigator", "audit.read"),
+    ] {
+        let (st, v) = w.call(Method::GET, path, session, None).await;
+        assert_eq!(st, StatusCode::OK, "{path}: {v}");
+        let ev = w.last_audit();
+        assert_eq!(ev.event.action, action, "{path}");
+        assert_eq!(ev.event.outcome, "ok");
+        let who = if std::ptr::eq(session, &admin) {
+            "admin"
+        } else {
+            "supervisor"
+        };
+        assert_eq!(ev.event.actor, who);
+    }
+
+    let (st, v) = w
+        .call(
+            Method::POST,
+            "/api/holds",
+            &sup,
+            Some(json!({"camera": w.cams[1], "start_us": T0 - 5_000_000, "end_us": T0, "case_number": "C-9", "reason": "evidence"})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{v}");
+    let id = v["id"].as_u64().unwrap();
+    let (st, v) = w
+        .call(Method::DELETE, &format!("/api/holds/{id}"), &sup, None)
+        .await;
+    assert!(st.is_success(), "{st} {v}");
+    let ev = w.last_audit();
+    assert_eq!(ev.event.action, "hold.lift");
+    assert_eq!(ev.event.camera, Some(w.cams[1]));
+    assert_eq!(ev.event.range, Some((T0 - 5_000_000, T0)));
+}
+
+/// F20: a socket that never sends a request is closed after the header-read timeout, and past
+/// the connection cap new sockets are closed at once, while a real request still gets through
+/// once the idle ones are gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_sockets_are_closed_and_connections_are_capped() {
+    use std::time::{Duration, Instant};
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+    let w = world_with(|s| {
+        s.server = vms_web::server::ServerLimits {
+            header_read_timeout: Duration::from_millis(800),
+            max_connections: 3,
+        };
+    });
+    let (addr, _server) = vms_web::serve(
+        "127.0.0.1:0".parse().unwrap(),
+        w.state.clone(),
+        std::future::pending(),
+    )
+    .await
+    .unwrap();
+    /// Reads until the server closes the socket; how long that took.
+    async fn closed_within(s: &mut tokio::net::TcpStream, limit: Duration) -> Option<Duration> {
+        let started = Instant::now();
+        let mut buf = [0u8; 1024];
+        loop {
+            match tokio::time::timeout(limit, s.read(&mut buf)).await {
+                Ok(Ok(0) | Err(_)) => return Some(started.elapsed()),
+                Ok(Ok(_)) => {}
+                Err(_) => return None,
+            }
+        }
+    }
+
+    let mut idle = Vec::new();
+    for _ in 0..3 {
+        idle.push(tokio::net::TcpStream::connect(addr).await.unwrap());
+    }
+    // Give the server a moment to accept all three, then the fourth is over the cap.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut over = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let _ = over
+        .write_all(b"GET /api/transparency HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await;
+    let took = closed_within(&mut over, Duration::from_secs(5)).await;
+    assert!(
+        took.is_some_and(|t| t < Duration::from_millis(700)),
+        "over the cap: {took:?}"
+    );
+
+    // A byte of a request line, then nothing: still the header timeout.
+    idle[0].write_all(b"G").await.unwrap();
+    for s in &mut idle {
+        let took = closed_within(s, Duration::from_secs(5)).await;
+        assert!(took.is_some(), "an idle socket was held open");
+    }
+
+    // The server frees a slot just after closing its socket: allow it a moment.
+    let mut head = String::new();
+    for _ in 0..10 {
+        let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+        s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .await
+            .unwrap();
+        let mut body = Vec::new();
+        tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut body))
+            .await
+            .unwrap()
+            .unwrap();
+        head = String::from_utf8_lossy(&body).into_owned();
+        if !head.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+}
+
+/// A loopback "internal service" for F3: answers every connection with an HTTP 500 carrying a
+/// secret, and counts connections.
+async fn internal_service() -> (u16, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = l.local_addr().unwrap().port();
+    let hits = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let h = hits.clone();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = l.accept().await {
+            h.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            tokio::spawn(async move {
+                let mut buf = [0u8; 4096];
+                let _ = s.read(&mut buf).await;
+                let body = "SECRET-INTERNAL-TOKEN admin console";
+                let _ = s
+                    .write_all(
+                        format!(
+                            "HTTP/1.1 500 Oops\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                            body.len()
+                        )
+                        .as_bytes(),
+                    )
+                    .await;
+            });
+        }
+    });
+    (port, hits)
+}
+
+/// F3: a partner cannot make the server connect to loopback, link-local or private hosts
+/// (probe or enrollment), never reads another service's reply back, and cannot probe without
+/// limit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn partner_addresses_cannot_reach_internal_hosts() {
+    use std::sync::atomic::Ordering::SeqCst;
+    let (port, hits) = internal_service().await;
+
+    // Production rules: loopback, link-local and private destinations are refused.
+    let w = world_with(|s| s.destinations = vms_ingest::destinations::Destinations::default());
+    let p = w.login("partner1").await;
+    for address in [
+        format!("127.0.0.1:{port}"),
+        format!("http://localhost:{port}/onvif/device_service"),
+        "169.254.169.254".to_owned(),
+        "10.0.0.1:80".to_owned(),
+        "[::1]:80".to_owned(),
+    ] {
+        let (st, v) = w
+            .call(
+                Method::POST,
+                "/api/onvif/probe",
+                &p,
+                Some(json!({"address": address})),
+            )
+            .await;
+        assert_eq!(st, StatusCode::BAD_REQUEST, "{address}: {v}");
+        assert!(
+            v["error"].as_str().unwrap().contains("not allowed"),
+            "{address}: {v}"
+        );
+    }
+    for body in [
+        json!({"name": "a", "rtsp_url": format!("rtsp://127.0.0.1:{port}/x"), "sharing": "live"}),
+        json!({"name": "b", "onvif_address": "169.254.169.254", "sharing": "live"}),
+        json!({"name": "c", "rtsp_url": "rtsp://192.168.1.20/stream", "sharing": "live"}),
+    ] {
+        let (st, v) = w
+            .call(Method::POST, "/api/cameras", &p, Some(body.clone()))
+            .await;
+        assert_eq!(st, StatusCode::BAD_REQUEST, "{body}: {v}");
+        assert!(v["error"].as_str().unwrap().contains("not allowed"), "{v}");
+    }
+    assert_eq!(
+        hits.load(SeqCst),
+        0,
+        "the server connected to an internal host"
+    );
+
+    // Where loopback is allowed (the tests' cameras live there), a non-camera's answer is
+    // never echoed, and probing is rate-limited.
+    let w = world();
+    let p = w.login("partner1").await;
+    let (st, v) = w
+        .call(
+            Method::POST,
+            "/api/onvif/probe",
+            &p,
+            Some(json!({"address": format!("127.0.0.1:{port}")})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::BAD_REQUEST, "{v}");
+    assert!(hits.load(SeqCst) >= 1);
+    let text = v.to_string();
+    assert!(!text.contains("SECRET") && !text.contains("500"), "{text}");
+    assert_eq!(v["error"], "no ONVIF device answered at this address");
+    let mut statuses = Vec::new();
+    for _ in 0..12 {
+        let (st, _) = w
+            .call(
+                Method::POST,
+                "/api/onvif/probe",
+                &p,
+                Some(json!({"address": format!("127.0.0.1:{port}")})),
+            )
+            .await;
+        statuses.push(st);
+    }
+    assert_eq!(
+        statuses
+            .iter()
+            .filter(|s| **s == StatusCode::TOO_MANY_REQUESTS)
+            .count(),
+        3,
+        "10 probes a minute: {statuses:?}"
+    );
+}
+
+/// F11: a sign-in flood runs at most `max_hashing` password checks at once (each ~19 MiB), turns
+/// the overflow away at once instead of queueing it on blocking threads, and each account name
+/// takes a bounded number of attempts a minute, existing or not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sign_in_flood_is_bounded() {
+    let w = world_with(|s| {
+        s.login = vms_web::login_guard::LoginLimits {
+            max_hashing: 2,
+            max_waiting: 4,
+            per_account_per_minute: 1000,
+            per_source_per_minute: 0,
+        };
+    });
+    let attempts = (0..40).map(|i| login_attempt(&w, &format!("nobody{i}"), "guess", None));
+    let statuses: Vec<StatusCode> = join_all(attempts).await.into_iter().map(|r| r.0).collect();
+    let busy = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::SERVICE_UNAVAILABLE)
+        .count();
+    let denied = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::UNAUTHORIZED)
+        .count();
+    assert_eq!(busy + denied, 40, "{statuses:?}");
+    assert!(busy >= 30, "the overflow is turned away: {statuses:?}");
+    assert!(w.state.login_guard.peak_hashing() <= 2);
+
+    // Per account name, whether it exists or not: 10 a minute, then 429 for both alike.
+    let w = world_with(|s| s.login = vms_web::login_guard::LoginLimits::default());
+    for user in ["ghost", "viewer"] {
+        let mut got = Vec::new();
+        for _ in 0..12 {
+            got.push(login_attempt(&w, user, "wrong", None).await.0);
+        }
+        assert_eq!(
+            got.iter()
+                .filter(|s| **s == StatusCode::TOO_MANY_REQUESTS)
+                .count(),
+            2,
+            "{user}: {got:?}"
+        );
+    }
+    // A new minute, a new budget.
+    w.clock.advance_secs(60);
+    let (st, _, _) = login_attempt(&w, "ghost", "wrong", None).await;
+    assert_eq!(st, StatusCode::UNAUTHORIZED);
+}
+
+/// F18: a wrong name, a wrong password, a right password without the code, a disabled and a
+/// locked account all get the same status and the same words.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_sign_ins_all_look_alike() {
+    let w = world();
+    let mut answers = Vec::new();
+    answers.push(login_attempt(&w, "no-such-user", PASSWORD, None).await);
+    answers.push(login_attempt(&w, "supervisor", "wrong password", w.code("supervisor")).await);
+    answers.push(login_attempt(&w, "supervisor", PASSWORD, None).await);
+    w.store
+        .update_user("viewer", |u| {
+            u.disabled = true;
+            Ok::<_, ()>(())
+        })
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    answers.push(login_attempt(&w, "viewer", PASSWORD, w.code("viewer")).await);
+    w.store
+        .update_user("investigator", |u| {
+            u.locked_until_us = T0 + 60_000_000;
+            Ok::<_, ()>(())
+        })
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    answers.push(login_attempt(&w, "investigator", PASSWORD, w.code("investigator")).await);
+    let first = (&answers[0].0, &answers[0].1);
+    assert_eq!(*first.0, StatusCode::UNAUTHORIZED);
+    for (i, (st, body, _)) in answers.iter().enumerate() {
+        assert_eq!((st, body), first, "answer {i} differs");
+    }
 }

@@ -19,8 +19,10 @@ use url::Url;
 use super::OnvifError;
 
 /// Bounds on one exchange.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub(crate) struct Limits {
+    /// Where the exchange may connect (checked after DNS, on every redirect too).
+    pub destinations: crate::destinations::Destinations,
     pub connect_timeout: Duration,
     /// Whole exchange, redirects included.
     pub timeout: Duration,
@@ -120,20 +122,17 @@ async fn connect(url: &Url, limits: &Limits) -> Result<TcpStream, OnvifError> {
         .port_or_known_default()
         .ok_or_else(|| OnvifError::BadAddress(redact(url), "no port".into()))?;
     let host = host.trim_start_matches('[').trim_end_matches(']');
-    let addrs: Vec<SocketAddr> = tokio::time::timeout(
-        limits.connect_timeout,
-        tokio::net::lookup_host((host, port)),
-    )
-    .await
-    .map_err(|_| OnvifError::Timeout {
-        what: "resolving the device address",
-        after: limits.connect_timeout,
-    })?
-    .map_err(|e| OnvifError::Connect {
-        addr: format!("{host}:{port}"),
-        error: e,
-    })?
-    .collect();
+    let addrs: Vec<SocketAddr> = limits
+        .destinations
+        .resolve(host, port, limits.connect_timeout)
+        .await
+        .map_err(|e| match e {
+            crate::destinations::DestinationError::Refused => OnvifError::Refused,
+            crate::destinations::DestinationError::Unresolved => OnvifError::Connect {
+                addr: format!("{host}:{port}"),
+                error: std::io::Error::other("cannot resolve"),
+            },
+        })?;
     let mut last = None;
     for a in addrs {
         match tokio::time::timeout(limits.connect_timeout, TcpStream::connect(a)).await {

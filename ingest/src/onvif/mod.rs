@@ -54,6 +54,9 @@ pub enum OnvifError {
     UnsupportedScheme(String),
     #[error("cannot connect to {addr}: {error}")]
     Connect { addr: String, error: std::io::Error },
+    /// The address resolves only to destinations partner addresses may not reach (issue 22 F3).
+    #[error("this address is not allowed for partner cameras")]
+    Refused,
     #[error("{what} timed out after {after:?}")]
     Timeout { what: &'static str, after: Duration },
     #[error("HTTP error: {0}")]
@@ -140,11 +143,15 @@ pub struct ClientOptions {
     /// Larger responses are refused (the biggest real GetProfiles answers are ~200 KiB).
     pub max_response_bytes: usize,
     pub max_redirects: u8,
+    /// Where the client may connect; unrestricted by default (the operator's CLI and
+    /// config-file cameras), restricted for anything a partner typed.
+    pub destinations: crate::destinations::Destinations,
 }
 
 impl Default for ClientOptions {
     fn default() -> Self {
         ClientOptions {
+            destinations: crate::destinations::Destinations::unrestricted(),
             timeout: Duration::from_secs(10),
             connect_timeout: Duration::from_secs(5),
             max_response_bytes: 1 << 20,
@@ -242,6 +249,7 @@ impl OnvifClient {
             device_url,
             credentials,
             limits: http::Limits {
+                destinations: opts.destinations.clone(),
                 connect_timeout: opts.connect_timeout,
                 timeout: opts.timeout,
                 max_body: opts.max_response_bytes,

@@ -39,8 +39,9 @@ use rtsp::{AuthResult, Message, Method, Request, Response, Target, TransportRequ
 
 /// Session timeout advertised in `Session` headers, in seconds.
 const SESSION_TIMEOUT_SECS: u32 = 60;
-/// How often an RTCP sender report goes out while playing.
-const SR_INTERVAL: Duration = Duration::from_secs(5);
+/// How often an RTCP sender report goes out while playing, unless [`SimOptions::sr_interval`]
+/// says otherwise.
+pub const SR_INTERVAL: Duration = Duration::from_secs(5);
 /// Interleaved output is written once this much is buffered, bounding per-connection memory
 /// to about this plus one packet regardless of keyframe size.
 const FLUSH_AT: usize = 16 * 1024;
@@ -76,6 +77,8 @@ pub struct SimOptions {
     pub credentials: Option<(String, String)>,
     /// The clip every camera loops.
     pub clip: Arc<Clip>,
+    /// How often each playing session sends an RTCP sender report.
+    pub sr_interval: Duration,
 }
 
 impl SimOptions {
@@ -86,6 +89,7 @@ impl SimOptions {
             bind: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
             credentials: None,
             clip: Clip::builtin(),
+            sr_interval: SR_INTERVAL,
         }
     }
 }
@@ -114,6 +118,10 @@ pub enum Fault {
     /// stall ends, with timestamps as if time had passed (the skipped frames are simply
     /// missing), so a decoder never sees a P-frame whose reference was skipped.
     Stall(Duration),
+    /// The encoder hangs for this long (at most a year): no video, but the connection stays up
+    /// and RTCP sender reports keep coming, as from a real camera whose sensor or encoder froze.
+    /// Media resumes as after [`Fault::Stall`].
+    Freeze(Duration),
     /// Write this many random bytes into the stream now, then carry on. Over TCP they go out as
     /// interleaved frames on an unassigned channel, which conforming clients skip, except that
     /// fewer than 4 bytes go out raw and break the client's framing; over UDP they are junk
@@ -157,6 +165,8 @@ struct Camera {
     active_sessions: AtomicU64,
     /// End of the current stall as nanoseconds after [`Shared::epoch`]; 0 when not stalled.
     stalled_until: AtomicU64,
+    /// Whether the current stall is a [`Fault::Freeze`] (RTCP continues).
+    frozen: AtomicBool,
     events: broadcast::Sender<Event>,
 }
 
@@ -168,6 +178,7 @@ impl Camera {
             connections: AtomicU64::new(0),
             active_sessions: AtomicU64::new(0),
             stalled_until: AtomicU64::new(0),
+            frozen: AtomicBool::new(false),
             events: broadcast::channel(16).0,
         }
     }
@@ -180,6 +191,7 @@ struct Shared {
     credentials: Option<(String, String)>,
     /// Reference point for [`Camera::stalled_until`].
     epoch: Instant,
+    sr_interval: Duration,
     shutdown: CancellationToken,
 }
 
@@ -238,6 +250,7 @@ impl SimServer {
             cameras: (0..opts.cameras).map(|_| Camera::new()).collect(),
             credentials: opts.credentials,
             epoch: Instant::now(),
+            sr_interval: opts.sr_interval.max(Duration::from_millis(10)),
             shutdown: CancellationToken::new(),
         });
         let accept_task = tokio::spawn(accept_loop(listener, shared.clone()));
@@ -268,7 +281,9 @@ impl SimServer {
             return;
         };
         match fault {
-            Fault::Stall(d) => {
+            Fault::Stall(d) | Fault::Freeze(d) => {
+                cam.frozen
+                    .store(matches!(fault, Fault::Freeze(_)), Ordering::Relaxed);
                 // Capped so the arithmetic on instants can never overflow.
                 let until = Instant::now() + d.min(MAX_STALL);
                 let nanos = until.duration_since(self.shared.epoch).as_nanos();
@@ -594,10 +609,12 @@ impl Conn {
             while let Some(ev) = self.io.pending.pop_front() {
                 self.handle_event(ev).await?;
             }
+            // Sender reports have their own deadline so they keep coming while a frozen
+            // encoder sends no frames.
             let deadline = self
                 .play
                 .as_ref()
-                .map(|p| p.deadline(&self.shared.clip, p.next_frame));
+                .map(|p| p.deadline(&self.shared.clip, p.next_frame).min(p.next_sr));
             tokio::select! {
                 () = self.io.cancel.cancelled() => return Err(Close::Reason("server shutdown")),
                 ev = next_event(&mut self.io.events) => self.io.pending.push_back(ev),
@@ -607,7 +624,7 @@ impl Conn {
                     }
                     self.process_input().await?;
                 }
-                () = sleep_until_opt(deadline) => self.send_due_frame().await?,
+                () = sleep_until_opt(deadline) => self.send_due().await?,
             }
         }
     }
@@ -616,7 +633,8 @@ impl Conn {
         match ev {
             Event::Offline => Err(Close::Reason("camera went offline")),
             Event::Fault(Fault::DropConnection) => Err(Close::Reason("DropConnection fault")),
-            Event::Fault(Fault::Stall(_)) => Ok(()), // Handled through `stalled_until`.
+            // Handled through `stalled_until`.
+            Event::Fault(Fault::Stall(_) | Fault::Freeze(_)) => Ok(()),
             Event::Fault(Fault::TimestampJump(ticks)) => {
                 if let Some(play) = &mut self.play {
                     play.jump = play.jump.wrapping_add(ticks);
@@ -934,26 +952,54 @@ impl Conn {
         Response::new(200)
     }
 
-    /// Sends the frame whose deadline has come, or skips ahead if the camera is stalled.
-    async fn send_due_frame(&mut self) -> Step {
+    /// Sends what is due: the next frame (or skips ahead if the camera is stalled) and the
+    /// periodic RTCP sender report (kept up through a [`Fault::Freeze`], not a
+    /// [`Fault::Stall`]).
+    async fn send_due(&mut self) -> Step {
         let clip = self.shared.clip.clone();
         let camera = self.camera.unwrap_or(usize::MAX);
-        let (Some(play), Some(session)) = (self.play.as_mut(), self.session.as_mut()) else {
+        let Some(play) = self.play.as_mut() else {
             return Ok(());
         };
         let now = Instant::now();
-        if let Some(until) = self.shared.stalled_until(camera)
-            && until > now
-        {
+        let stalled = self
+            .shared
+            .stalled_until(camera)
+            .filter(|until| *until > now);
+        if let Some(until) = stalled {
             play.skip_to_keyframe_after(&clip, until);
-            return Ok(());
+        } else if play.deadline(&clip, play.next_frame) <= now {
+            self.send_frame(&clip, camera).await?;
         }
+        let frozen = self
+            .shared
+            .cameras
+            .get(camera)
+            .is_some_and(|c| c.frozen.load(Ordering::Relaxed));
+        let Some(play) = self.play.as_mut() else {
+            return Ok(());
+        };
+        let now = Instant::now();
+        if now >= play.next_sr {
+            play.next_sr = now + self.shared.sr_interval;
+            if stalled.is_none() || frozen {
+                self.send_sender_report(now).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Sends frame `next_frame` of the clip.
+    async fn send_frame(&mut self, clip: &Clip, camera: usize) -> Step {
+        let (Some(play), Some(session)) = (self.play.as_mut(), self.session.as_mut()) else {
+            return Ok(());
+        };
         let n = play.next_frame;
         let index = usize::try_from(n % clip.frame_count() as u64).unwrap_or(0);
         let Some(frame) = clip.frames().get(index) else {
             return Err(Close::Reason("empty clip"));
         };
-        let timestamp = play.rtp_timestamp(Playback::pts_90k(&clip, n));
+        let timestamp = play.rtp_timestamp(Playback::pts_90k(clip, n));
         let params = if frame.keyframe {
             clip.param_sets()
         } else {
@@ -989,29 +1035,32 @@ impl Conn {
         if let Some(c) = self.shared.cameras.get(camera) {
             c.frames_sent.fetch_add(1, Ordering::Relaxed);
         }
+        Ok(())
+    }
 
-        let now = Instant::now();
-        if now >= play.next_sr {
-            play.next_sr = now + SR_INTERVAL;
-            let rtp_now = play.rtp_timestamp_at(now);
-            let ntp = rtp::ntp_timestamp(SystemTime::now());
-            match &session.transport {
-                Transport::Interleaved { rtcp, .. } => {
-                    let framing = Framing::Interleaved(*rtcp);
-                    rtp::write_sender_report(&mut self.io.out, framing, &session.rtp, ntp, rtp_now);
-                    self.io.flush().await?;
-                }
-                Transport::Udp {
-                    rtcp_sock,
-                    rtcp_dest,
-                    ..
-                } => {
-                    self.io.out.clear();
-                    let framing = Framing::Datagram;
-                    rtp::write_sender_report(&mut self.io.out, framing, &session.rtp, ntp, rtp_now);
-                    let _ = rtcp_sock.send_to(&self.io.out, rtcp_dest).await;
-                    self.io.out.clear();
-                }
+    /// Sends an RTCP sender report for instant `now`.
+    async fn send_sender_report(&mut self, now: Instant) -> Step {
+        let (Some(play), Some(session)) = (self.play.as_ref(), self.session.as_ref()) else {
+            return Ok(());
+        };
+        let rtp_now = play.rtp_timestamp_at(now);
+        let ntp = rtp::ntp_timestamp(SystemTime::now());
+        match &session.transport {
+            Transport::Interleaved { rtcp, .. } => {
+                let framing = Framing::Interleaved(*rtcp);
+                rtp::write_sender_report(&mut self.io.out, framing, &session.rtp, ntp, rtp_now);
+                self.io.flush().await?;
+            }
+            Transport::Udp {
+                rtcp_sock,
+                rtcp_dest,
+                ..
+            } => {
+                self.io.out.clear();
+                let framing = Framing::Datagram;
+                rtp::write_sender_report(&mut self.io.out, framing, &session.rtp, ntp, rtp_now);
+                let _ = rtcp_sock.send_to(&self.io.out, rtcp_dest).await;
+                self.io.out.clear();
             }
         }
         Ok(())

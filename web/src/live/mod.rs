@@ -135,23 +135,10 @@ impl Hub {
     }
 }
 
-/// The local address of the HTTP connection a request came in on (set by [`crate::serve`]):
+/// The local address of the HTTP connection a request came in on (set by [`crate::server::run`]):
 /// the address a browser can reach, so the one to offer as the ICE host candidate.
 #[derive(Clone, Copy, Debug)]
 pub struct LocalAddr(pub SocketAddr);
-
-impl
-    axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, tokio::net::TcpListener>>
-    for LocalAddr
-{
-    fn connect_info(s: axum::serve::IncomingStream<'_, tokio::net::TcpListener>) -> Self {
-        LocalAddr(
-            s.io()
-                .local_addr()
-                .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 0))),
-        )
-    }
-}
 
 #[derive(Deserialize, Debug)]
 #[serde(deny_unknown_fields)]

@@ -124,6 +124,15 @@ pub fn world_with(f: impl FnOnce(&mut Settings)) -> World {
     }
     let mut settings = Settings {
         secure_cookie: false,
+        // The tests' cameras and ONVIF devices listen on loopback.
+        destinations: vms_ingest::destinations::Destinations::loopback_allowed(),
+        // The clock stands still in tests, so every sign-in falls in one minute: only the
+        // sign-in flood test turns the per-minute budgets on.
+        login: vms_web::login_guard::LoginLimits {
+            per_account_per_minute: 0,
+            per_source_per_minute: 0,
+            ..vms_web::login_guard::LoginLimits::default()
+        },
         ..Settings::default()
     };
     f(&mut settings);
