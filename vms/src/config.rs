@@ -199,6 +199,8 @@ pub struct LiveConfig {
     pub ice_servers: Vec<vms_web::live::IceServer>,
     #[serde(default = "default_max_viewers")]
     pub max_viewers: usize,
+    #[serde(default = "default_max_per_user")]
+    pub max_views_per_user: usize,
     #[serde(default = "default_live_timeout")]
     pub connect_timeout_secs: u64,
     #[serde(default = "default_live_timeout")]
@@ -212,6 +214,7 @@ impl Default for LiveConfig {
             public_ips: Vec::new(),
             ice_servers: Vec::new(),
             max_viewers: default_max_viewers(),
+            max_views_per_user: default_max_per_user(),
             connect_timeout_secs: default_live_timeout(),
             peer_timeout_secs: default_live_timeout(),
         }
@@ -220,6 +223,9 @@ impl Default for LiveConfig {
 
 fn default_max_viewers() -> usize {
     vms_web::live::LiveSettings::default().max_viewers
+}
+fn default_max_per_user() -> usize {
+    vms_web::live::LiveSettings::default().max_per_user
 }
 fn default_live_timeout() -> u64 {
     15
@@ -241,8 +247,8 @@ impl LiveConfig {
                 }
             }
         };
-        if self.max_viewers == 0 {
-            bail!("live.max_viewers must be at least 1");
+        if self.max_viewers == 0 || self.max_views_per_user == 0 {
+            bail!("live.max_viewers and live.max_views_per_user must be at least 1");
         }
         for s in &self.ice_servers {
             if s.urls.is_empty()
@@ -263,6 +269,7 @@ impl LiveConfig {
             public_ips: self.public_ips.clone(),
             ice_servers: self.ice_servers.clone(),
             max_viewers: self.max_viewers,
+            max_per_user: self.max_views_per_user,
             connect_timeout: Duration::from_secs(self.connect_timeout_secs),
             peer_timeout: Duration::from_secs(self.peer_timeout_secs),
         })

@@ -698,3 +698,58 @@ async fn a_view_ends_when_its_viewer_signs_out_or_is_disabled() {
     assert_eq!(status, axum::http::StatusCode::OK, "{v}");
     wait_sessions(&l.w, 0, Duration::from_secs(8)).await;
 }
+
+/// Issue 22 F12: one account cannot fill the live slots with offers it never completes (a
+/// per-account cap), and an offer that never connects is not a view: nothing is audited as an
+/// allowed live access until media can flow.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn offers_that_never_connect_are_capped_per_account_and_not_counted() {
+    let l = live_world(|s| s.live.max_per_user = 3).await;
+    wait_streaming(&l).await;
+    let mut held = Vec::new();
+    let mut statuses = Vec::new();
+    for _ in 0..4 {
+        let (client, offer) = WhepClient::offer(LOOPBACK, true).await.unwrap();
+        let (status, _, body) = http(
+            l.addr,
+            "POST",
+            &format!("/api/cameras/{}/whep?reason=flood", l.w.cams[0]),
+            &l.viewer,
+            "application/sdp",
+            offer.as_bytes(),
+        )
+        .await;
+        statuses.push((status, body));
+        held.push(client);
+    }
+    let codes: Vec<u16> = statuses.iter().map(|(s, _)| *s).collect();
+    assert_eq!(codes, [201, 201, 201, 429], "{statuses:?}");
+    assert_eq!(l.w.state.live.sessions(), 3);
+    let views =
+        l.w.store
+            .audit_search(&vms_storage::AuditFilter {
+                actor: Some("viewer".into()),
+                ..Default::default()
+            })
+            .unwrap();
+    assert!(
+        !views
+            .iter()
+            .any(|e| e.event.action == "video.live" && e.event.outcome == "allow"),
+        "an offer that never connected was audited as a view"
+    );
+    // Another account is not affected by this one's cap.
+    let other = l.w.login("investigator").await;
+    let (_, offer) = WhepClient::offer(LOOPBACK, true).await.unwrap();
+    let (status, _, body) = http(
+        l.addr,
+        "POST",
+        &format!("/api/cameras/{}/whep?reason=own", l.w.cams[0]),
+        &other,
+        "application/sdp",
+        offer.as_bytes(),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    drop(held);
+}

@@ -69,6 +69,9 @@ pub struct LiveSettings {
     pub ice_servers: Vec<IceServer>,
     /// Concurrent viewers across all cameras; more get 503.
     pub max_viewers: usize,
+    /// Concurrent views one account may hold (a 4×4 wall is 16); more get 429, so one
+    /// account cannot take every slot with offers it never completes (issue 22 F12).
+    pub max_per_user: usize,
     /// A session whose ICE and DTLS are not done by then is ended.
     pub connect_timeout: Duration,
     /// A peer that sends nothing (no consent check, no RTCP) for this long is gone.
@@ -82,6 +85,7 @@ impl Default for LiveSettings {
             public_ips: Vec::new(),
             ice_servers: Vec::new(),
             max_viewers: 64,
+            max_per_user: 16,
             connect_timeout: Duration::from_secs(15),
             peer_timeout: Duration::from_secs(15),
         }
@@ -272,15 +276,6 @@ pub(crate) async fn offer(
         ApiError::Unprocessable("the offer has no H.264 video section to receive on".into())
     })?;
 
-    st.blocking(move |st| {
-        st.audit(NewAuditEvent {
-            outcome: "allow".into(),
-            rule: rule.into(),
-            ..ev
-        })
-    })
-    .await?;
-
     let sid = crate::auth::random_token();
     let metrics = st.live.camera_metrics(id);
     let (stop_tx, stop_rx) = oneshot::channel();
@@ -293,6 +288,12 @@ pub(crate) async fn offer(
         // Checked again under the lock: concurrent offers cannot overshoot the limit.
         if sessions.len() >= live.max_viewers {
             return Err(ApiError::Unavailable("too many live viewers".into()));
+        }
+        let mine = sessions.values().filter(|e| e.owner == s.username).count();
+        if mine >= live.max_per_user {
+            return Err(ApiError::TooManyRequests(format!(
+                "you have {mine} live views open; close one first"
+            )));
         }
         sessions.insert(
             sid.clone(),
@@ -311,7 +312,29 @@ pub(crate) async fn offer(
         sid: sid.clone(),
         metrics: metrics.clone(),
     };
+    // A view is an access to video once media can flow: audited when ICE and DTLS complete,
+    // not at the offer, so offers that never connect neither count in the transparency
+    // report nor flood the trail (issue 22 F12). The decision itself was made above.
+    let (on_connect, connected) = oneshot::channel();
+    let audit_st = st.clone();
+    tokio::spawn(async move {
+        if connected.await.is_ok() {
+            let r = audit_st
+                .blocking(move |st| {
+                    st.audit(NewAuditEvent {
+                        outcome: "allow".into(),
+                        rule: rule.into(),
+                        ..ev
+                    })
+                })
+                .await;
+            if let Err(e) = r {
+                tracing::error!(error = %e, "auditing a live view failed");
+            }
+        }
+    });
     let v = Viewer {
+        on_connect: Some(on_connect),
         rtc,
         socket,
         local: local_addr,

@@ -78,6 +78,8 @@ pub struct Viewer {
     pub peer_timeout: Duration,
     /// Set by [`Viewer::drain`] when str0m reports ICE and DTLS done.
     pub connected: bool,
+    /// Told once, when the viewer connects (the view is audited then).
+    pub on_connect: Option<oneshot::Sender<()>>,
 }
 
 impl std::fmt::Debug for Viewer {
@@ -161,6 +163,9 @@ impl Viewer {
             };
             if self.connected && !connected {
                 connected = true;
+                if let Some(tx) = self.on_connect.take() {
+                    let _ = tx.send(());
+                }
                 tracing::info!(
                     after_ms = started.elapsed().as_millis() as u64,
                     "viewer connected"
