@@ -113,6 +113,7 @@ fn export(c: &mut Criterion) {
                     camera_name: "bench".into(),
                     partner_pseudonym: "P-0001".into(),
                     masks_defined: 0,
+                    within_range: false,
                 }],
                 start_us: T0,
                 end_us: T0 + secs * 1_000_000,

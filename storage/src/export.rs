@@ -43,6 +43,10 @@ pub struct ExportItemSpec {
     pub partner_pseudonym: String,
     /// Privacy masks defined on the camera (none are applied yet: masks need transcoding).
     pub masks_defined: usize,
+    /// The authority covers exactly the range (a partner-approved request): nothing captured
+    /// before the start may leave, so the file starts at the first keyframe in the range
+    /// instead of the one before it (issue 22 F17).
+    pub within_range: bool,
 }
 
 /// What to export and on what authority. The caller (the web layer) has already authorized it.
@@ -213,7 +217,11 @@ pub fn write_package(
     }
     let mut mp4s = Vec::with_capacity(spec.items.len());
     for item in &spec.items {
-        let v = VirtualMp4::build(store, item.camera, spec.start_us, spec.end_us)?;
+        let v = if item.within_range {
+            VirtualMp4::build_within(store, item.camera, spec.start_us, spec.end_us)?
+        } else {
+            VirtualMp4::build(store, item.camera, spec.start_us, spec.end_us)?
+        };
         mp4s.push(Arc::new(v));
     }
     // Hold first, so retention cannot delete what is being read.

@@ -215,8 +215,27 @@ impl Collect<'_> {
 
 impl VirtualMp4 {
     /// Lays out the MP4 for `camera` over `[start, end)` (UTC microseconds). It starts at the
-    /// keyframe at or before `start`. `NotFound` if nothing was recorded in the range.
+    /// keyframe at or before `start` (the lead-in before `start` is in the file, hidden by the
+    /// edit list). `NotFound` if nothing was recorded in the range.
     pub fn build(store: &Store, camera: CameraId, start: i64, end: i64) -> Result<Self> {
+        Self::build_with(store, camera, start, end, true)
+    }
+
+    /// As [`VirtualMp4::build`], but no frame captured before `start` is in the file: it starts
+    /// at the first keyframe at or after `start`. For footage whose authority covers exactly the
+    /// range (a partner's approval): the frames between `start` and that keyframe cannot be
+    /// decoded without the earlier one and are left out with it (issue 22 F17).
+    pub fn build_within(store: &Store, camera: CameraId, start: i64, end: i64) -> Result<Self> {
+        Self::build_with(store, camera, start, end, false)
+    }
+
+    fn build_with(
+        store: &Store,
+        camera: CameraId,
+        start: i64,
+        end: i64,
+        lead_in: bool,
+    ) -> Result<Self> {
         if end <= start {
             return Err(Error::Invalid("end must be after start".into()));
         }
@@ -233,6 +252,9 @@ impl VirtualMp4 {
             last_end_utc: i64::MIN,
         };
         store.for_each_fragment(camera, start, end, |file, t, row| {
+            if !lead_in && c.pieces.is_empty() && (t < start || !row.starts_with_key) {
+                return Ok(());
+            }
             if c.pieces.is_empty() && !row.starts_with_key {
                 for lead in lead_in_from_keyframe(store, camera, row.run, t)? {
                     c.add(&lead.file, lead.start_utc, &lead.row)?;

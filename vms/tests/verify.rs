@@ -53,6 +53,7 @@ async fn package(dir: &Path, key: &ed25519_dalek::SigningKey) -> std::path::Path
                 camera_name: "porch".into(),
                 partner_pseudonym: "P-0001".into(),
                 masks_defined: 0,
+                within_range: false,
             }],
             start_us: T0 + 1_000_000,
             end_us: T0 + 3_000_000,

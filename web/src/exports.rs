@@ -241,6 +241,7 @@ pub(crate) async fn create(
                     camera_name: c.name.clone(),
                     partner_pseudonym: pseudonym,
                     masks_defined: c.masks.len(),
+                    within_range: c.sharing == vms_storage::SharingMode::OnRequest,
                 });
             }
             let key = st.export_key()?;

@@ -107,7 +107,17 @@ pub(crate) async fn video(
     let mp4 = st
         .blocking(move |st| {
             st.footage_access(&s, id, &q, Action::Playback, "video.playback")?;
-            match VirtualMp4::build(&st.store, id, start, end) {
+            // Footage an approval covers exactly: nothing before its start leaves (F17).
+            let within = st
+                .store
+                .camera_info(id)?
+                .is_some_and(|c| c.sharing == vms_storage::SharingMode::OnRequest);
+            let built = if within {
+                VirtualMp4::build_within(&st.store, id, start, end)
+            } else {
+                VirtualMp4::build(&st.store, id, start, end)
+            };
+            match built {
                 Ok(v) => Ok(Arc::new(v)),
                 Err(vms_storage::Error::NotFound(_)) => Err(ApiError::NotFoundMsg(
                     "nothing was recorded in that range".into(),

@@ -666,3 +666,83 @@ async fn a_config_file_camera_is_listed_played_and_exported_as_the_agencys() {
     let pkg = w.store.root().join(format!("exports/{export:08}"));
     assert!(verify_package(&pkg, None).ok());
 }
+
+/// Issue 22 F17: footage a partner approved for `[start, end)` leaves the system without the
+/// keyframe lead-in before `start` — in playback and in the export — while a live camera's
+/// playback still starts at the keyframe before (hidden by the edit list).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn approved_footage_leaves_without_frames_before_the_approval() {
+    let w = world();
+    let clip = Clip::builtin();
+    for cam in [w.cams[0], w.cams[1]] {
+        record_clip(
+            &w.store,
+            cam,
+            &[ClipRun {
+                clip: clip.clone(),
+                start_us: B,
+                frames: 450,
+            }],
+            4,
+        )
+        .await;
+    }
+    // Between keyframes (the clip has one a second).
+    let (start, end) = (B + 5_500_000, B + 10 * S);
+    let inv = w.login("investigator").await;
+    let (st, req) = w
+        .call(Method::POST, "/api/requests", &inv, Some(json!({"cameras": [w.cams[1]], "start_us": start, "end_us": end, "case_number": "C-17", "offence": "burglary", "reason": "suspect on the porch"})))
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{req}");
+    let id = req["id"].as_u64().unwrap();
+    let p1 = w.login("partner1").await;
+    let (st, v) = w
+        .call(
+            Method::POST,
+            &format!("/api/requests/{id}/decision"),
+            &p1,
+            Some(json!({"approve": true})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let probe_of = |name: &str, body: &[u8]| {
+        let f = dir.path().join(name);
+        std::fs::write(&f, body).unwrap();
+        ffprobe(&f)
+    };
+    let (st, _, body) = get_raw(&w.app, &video_path(w.cams[1], start, end), &inv, &[]).await;
+    assert_eq!(st, StatusCode::OK);
+    let approved = probe_of("approved.mp4", &body);
+    assert!(
+        approved.first_pts >= 0.0,
+        "a hidden lead-in before the approval is in the file: {approved:?}"
+    );
+    assert!(
+        approved.packets as f64 <= (end - start) as f64 / 1e6 * 30.0 + 1.0,
+        "more frames than the approved window holds: {approved:?}"
+    );
+    let (st, _, body) = get_raw(&w.app, &video_path(w.cams[0], start, end), &inv, &[]).await;
+    assert_eq!(st, StatusCode::OK);
+    let live = probe_of("live.mp4", &body);
+    assert!(
+        live.first_pts < 0.0,
+        "live camera playback keeps its lead-in: {live:?}"
+    );
+
+    let (st, v) = post_export(&w, &inv, &[w.cams[1]], (start, end), "C-17", "burglary").await;
+    assert_eq!(st, StatusCode::ACCEPTED, "{v}");
+    let export = v["id"].as_u64().unwrap();
+    assert_eq!(wait_export(&w, &inv, export).await["status"], "done");
+    let pkg = w.store.root().join(format!("exports/{export:08}"));
+    assert!(verify_package(&pkg, None).ok());
+    let m: Value =
+        serde_json::from_slice(&std::fs::read(pkg.join("manifest.json")).unwrap()).unwrap();
+    let item = &m["items"][0];
+    assert!(
+        item["first_sample_us"].as_i64().unwrap() >= start,
+        "the export holds frames from before the approval: {item}"
+    );
+    assert_eq!(item["lead_in_90k"], 0);
+}
