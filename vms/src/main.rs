@@ -221,7 +221,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             if st.users()?.iter().any(|u| u.role == Role::Admin) {
                 anyhow::bail!("an administrator already exists; use `vms user add`");
             }
-            admin::user_add(
+            let totp = admin::user_add(
                 &st,
                 &secrets,
                 &name,
@@ -230,6 +230,10 @@ async fn dispatch(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                 &admin::read_password()?,
             )?;
             println!("administrator {name:?} created");
+            // Administrators sign in with a second factor too (issue 22 F5).
+            if let Some(uri) = totp {
+                println!("add this to an authenticator app: {uri}");
+            }
             Ok(ok)
         }
         Command::User { store, action } => {

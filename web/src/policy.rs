@@ -318,11 +318,14 @@ pub fn authorize(subject: &Subject, action: Action, resource: &Resource<'_>) -> 
     }
 }
 
-/// Roles whose logins must pass a second factor: those that can see video.
+/// Roles whose logins must pass a second factor: those that can see video, and
+/// administrators, who create and re-role the accounts that can (a password-only admin could
+/// otherwise make themselves a path to video; issue 22 F5).
 pub fn role_needs_mfa(role: Role) -> bool {
-    Action::ALL
-        .iter()
-        .any(|a| a.is_video() && role_may(role, *a))
+    role == Role::Admin
+        || Action::ALL
+            .iter()
+            .any(|a| a.is_video() && role_may(role, *a))
 }
 
 #[cfg(test)]
@@ -620,11 +623,11 @@ mod tests {
     }
 
     #[test]
-    fn mfa_is_required_exactly_for_roles_that_see_video() {
+    fn mfa_is_required_for_roles_that_see_video_and_for_admins() {
         assert!(role_needs_mfa(Role::Viewer));
         assert!(role_needs_mfa(Role::Investigator));
         assert!(role_needs_mfa(Role::Supervisor));
-        assert!(!role_needs_mfa(Role::Admin));
+        assert!(role_needs_mfa(Role::Admin));
         assert!(!role_needs_mfa(Role::Partner));
     }
 }
