@@ -174,6 +174,16 @@ pub fn seed_demo(
             "(accounts from an earlier demo run are kept; their passwords were printed then)"
                 .into(),
         );
+        // Administrators of a demo made before they needed a second factor get one now, or
+        // could not sign in (issue 22 F5).
+        for u in store.users()? {
+            if vms_web::policy::role_needs_mfa(u.role)
+                && u.totp_secret.is_none()
+                && let Some(uri) = user_role(store, secrets, &u.username, u.role)?
+            {
+                lines.push(format!("{:<13} now needs a TOTP code: {uri}", u.username));
+            }
+        }
         return Ok(DemoLogins { lines });
     }
     let now = store.clock().now_utc_micros();

@@ -389,6 +389,16 @@ async fn run(config_path: &Path) -> anyhow::Result<std::process::ExitCode> {
         policy,
         Duration::from_secs(cfg.storage.retention_interval_secs.max(1)),
     );
+    for u in store.users()? {
+        if vms_web::policy::role_needs_mfa(u.role) && u.totp_secret.is_none() && !u.disabled {
+            tracing::warn!(
+                user = %u.username,
+                role = u.role.as_str(),
+                "this account has no second factor and cannot sign in; give it one with \
+                 `vms user role NAME ROLE` (prints the TOTP secret)"
+            );
+        }
+    }
     let mut settings = cfg.web.settings()?;
     settings.live = cfg.live.settings()?;
     settings.destinations = cfg.partner_network.destinations()?;
