@@ -67,6 +67,12 @@ pub struct RecorderStats {
     pub segments_closed: AtomicU64,
     /// Frames dropped while waiting for the first keyframe of a run.
     pub frames_before_keyframe: AtomicU64,
+    /// Of those, frames dropped after a timestamp anomaly ended a run mid-session (lost
+    /// video; the wait at a session's start is not counted here).
+    pub frames_dropped_resync: AtomicU64,
+    /// Recent share of a session's frames dropped, parts per million: a moving average over
+    /// about the last 64 frames, so health can say "dropping 96 %" now, not since boot.
+    pub drop_ppm: AtomicU64,
     /// Timestamp jumps or reversals that ended a run.
     pub timestamp_anomalies: AtomicU64,
     /// Fragments that could not be written (disk full, I/O error) and their frames.
@@ -129,6 +135,8 @@ pub struct Recorder {
     last_end_utc: i64,
     /// Camera clock minus server clock, stored with each run that starts from now on.
     clock_offset_us: Option<i64>,
+    /// A timestamp anomaly ended the run mid-session: frames until the next keyframe are lost.
+    resync: bool,
 }
 
 impl Store {
@@ -150,6 +158,7 @@ impl Store {
             last_duration: 3000,
             last_end_utc,
             clock_offset_us: None,
+            resync: false,
         })
     }
 }
@@ -175,6 +184,7 @@ impl Recorder {
         if let Some(params) = f.new_run.clone() {
             self.end_run().await?;
             self.params = Some(params);
+            self.resync = false;
         }
         if let Some(p) = self.pending.take() {
             let delta = f.pts_90k - p.pts;
@@ -191,6 +201,7 @@ impl Recorder {
                 let d = self.last_duration;
                 self.add_sample(p, d);
                 self.end_run().await?;
+                self.resync = true;
             } else {
                 let d = u32::try_from(delta).unwrap_or(u32::MAX);
                 self.last_duration = d;
@@ -205,8 +216,16 @@ impl Recorder {
             self.stats
                 .frames_before_keyframe
                 .fetch_add(1, Ordering::Relaxed);
+            if self.resync {
+                self.stats
+                    .frames_dropped_resync
+                    .fetch_add(1, Ordering::Relaxed);
+            }
+            self.note_drop(self.resync);
             return Ok(());
         }
+        self.resync = false;
+        self.note_drop(false);
         self.pending = Some(Pending {
             pts: f.pts_90k,
             wall_us: f.wall_us,
@@ -391,6 +410,13 @@ impl Recorder {
                 Ok(())
             }
         }
+    }
+
+    /// Moves the recent drop rate one frame along (α = 1/64).
+    fn note_drop(&self, dropped: bool) {
+        let old = self.stats.drop_ppm.load(Ordering::Relaxed);
+        let new = old - old / 64 + if dropped { 1_000_000 / 64 } else { 0 };
+        self.stats.drop_ppm.store(new, Ordering::Relaxed);
     }
 
     fn count_lost(&self, frames: u32, error: &str) {

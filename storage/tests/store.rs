@@ -824,3 +824,58 @@ async fn a_slow_camera_clock_is_pulled_back_at_the_clamp_rate_and_reported() {
         "reported drift {drift} µs, index lag {lag} µs"
     );
 }
+
+/// Issue 15 (honest health): a camera whose timestamps keep ending runs (here B-frames, whose
+/// RTP times go backwards in decode order) loses most frames; the recorder counts them and its
+/// recent drop rate says so, while a clean stream's stays at zero — including the wait for the
+/// first keyframe when a session starts mid-GOP.
+#[tokio::test]
+async fn dropped_frames_are_counted_and_the_recent_drop_rate_shows_them() {
+    use std::sync::atomic::Ordering::Relaxed;
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path(), Arc::new(ManualClock::new(T0)));
+
+    let clean = store.camera_id("clean").unwrap();
+    let mut rec = store.recorder(clean, RecorderOptions::default()).unwrap();
+    let stats = rec.stats().clone();
+    // Starts mid-GOP: 10 frames before the first keyframe are skipped, not "lost".
+    let mut fs = frames(310, 30, T0);
+    for f in &mut fs {
+        f.keyframe = (f.pts_90k - 1_000_000) / 3000 % 30 == 10;
+    }
+    for f in fs {
+        rec.push(f).await.unwrap();
+    }
+    rec.close().await.unwrap();
+    assert_eq!(stats.frames_before_keyframe.load(Relaxed), 10);
+    assert_eq!(stats.frames_dropped_resync.load(Relaxed), 0);
+    assert_eq!(stats.drop_ppm.load(Relaxed), 0);
+
+    // I P B B P B B …: presentation times in decode order go 0, 3, 1, 2, 6, 4, 5, …
+    let bframes = store.camera_id("bframes").unwrap();
+    let mut rec = store.recorder(bframes, RecorderOptions::default()).unwrap();
+    let stats = rec.stats().clone();
+    let order = |i: i64| {
+        if i == 0 {
+            return 0;
+        }
+        let (g, r) = ((i - 1) / 3, (i - 1) % 3);
+        3 * g + [3, 1, 2][r as usize]
+    };
+    for i in 0..300i64 {
+        let mut f = frames(1, 1, T0).remove(0);
+        f.new_run = (i == 0).then(track);
+        f.pts_90k = 1_000_000 + order(i) * 3000;
+        f.wall_us = T0 + i * 1_000_000 / 30;
+        f.keyframe = i % 30 == 0;
+        rec.push(f).await.unwrap();
+    }
+    rec.close().await.unwrap();
+    let dropped = stats.frames_dropped_resync.load(Relaxed);
+    assert!(dropped > 200, "{dropped} of 300 frames dropped");
+    assert!(
+        stats.drop_ppm.load(Relaxed) > 500_000,
+        "recent drop rate {} ppm",
+        stats.drop_ppm.load(Relaxed)
+    );
+}

@@ -1659,7 +1659,7 @@ pub(crate) async fn metrics(State(st): State<AppState>) -> impl IntoResponse {
     use std::fmt::Write as _;
     let mut out = String::new();
     type Series = (&'static str, &'static str, fn(&crate::CameraHealth) -> f64);
-    let series: [Series; 10] = [
+    let series: [Series; 11] = [
         ("vms_camera_frames_received_total", "counter", |h| {
             h.frames_received as f64
         }),
@@ -1669,6 +1669,9 @@ pub(crate) async fn metrics(State(st): State<AppState>) -> impl IntoResponse {
         ("vms_camera_stalls_total", "counter", |h| h.stalls as f64),
         ("vms_recorder_drift_seconds", "gauge", |h| {
             h.drift_ms / 1000.0
+        }),
+        ("vms_recorder_frames_dropped_total", "counter", |h| {
+            h.frames_dropped as f64
         }),
         ("vms_camera_fps", "gauge", |h| h.fps),
         ("vms_camera_bitrate_bps", "gauge", |h| h.bitrate_bps),

@@ -188,6 +188,11 @@ pub struct CameraHealth {
     /// Server arrival time minus index time at the last committed fragment, milliseconds
     /// (positive: the camera's clock runs slow and the index is behind).
     drift_ms: f64,
+    /// Frames received but not recorded: dropped after timestamp anomalies until the next
+    /// keyframe, plus those whose fragment could not be written.
+    frames_dropped: u64,
+    /// Share of the camera's recent frames dropped (0–1).
+    drop_rate: f64,
 }
 
 #[derive(Serialize, Debug)]
@@ -196,12 +201,23 @@ pub struct HealthResponse {
     store_bytes: u64,
 }
 
+/// Recent drop rate from which a streaming camera shows as `degraded`.
+const DEGRADED_AT: f64 = 0.05;
+
 fn camera_health(c: &CameraView) -> CameraHealth {
     let h = c.health.snapshot();
     let s = &c.stats;
+    let drop_rate = (s.drop_ppm.load(Ordering::Relaxed) as f64 / 1e4).round() / 100.0;
+    // A camera whose frames are being dropped is not healthy "streaming" (issue 15: a B-frame
+    // camera lost 96 % of its video while showing exactly that).
+    let degraded = h.state == vms_ingest::SessionState::Streaming && drop_rate >= DEGRADED_AT;
     CameraHealth {
         name: c.name.clone(),
-        state: h.state.as_str(),
+        state: if degraded {
+            "degraded"
+        } else {
+            h.state.as_str()
+        },
         codec: h.codec,
         frames_received: h.frames,
         fps: (h.fps * 10.0).round() / 10.0,
@@ -209,7 +225,6 @@ fn camera_health(c: &CameraView) -> CameraHealth {
         last_frame_utc_us: h.last_frame_us,
         reconnects: h.reconnects,
         stalls: h.stalls,
-        last_error: h.last_error,
         frames_recorded: s.frames.load(Ordering::Relaxed),
         fragments: s.fragments.load(Ordering::Relaxed),
         bytes_recorded: s.bytes.load(Ordering::Relaxed),
@@ -221,6 +236,16 @@ fn camera_health(c: &CameraView) -> CameraHealth {
         clock_offset_us: h.clock_offset_us,
         onvif_resolves: c.health.onvif_resolves.load(Ordering::Relaxed),
         drift_ms: (s.drift_us.load(Ordering::Relaxed) as f64 / 100.0).round() / 10.0,
+        frames_dropped: s.frames_dropped_resync.load(Ordering::Relaxed)
+            + s.frames_lost.load(Ordering::Relaxed),
+        drop_rate,
+        last_error: match h.last_error {
+            None if degraded => Some(format!(
+                "dropping {:.0} % of frames (timestamps that do not advance or jump)",
+                drop_rate * 100.0
+            )),
+            e => e,
+        },
     }
 }
 

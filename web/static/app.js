@@ -418,7 +418,8 @@ async function watchTile(t) {
   // The camera streams (says the server) but this session decodes nothing: the session is
   // dead (server restarted, network path gone) even if ICE has not noticed yet.
   t.frozenSince = t.frozenSince || now;
-  const streaming = t.cam.health && t.cam.health.state === 'streaming';
+  // 'degraded' still streams; it is dropping frames it cannot record.
+  const streaming = t.cam.health && ['streaming', 'degraded'].includes(t.cam.health.state);
   if (streaming && now - t.frozenSince > 6000) { t.frozenSince = now; reconnectLater(t); return; }
   showTileCounters(t);
   // The server or the network is gone (not merely the camera): start a new session.
@@ -429,7 +430,7 @@ async function watchTile(t) {
     if (performance.now() - t.downSince > 4000) { t.downSince = null; reconnectLater(t); }
   } else {
     t.downSince = null;
-    if (state === 'connected' && t.cam.health && t.cam.health.state !== 'streaming' && frames === t.lastFrames) {
+    if (state === 'connected' && t.cam.health && !['streaming', 'degraded'].includes(t.cam.health.state) && frames === t.lastFrames) {
       t.msg.textContent = 'camera offline — the picture resumes when it is back';
     }
   }

@@ -753,3 +753,39 @@ async fn offers_that_never_connect_are_capped_per_account_and_not_counted() {
     assert_eq!(status, 201, "{body}");
     drop(held);
 }
+
+/// Issue 15 (honest health): a streaming camera whose recorder is dropping frames shows as
+/// `degraded`, with the rate and a reason, in `/api/health` and the metrics — not "streaming"
+/// with no error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_camera_dropping_frames_is_degraded_not_streaming() {
+    use std::sync::atomic::Ordering::Relaxed;
+    let l = live_world(|_| {}).await;
+    wait_streaming(&l).await;
+    let admin = l.w.login("admin").await;
+    let health = |v: &serde_json::Value| v["cameras"][0].clone();
+    let (st, v) =
+        l.w.call(axum::http::Method::GET, "/api/health", &admin, None)
+            .await;
+    assert_eq!(st, axum::http::StatusCode::OK, "{v}");
+    assert_eq!(health(&v)["state"], "streaming", "{v}");
+
+    // What the recorder reports for a camera with B-frames (issue 15): most frames dropped.
+    let stats = l.w.state.cameras.read().unwrap()[0].stats.clone();
+    stats.drop_ppm.store(960_000, Relaxed);
+    stats.frames_dropped_resync.store(960, Relaxed);
+    let (_, v) =
+        l.w.call(axum::http::Method::GET, "/api/health", &admin, None)
+            .await;
+    let h = health(&v);
+    assert_eq!(h["state"], "degraded", "{v}");
+    assert_eq!(h["drop_rate"], 0.96);
+    assert_eq!(h["frames_dropped"], 960);
+    assert!(h["last_error"].as_str().unwrap().contains("96 %"), "{h}");
+    let (_, _, body) = common::get_raw(&l.w.app, "/metrics", &admin, &[]).await;
+    let text = String::from_utf8(body).unwrap();
+    assert!(
+        text.contains("vms_recorder_frames_dropped_total{camera=\"cam-0\"} 960"),
+        "{text}"
+    );
+}
