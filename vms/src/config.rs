@@ -201,7 +201,7 @@ pub struct LiveConfig {
     pub max_viewers: usize,
     #[serde(default = "default_max_per_user")]
     pub max_views_per_user: usize,
-    #[serde(default = "default_live_timeout")]
+    #[serde(default = "default_connect_timeout")]
     pub connect_timeout_secs: u64,
     #[serde(default = "default_live_timeout")]
     pub peer_timeout_secs: u64,
@@ -215,7 +215,7 @@ impl Default for LiveConfig {
             ice_servers: Vec::new(),
             max_viewers: default_max_viewers(),
             max_views_per_user: default_max_per_user(),
-            connect_timeout_secs: default_live_timeout(),
+            connect_timeout_secs: default_connect_timeout(),
             peer_timeout_secs: default_live_timeout(),
         }
     }
@@ -226,6 +226,11 @@ fn default_max_viewers() -> usize {
 }
 fn default_max_per_user() -> usize {
     vms_web::live::LiveSettings::default().max_per_user
+}
+fn default_connect_timeout() -> u64 {
+    vms_web::live::LiveSettings::default()
+        .connect_timeout
+        .as_secs()
 }
 fn default_live_timeout() -> u64 {
     15
