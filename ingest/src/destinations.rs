@@ -75,6 +75,16 @@ impl Destinations {
         }
     }
 
+    /// [`Destinations::resolve`] for the host and port a connection to `url` goes to.
+    pub async fn resolve_url(
+        &self,
+        url: &url::Url,
+        timeout: Duration,
+    ) -> Result<Vec<SocketAddr>, DestinationError> {
+        let (host, port) = url_target(url).ok_or(DestinationError::Unresolved)?;
+        self.resolve(&host, port, timeout).await
+    }
+
     /// Resolves `host:port` and returns the addresses that may be connected to; an error when
     /// none may (so the caller learns nothing about which internal names exist).
     pub async fn resolve(
@@ -103,6 +113,16 @@ impl Destinations {
         }
         Ok(allowed)
     }
+}
+
+/// Host (without IPv6 brackets) and port a connection to `url` goes to: the scheme's default
+/// port for `http`, RTSP's 554 otherwise.
+pub fn url_target(url: &url::Url) -> Option<(String, u16)> {
+    let host = url
+        .host_str()?
+        .trim_start_matches('[')
+        .trim_end_matches(']');
+    Some((host.to_owned(), url.port_or_known_default().unwrap_or(554)))
 }
 
 /// Loopback, unspecified, link-local (cloud metadata lives there), multicast, broadcast and

@@ -170,7 +170,7 @@ async fn supervise(
         health.set_state(SessionState::Backoff);
         let probe = url
             .as_ref()
-            .and_then(probe_target)
+            .and_then(crate::destinations::url_target)
             .filter(|_| !cfg.port_probe.is_zero());
         tokio::select! {
             _ = cancel.cancelled() => break,
@@ -183,15 +183,6 @@ async fn supervise(
     }
     health.set_state(SessionState::Stopped);
     live.close();
-}
-
-/// Host and port a session to `url` connects to (RTSP's default port is 554).
-fn probe_target(url: &url::Url) -> Option<(String, u16)> {
-    let host = url
-        .host_str()?
-        .trim_start_matches('[')
-        .trim_end_matches(']');
-    Some((host.to_owned(), url.port().unwrap_or(554)))
 }
 
 /// Whether `target` accepts a TCP connection within `limit`, connecting only where
@@ -312,9 +303,8 @@ async fn run_session(
     health: &Health,
 ) -> Result<(), SessionError> {
     if !cfg.destinations.unrestricted {
-        let host = url.host_str().unwrap_or_default();
         cfg.destinations
-            .resolve(host, url.port().unwrap_or(554), cfg.connect_timeout)
+            .resolve_url(url, cfg.connect_timeout)
             .await?;
     }
     let setup = async {

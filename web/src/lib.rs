@@ -102,8 +102,8 @@ pub struct AppState {
     pub live: Arc<live::Hub>,
     /// Sign-in admission (issue 22 F11).
     pub login_guard: Arc<login_guard::LoginGuard>,
-    /// ONVIF probes per account in the current minute: (minute, count).
-    pub(crate) probe_budget: Arc<std::sync::Mutex<std::collections::HashMap<String, (i64, u32)>>>,
+    /// ONVIF probes per account in the current minute.
+    pub(crate) probe_budget: Arc<std::sync::Mutex<login_guard::Window<String>>>,
 }
 
 impl AppState {
@@ -124,16 +124,11 @@ impl AppState {
     /// Takes one ONVIF probe from `user`'s budget for this minute; false when it is spent.
     pub(crate) fn take_probe(&self, user: &str) -> bool {
         let minute = self.store.clock().now_utc_micros().div_euclid(60_000_000);
-        let Ok(mut budget) = self.probe_budget.lock() else {
-            return false;
-        };
-        budget.retain(|_, (m, _)| *m == minute);
-        let (_, n) = budget.entry(user.to_owned()).or_insert((minute, 0));
-        if *n >= self.settings.probes_per_minute {
-            return false;
-        }
-        *n += 1;
-        true
+        // 0 allows no probes (a window's 0 would mean no limit).
+        self.settings.probes_per_minute > 0
+            && self.probe_budget.lock().is_ok_and(|mut budget| {
+                budget.take(user.to_owned(), minute, self.settings.probes_per_minute)
+            })
     }
 
     fn camera_views(&self) -> Vec<CameraView> {

@@ -52,7 +52,7 @@ pub enum Refusal {
 
 /// Per-minute counters for one kind of key; only the current minute is kept.
 #[derive(Debug)]
-struct Window<K> {
+pub(crate) struct Window<K> {
     minute: i64,
     counts: HashMap<K, u32>,
 }
@@ -67,8 +67,8 @@ impl<K> Default for Window<K> {
 }
 
 impl<K: std::hash::Hash + Eq> Window<K> {
-    /// Counts one attempt for `key`; false when it is over `limit` this minute.
-    fn take(&mut self, key: K, minute: i64, limit: u32) -> bool {
+    /// Counts one attempt for `key`; false when it is over `limit` this minute (0: no limit).
+    pub(crate) fn take(&mut self, key: K, minute: i64, limit: u32) -> bool {
         if limit == 0 {
             return true;
         }

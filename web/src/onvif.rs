@@ -92,15 +92,8 @@ pub(crate) async fn probe(
         destinations: st.settings.destinations.clone(),
         ..ClientOptions::default()
     };
-    let allowed = match onvif::select::device_url(&address) {
-        Ok(u) => stream_allowed(&st, &u).await,
-        Err(_) => true, // enroll reports the bad address
-    };
-    let result = if allowed {
-        onvif::enroll(&address, credentials, &opts).await
-    } else {
-        Err(onvif::OnvifError::Refused)
-    };
+    // The client refuses refused destinations itself, before connecting (on redirects too).
+    let result = onvif::enroll(&address, credentials, &opts).await;
     // The stream the device names is where recording would connect: the same rules apply.
     let result = match result {
         Ok(e) if !stream_allowed(&st, &e.main.uri).await => Err(onvif::OnvifError::Refused),
@@ -121,8 +114,8 @@ pub(crate) async fn probe(
         tracing::info!(error = %e, "ONVIF probe failed");
         if e.is_not_authorized() {
             ApiError::BadRequest("the device refused the credentials".into())
-        } else if matches!(e, onvif::OnvifError::Refused) {
-            ApiError::BadRequest(e.to_string())
+        } else if matches!(e.root(), onvif::OnvifError::Refused) {
+            ApiError::BadRequest(e.root().to_string())
         } else {
             ApiError::BadRequest("no ONVIF device answered at this address".into())
         }
@@ -169,16 +162,9 @@ pub(crate) async fn probe(
 
 /// Whether `uri`'s host may be connected to under the partner destination rules.
 pub(crate) async fn stream_allowed(st: &AppState, uri: &url::Url) -> bool {
-    let Some(host) = uri.host_str() else {
-        return false;
-    };
     st.settings
         .destinations
-        .resolve(
-            host,
-            uri.port_or_known_default().unwrap_or(554),
-            Duration::from_secs(5),
-        )
+        .resolve_url(uri, Duration::from_secs(5))
         .await
         .is_ok()
 }
