@@ -15,7 +15,7 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use retina::client::rtp::InorderParser;
 use retina::client::{SessionOptions, Timeline, UnknownRtcpSsrcPolicy};
 use retina::codec::{CodecItem, Depacketizer, FrameFormat};
-use vms_ingest::sim::Clip;
+use vms_sim::Clip;
 
 const SSRC: u32 = 0x1234_5678;
 const SEQ0: u16 = 4242;

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context;
-use vms_ingest::sim::Clip;
+use vms_sim::Clip;
 
 /// Where the clip comes from.
 #[derive(Clone, Debug, PartialEq, Eq)]

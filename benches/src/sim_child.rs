@@ -2,7 +2,7 @@
 //! recorder under test.
 //!
 //! The child is this same binary (`ingest-load sim-serve`) running the project's simulator
-//! ([`vms_ingest::sim::SimServer`], the code behind `vms sim`). It is not `vms sim` itself
+//! ([`vms_sim::SimServer`], the code behind `vms sim`). It is not `vms sim` itself
 //! because loss accounting needs the simulator's per-camera "frames sent" counters, which only
 //! the library API exposes. Protocol, one line each way over stdin/stdout:
 //!
@@ -22,7 +22,7 @@ use anyhow::{Context, bail};
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
 use tokio::process::{Child, ChildStdin, ChildStdout, Command};
-use vms_ingest::sim::{SimOptions, SimServer};
+use vms_sim::{SimOptions, SimServer};
 
 use crate::clip::ClipSource;
 

@@ -1,5 +1,6 @@
-//! Camera ingest: one supervised RTSP session per camera (via `retina`), the per-camera frame
-//! fan-out, and the camera simulator used by the demo, the tests and the load benchmarks.
+//! Camera ingest: one supervised RTSP session per camera (via `retina`), ONVIF, and the
+//! per-camera frame fan-out. The camera simulator the demo, tests and benchmarks use is its own
+//! crate (`vms-sim`).
 //!
 //! This crate never touches RocksDB and serves no HTTP (its ONVIF client only speaks to cameras):
 //! it turns cameras into [`Frame`]s and [`Health`].
@@ -10,7 +11,6 @@ pub mod destinations;
 pub mod live;
 pub mod onvif;
 pub mod session;
-pub mod sim;
 
 pub use camera::{
     CameraConfig, Codec, Credentials, Frame, Health, HealthSnapshot, OnvifSource, Secret,

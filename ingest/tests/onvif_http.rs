@@ -701,7 +701,7 @@ async fn resolve_stream_uri_survives_regenerated_profile_tokens() {
 /// one — without anyone re-enrolling it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn onvif_camera_session_resolves_its_stream_and_follows_a_moved_one() {
-    use vms_ingest::sim::{SimOptions, SimServer};
+    use vms_sim::{SimOptions, SimServer};
     let sim = SimServer::start(SimOptions::new(2)).await.unwrap();
     let urls = [sim.url(0).to_string(), sim.url(1).to_string()];
     let current = Arc::new(AtomicUsize::new(0));

@@ -505,6 +505,17 @@ impl Store {
         Ok(Some(r))
     }
 
+    /// Writes a new user row unless the name is taken (checked and written under the account
+    /// lock, so two creations of one name cannot both succeed). False if it exists.
+    pub fn insert_user(&self, user: &UserRow) -> Result<bool> {
+        let _guard = self.account_guard()?;
+        if self.user(&user.username)?.is_some() {
+            return Ok(false);
+        }
+        self.put_user(user)?;
+        Ok(true)
+    }
+
     fn account_guard(&self) -> Result<std::sync::MutexGuard<'_, ()>> {
         self.db.account_lock.lock().map_err(|_| Error::ShuttingDown)
     }

@@ -5,11 +5,12 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
+use vms_program::users::NewUser;
+use vms_program::{Program, ProgramSettings, auth, policy};
 use vms_storage::{
-    CameraInfo, CameraSource, NewAuditEvent, PartnerRow, PartnerStatus, Role, SecretBox,
-    SharingMode, Store, StoreOptions, TokenRow,
+    CameraInfo, CameraSource, PartnerRow, PartnerStatus, Role, SecretBox, SharingMode, Store,
+    StoreOptions,
 };
-use vms_web::auth;
 
 /// The secret key file: `secret_key_file` from the config, else `<data_dir>/secret.key`.
 pub fn secret_key_path(data_dir: &Path, configured: Option<&Path>) -> PathBuf {
@@ -27,121 +28,58 @@ pub fn open(data_dir: &Path) -> anyhow::Result<Arc<Store>> {
     .with_context(|| format!("opening store in {} (is vms running?)", data_dir.display()))
 }
 
-fn audit(store: &Store, action: &str, detail: String) -> anyhow::Result<()> {
-    store.audit(NewAuditEvent {
-        actor: format!("cli:{}", whoami()),
-        action: action.into(),
-        outcome: "ok".into(),
-        detail,
-        ..Default::default()
-    })?;
-    Ok(())
+/// The program as the CLI applies it: the program's default bounds, the operator as actor.
+fn program(store: &Arc<Store>) -> Program {
+    Program::new(Arc::clone(store), ProgramSettings::default())
 }
 
-fn whoami() -> String {
-    std::env::var("SUDO_USER")
+/// The operator, as the audit log names CLI changes.
+fn actor() -> String {
+    let user = std::env::var("SUDO_USER")
         .or_else(|_| std::env::var("USER"))
-        .unwrap_or_else(|_| "unknown".into())
+        .unwrap_or_else(|_| "unknown".into());
+    format!("cli:{user}")
 }
 
 /// Creates a user; returns the `otpauth://` URI when a second factor was set up.
 pub fn user_add(
-    store: &Store,
+    store: &Arc<Store>,
     secrets: &SecretBox,
     username: &str,
     role: Role,
     partner: Option<u64>,
     password: &str,
 ) -> anyhow::Result<Option<String>> {
-    if store.user(username)?.is_some() {
-        bail!("user {username:?} already exists");
-    }
-    if let Some(p) = partner {
-        store
-            .partner(p)?
-            .with_context(|| format!("no partner {p}"))?;
-    }
-    let now = store.clock().now_utc_micros();
-    let (row, totp) = auth::new_user(username, role, partner, password, false, secrets, now)
-        .map_err(anyhow::Error::msg)?;
-    store.put_user(&row)?;
-    audit(
-        store,
-        "user.create",
-        format!("{username} role={}", role.as_str()),
-    )?;
-    Ok(totp.map(|t| t.1))
+    let new = NewUser {
+        username,
+        role,
+        partner,
+        password,
+    };
+    Ok(program(store).create_user(&actor(), secrets, new)?.1)
 }
 
-pub fn user_passwd(store: &Store, username: &str, password: &str) -> anyhow::Result<()> {
-    let mut u = store
-        .user(username)?
-        .with_context(|| format!("no user {username:?}"))?;
-    auth::check_password_strength(password).map_err(anyhow::Error::msg)?;
-    u.password_hash = auth::hash_password(password).map_err(anyhow::Error::msg)?;
-    u.failed_logins = 0;
-    u.locked_until_us = 0;
-    store.put_user(&u)?;
-    audit(store, "user.passwd", username.to_owned())
+pub fn user_passwd(store: &Arc<Store>, username: &str, password: &str) -> anyhow::Result<()> {
+    Ok(program(store).set_password(&actor(), username, password)?)
 }
 
+/// Changes a user's role; returns the `otpauth://` URI when a second factor was set up.
 pub fn user_role(
-    store: &Store,
+    store: &Arc<Store>,
     secrets: &SecretBox,
     username: &str,
     role: Role,
 ) -> anyhow::Result<Option<String>> {
-    let mut u = store
-        .user(username)?
-        .with_context(|| format!("no user {username:?}"))?;
-    if (role == Role::Partner) != u.partner.is_some() {
-        bail!("partner accounts cannot become staff accounts or the reverse");
-    }
-    let mut uri = None;
-    if vms_web::policy::role_needs_mfa(role) && u.totp_secret.is_none() {
-        let (secret, link) = auth::new_totp_secret(username);
-        u.totp_secret = Some(secrets.seal(&secret));
-        uri = Some(link);
-    }
-    u.role = role;
-    store.put_user(&u)?;
-    audit(
-        store,
-        "user.role",
-        format!("{username} role={}", role.as_str()),
-    )?;
-    Ok(uri)
+    Ok(program(store).set_role(&actor(), secrets, username, role)?)
 }
 
-pub fn user_disable(store: &Store, username: &str, disabled: bool) -> anyhow::Result<()> {
-    let mut u = store
-        .user(username)?
-        .with_context(|| format!("no user {username:?}"))?;
-    u.disabled = disabled;
-    store.put_user(&u)?;
-    audit(
-        store,
-        "user.disable",
-        format!("{username} disabled={disabled}"),
-    )
+pub fn user_disable(store: &Arc<Store>, username: &str, disabled: bool) -> anyhow::Result<()> {
+    Ok(program(store).set_disabled(&actor(), username, disabled)?)
 }
 
 /// Creates a bearer token for API clients (e.g. a metrics scraper). Shown once.
-pub fn token_add(store: &Store, username: &str, label: &str) -> anyhow::Result<String> {
-    store
-        .user(username)?
-        .with_context(|| format!("no user {username:?}"))?;
-    let token = auth::random_token();
-    store.put_token(
-        &auth::token_hash(&token),
-        &TokenRow {
-            username: username.to_owned(),
-            label: label.to_owned(),
-            created_us: store.clock().now_utc_micros(),
-        },
-    )?;
-    audit(store, "token.create", format!("{username} label={label}"))?;
-    Ok(token)
+pub fn token_add(store: &Arc<Store>, username: &str, label: &str) -> anyhow::Result<String> {
+    Ok(program(store).add_token(&actor(), username, label)?)
 }
 
 /// What the demo set up, to print for the person trying it.
@@ -153,7 +91,7 @@ pub struct DemoLogins {
 /// Seeds a demo partner with three cameras (live, on-request, registry) pointing at the
 /// simulator, and one account per role. Idempotent: an existing store is left as it is.
 pub fn seed_demo(
-    store: &Store,
+    store: &Arc<Store>,
     secrets: &SecretBox,
     sim_urls: &[url::Url],
 ) -> anyhow::Result<DemoLogins> {
@@ -177,7 +115,7 @@ pub fn seed_demo(
         // Administrators of a demo made before they needed a second factor get one now, or
         // could not sign in (issue 22 F5).
         for u in store.users()? {
-            if vms_web::policy::role_needs_mfa(u.role)
+            if policy::role_needs_mfa(u.role)
                 && u.totp_secret.is_none()
                 && let Some(uri) = user_role(store, secrets, &u.username, u.role)?
             {
@@ -194,7 +132,7 @@ pub fn seed_demo(
         contact_email: "owner@example.invalid".into(),
         contact_phone: String::new(),
         address: "1 Main St (demo)".into(),
-        terms_version: Some(vms_web::Settings::default().terms_version),
+        terms_version: Some(ProgramSettings::default().terms_version),
         terms_accepted_us: Some(now),
         status: PartnerStatus::Active,
         created_us: now,

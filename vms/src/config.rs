@@ -108,13 +108,13 @@ pub struct WebConfig {
     pub header_read_timeout_secs: u64,
     #[serde(default = "default_max_connections")]
     pub max_connections: usize,
-    /// See [`vms_web::login_guard::LoginLimits::per_source_per_minute`].
+    /// See [`vms_program::login_guard::LoginLimits::per_source_per_minute`].
     #[serde(default = "default_login_per_source")]
     pub login_attempts_per_source_per_minute: u32,
 }
 
 fn default_login_per_source() -> u32 {
-    vms_web::login_guard::LoginLimits::default().per_source_per_minute
+    vms_program::login_guard::LoginLimits::default().per_source_per_minute
 }
 
 fn default_header_read_timeout() -> u64 {
@@ -147,18 +147,16 @@ fn default_request_hours() -> u32 {
     12
 }
 fn default_terms() -> String {
-    vms_web::Settings::default().terms_version
+    vms_program::ProgramSettings::default().terms_version
 }
 
 impl WebConfig {
     /// The web policy settings; privacy defaults may only be made stricter.
     pub fn settings(&self) -> anyhow::Result<vms_web::Settings> {
         let d = vms_web::Settings::default();
-        if self.max_request_hours == 0 || self.max_request_hours > d.max_request_hours {
-            bail!(
-                "web.max_request_hours must be 1..={} (the program's bound)",
-                d.max_request_hours
-            );
+        let bound = d.program.max_request_hours;
+        if self.max_request_hours == 0 || self.max_request_hours > bound {
+            bail!("web.max_request_hours must be 1..={bound} (the program's bound)");
         }
         if !(1..=300).contains(&self.header_read_timeout_secs) {
             bail!("web.header_read_timeout_secs must be 1..=300");
@@ -167,18 +165,21 @@ impl WebConfig {
             bail!("web.max_connections must be at least 1");
         }
         Ok(vms_web::Settings {
-            login: vms_web::login_guard::LoginLimits {
+            login: vms_program::login_guard::LoginLimits {
                 per_source_per_minute: self.login_attempts_per_source_per_minute,
-                ..vms_web::login_guard::LoginLimits::default()
+                ..vms_program::login_guard::LoginLimits::default()
             },
             server: vms_web::server::ServerLimits {
                 header_read_timeout: std::time::Duration::from_secs(self.header_read_timeout_secs),
                 max_connections: self.max_connections,
             },
-            max_request_hours: self.max_request_hours,
-            mfa_for_all: self.mfa_for_all,
+            program: vms_program::ProgramSettings {
+                max_request_hours: self.max_request_hours,
+                mfa_for_all: self.mfa_for_all,
+                terms_version: self.terms_version.clone(),
+                ..d.program.clone()
+            },
             secure_cookie: self.secure_cookie,
-            terms_version: self.terms_version.clone(),
             export_key_file: self.export_key_file.clone(),
             ..d
         })

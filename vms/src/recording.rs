@@ -209,11 +209,8 @@ pub fn enrolled_config(
     secrets: &vms_storage::SecretBox,
     destinations: &vms_ingest::destinations::Destinations,
 ) -> Option<CameraConfig> {
-    use vms_storage::{CameraSource, PartnerStatus, SharingMode};
-    if c.sharing == SharingMode::Registry
-        || c.paused
-        || partner.is_none_or(|p| p.status != PartnerStatus::Active)
-    {
+    use vms_storage::CameraSource;
+    if !vms_program::cameras::is_recorded(c, partner) {
         return None;
     }
     let mut cfg = match &c.source {
@@ -341,19 +338,10 @@ pub fn effective_policy(
     let mut policy = base.clone();
     let partners = store.partners()?;
     for c in store.cameras_info()? {
-        if c.source == vms_storage::CameraSource::ConfigFile {
-            // Its retention comes from the config file, already in `base`.
-            continue;
+        // Config-file cameras' retention comes from the config file, already in `base`.
+        if let Some(secs) = vms_program::cameras::retention_secs(&c, &partners) {
+            policy.max_age_secs.insert(c.id, secs);
         }
-        let left = partners
-            .iter()
-            .any(|p| p.id == c.partner && p.status == vms_storage::PartnerStatus::Left);
-        let secs = if left {
-            0
-        } else {
-            i64::from(c.retention_days) * 86_400
-        };
-        policy.max_age_secs.insert(c.id, secs);
     }
     Ok(policy)
 }

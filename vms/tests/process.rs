@@ -9,7 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use support::ffprobe;
-use vms_ingest::sim::{SimOptions, SimServer};
+use vms_sim::{SimOptions, SimServer};
 use vms_storage::{Store, StoreOptions};
 
 const VMS: &str = env!("CARGO_BIN_EXE_vms");

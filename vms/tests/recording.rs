@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use support::{ffprobe, free_port, wait_for};
 use vms::recording::Recording;
-use vms_ingest::sim::{Clip, Fault, SimOptions, SimServer};
 use vms_ingest::{CameraConfig, Credentials, Secret, SessionState};
+use vms_sim::{Clip, Fault, SimOptions, SimServer};
 use vms_storage::{RecorderOptions, Store, StoreOptions};
 
 async fn sim(cameras: usize) -> SimServer {

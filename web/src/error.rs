@@ -8,6 +8,7 @@ use axum::http::StatusCode;
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use serde::de::DeserializeOwned;
+use vms_program::ProgramError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -41,6 +42,25 @@ pub enum ApiError {
     Unavailable(String),
     #[error("internal error")]
     Internal(String),
+}
+
+/// What a handler returns.
+pub type ApiResult<T> = Result<T, ApiError>;
+
+/// The one mapping from a program outcome's kind to HTTP.
+impl From<ProgramError> for ApiError {
+    fn from(e: ProgramError) -> Self {
+        match e {
+            ProgramError::Invalid(m) => ApiError::BadRequest(m),
+            ProgramError::Forbidden { rule } => ApiError::Forbidden { rule },
+            ProgramError::NotFound => ApiError::NotFound,
+            ProgramError::NotFoundMsg(m) => ApiError::NotFoundMsg(m),
+            ProgramError::Conflict(m) => ApiError::Conflict(m),
+            ProgramError::TooManyRequests(m) => ApiError::TooManyRequests(m),
+            ProgramError::Storage(e) => e.into(),
+            ProgramError::Internal(m) => ApiError::Internal(m),
+        }
+    }
 }
 
 impl From<vms_storage::Error> for ApiError {

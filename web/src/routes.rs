@@ -10,10 +10,11 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, on};
 
-use crate::AppState;
-use crate::auth::{self, AuthError, SESSION_COOKIE};
 use crate::error::ApiError;
-use crate::policy::{Action, Resource, Subject, authorize};
+use crate::state::AppState;
+use vms_program::AuditAction;
+use vms_program::auth::{self, AuthError, SESSION_COOKIE};
+use vms_program::policy::{Action, Resource, Subject, authorize};
 
 /// Who may call a route, before any particular object is looked at.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -189,11 +190,21 @@ async fn gate(
                     ApiError::Unauthorized("invalid or expired credentials").into_response()
                 }
                 AuthError::Expired(user) => {
-                    state.audit_denial_by(&user, path, "session-expired");
+                    state.program.audit_denial(
+                        &user,
+                        AuditAction::SessionRejected,
+                        "session-expired",
+                        path.to_owned(),
+                    );
                     ApiError::Unauthorized("session expired; sign in again").into_response()
                 }
                 AuthError::BadCsrf(user) => {
-                    state.audit_denial_by(&user, path, "csrf-token-mismatch");
+                    state.program.audit_denial(
+                        &user,
+                        AuditAction::SessionRejected,
+                        "csrf-token-mismatch",
+                        path.to_owned(),
+                    );
                     ApiError::Forbidden {
                         rule: "csrf-token-mismatch",
                     }
@@ -205,7 +216,9 @@ async fn gate(
     if let Access::Action(action) = access {
         let d = authorize(&subject, action, &Resource::Route);
         if !d.allow {
-            state.audit_denial(&subject, action.as_str(), d.rule);
+            state
+                .program
+                .audit_denial(&subject.username, action.into(), d.rule, String::new());
             return ApiError::Forbidden { rule: d.rule }.into_response();
         }
     }

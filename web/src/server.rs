@@ -22,8 +22,6 @@ use tokio_util::task::TaskTracker;
 use tower::ServiceExt as _;
 use tracing::Instrument as _;
 
-use crate::live::LocalAddr;
-
 /// Limits on the connections one server accepts.
 #[derive(Clone, Copy, Debug)]
 pub struct ServerLimits {
@@ -47,6 +45,11 @@ impl Default for ServerLimits {
 /// reverse proxy in front).
 #[derive(Clone, Copy, Debug)]
 pub struct PeerAddr(pub SocketAddr);
+
+/// The local address of the HTTP connection a request came in on (set by [`crate::server::run`]):
+/// the address a browser can reach, so the one to offer as the ICE host candidate.
+#[derive(Clone, Copy, Debug)]
+pub struct LocalAddr(pub SocketAddr);
 
 /// Connections refused because [`ServerLimits::max_connections`] were open.
 pub static CONNECTIONS_REFUSED: AtomicU64 = AtomicU64::new(0);

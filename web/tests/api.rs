@@ -8,8 +8,8 @@ use axum::body::Body;
 use axum::http::{Method, Request, StatusCode, header};
 use common::*;
 use serde_json::{Value, json};
+use vms_program::policy::{Action, Resource, Subject, authorize};
 use vms_storage::Role;
-use vms_web::policy::{Action, Resource, Subject, authorize};
 use vms_web::routes::Access;
 
 fn concrete(path: &str) -> String {

@@ -11,11 +11,11 @@ use std::time::Duration;
 use common::browser::{sign_in, start_browser};
 use fantoccini::Locator;
 use serde_json::json;
+use vms_program::auth::{self, totp};
 use vms_storage::{
     CameraInfo, CameraSource, PartnerRow, PartnerStatus, RequestRow, RequestStatus, Role,
     SecretBox, SharingMode, Store, StoreOptions,
 };
-use vms_web::auth::{self, totp};
 use vms_web::{AppState, Settings};
 
 const PASSWORD: &str = "correct horse battery";
@@ -254,7 +254,7 @@ async fn investigator_plays_back_a_recording() {
         &w.store,
         w.cams[0],
         &[common::ClipRun {
-            clip: vms_ingest::sim::Clip::builtin(),
+            clip: vms_sim::Clip::builtin(),
             start_us: b,
             frames: 600,
         }],

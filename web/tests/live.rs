@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use vms_ingest::CameraHandle;
-use vms_ingest::sim::{SimOptions, SimServer};
+use vms_sim::{SimOptions, SimServer};
 use vms_web::CameraView;
 use vms_web::live::client::WhepClient;
 
@@ -572,7 +572,7 @@ async fn bad_offers_are_refused_clearly_and_nothing_leaks() {
 }
 
 /// An `avcC` record for the built-in clip's SPS/PPS.
-fn avcc(clip: &vms_ingest::sim::Clip) -> bytes::Bytes {
+fn avcc(clip: &vms_sim::Clip) -> bytes::Bytes {
     let (sps, pps) = (clip.sps(), clip.pps());
     let mut b = vec![1, sps[1], sps[2], sps[3], 0xff, 0xe1];
     b.extend_from_slice(&(sps.len() as u16).to_be_bytes());
@@ -587,7 +587,7 @@ fn avcc(clip: &vms_ingest::sim::Clip) -> bytes::Bytes {
 async fn a_viewer_that_falls_behind_skips_to_the_next_keyframe() {
     let l = live_world(|s| s.live.udp_ports = Some((47_310, 47_329))).await;
     // A feed this test drives itself, as fast as it likes: far faster than a viewer drains.
-    let clip = vms_ingest::sim::Clip::builtin();
+    let clip = vms_sim::Clip::builtin();
     let params = Arc::new(vms_ingest::VideoParams {
         codec: vms_ingest::Codec::H264,
         rfc6381: clip.rfc6381_codec(),

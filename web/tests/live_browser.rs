@@ -18,7 +18,7 @@ use std::time::Duration;
 use common::browser::start_browser;
 use fantoccini::Locator;
 use serde_json::Value;
-use vms_ingest::sim::{Clip, SimOptions, SimServer};
+use vms_sim::{Clip, SimOptions, SimServer};
 
 /// A High-profile H.264 clip (no B-frames, 1 s GOPs), encoded by ffmpeg's libx264.
 fn high_profile_clip() -> Arc<Clip> {

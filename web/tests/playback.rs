@@ -12,7 +12,7 @@ use std::time::Duration;
 use axum::http::{Method, StatusCode, header};
 use common::*;
 use serde_json::{Value, json};
-use vms_ingest::sim::Clip;
+use vms_sim::Clip;
 use vms_storage::export::verify_package;
 
 /// Recordings start an hour before the test's "now".

@@ -259,7 +259,7 @@ async fn a_lockout_does_not_sign_out_the_account_holder() {
 #[tokio::test]
 async fn an_exigent_grant_needs_a_second_supervisor() {
     let mut w = world();
-    let (row, totp) = vms_web::auth::new_user(
+    let (row, totp) = vms_program::auth::new_user(
         "supervisor2",
         vms_storage::Role::Supervisor,
         None,
@@ -710,7 +710,7 @@ async fn partner_addresses_cannot_reach_internal_hosts() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sign_in_flood_is_bounded() {
     let w = world_with(|s| {
-        s.login = vms_web::login_guard::LoginLimits {
+        s.login = vms_program::login_guard::LoginLimits {
             max_hashing: 2,
             max_waiting: 4,
             per_account_per_minute: 1000,
@@ -732,7 +732,7 @@ async fn a_sign_in_flood_is_bounded() {
     assert!(w.state.login_guard.peak_hashing() <= 2);
 
     // Per account name, whether it exists or not: 10 a minute, then 429 for both alike.
-    let w = world_with(|s| s.login = vms_web::login_guard::LoginLimits::default());
+    let w = world_with(|s| s.login = vms_program::login_guard::LoginLimits::default());
     for user in ["ghost", "viewer"] {
         let mut got = Vec::new();
         for _ in 0..12 {

@@ -202,7 +202,7 @@ async fn run(cli: &Cli) -> anyhow::Result<()> {
             });
         ids.push(c.id);
     }
-    let (row, secret) = vms_web::auth::new_user(
+    let (row, secret) = vms_program::auth::new_user(
         "bench-viewer",
         Role::Viewer,
         None,
@@ -329,7 +329,7 @@ async fn run(cli: &Cli) -> anyhow::Result<()> {
 
 /// Signs the benchmark viewer in; returns the cookie and CSRF token.
 async fn login(addr: SocketAddr, secret: &[u8]) -> anyhow::Result<(String, String)> {
-    let code = vms_web::auth::totp(secret, vms_storage::clock::system_now_micros() / 1_000_000);
+    let code = vms_program::auth::totp(secret, vms_storage::clock::system_now_micros() / 1_000_000);
     let body = serde_json::json!({"username": "bench-viewer", "password": "bench password 1234", "totp": code}).to_string();
     let (status, headers, text) = http(
         addr,

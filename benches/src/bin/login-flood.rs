@@ -21,8 +21,8 @@ use anyhow::{Context, bail};
 use clap::Parser;
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use vms_program::login_guard::LoginLimits;
 use vms_storage::{SecretBox, Store, StoreOptions};
-use vms_web::login_guard::LoginLimits;
 
 #[derive(Parser, Debug)]
 #[command(

@@ -11,12 +11,13 @@
 pub mod client;
 pub mod h264;
 pub mod metrics;
+pub mod sessions;
 pub mod viewer;
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::extract::State;
@@ -33,119 +34,20 @@ use tracing::Instrument;
 use vms_ingest::Codec;
 use vms_storage::NewAuditEvent;
 
-use crate::AppState;
-use crate::api::ApiResult;
-use crate::error::{ApiError, ApiPath, ApiQuery};
-use crate::policy::{Action, Resource};
+use crate::error::{ApiError, ApiPath, ApiQuery, ApiResult};
 use crate::routes::Caller;
+use crate::server::LocalAddr;
+use crate::state::AppState;
 use metrics::CameraLiveMetrics;
+use sessions::SessionEntry;
+pub use sessions::{IceServer, LiveSessions, LiveSettings};
 use viewer::{EndReason, Viewer};
+use vms_program::audit::{AuditAction, Outcome};
+use vms_program::policy::{Action, Resource};
 use vms_storage::Role;
 
 /// Largest SDP offer accepted (browsers send 3–8 KiB).
 const MAX_OFFER: usize = 32 * 1024;
-
-/// A STUN or TURN server handed to browsers (`RTCIceServer`).
-#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
-#[serde(deny_unknown_fields)]
-pub struct IceServer {
-    pub urls: Vec<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub username: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub credential: Option<String>,
-}
-
-/// Live-view knobs (config `[live]`).
-#[derive(Clone, Debug)]
-pub struct LiveSettings {
-    /// UDP ports viewers' sessions bind, inclusive; `None`: any free port. A firewall opens
-    /// exactly this range.
-    pub udp_ports: Option<(u16, u16)>,
-    /// Addresses advertised as extra host candidates, e.g. the public address of a 1:1 NAT in
-    /// front of the recorder. The address the client reached the server on is always offered.
-    pub public_ips: Vec<IpAddr>,
-    /// STUN/TURN servers for browsers behind NATs (the server itself needs none: ICE lite).
-    pub ice_servers: Vec<IceServer>,
-    /// Concurrent viewers across all cameras; more get 503.
-    pub max_viewers: usize,
-    /// Concurrent views one account may hold (a 4×4 wall is 16); more get 429, so one
-    /// account cannot take every slot with offers it never completes (issue 22 F12).
-    pub max_per_user: usize,
-    /// A session whose ICE and DTLS are not done by then is ended.
-    pub connect_timeout: Duration,
-    /// A peer that sends nothing (no consent check, no RTCP) for this long is gone.
-    pub peer_timeout: Duration,
-}
-
-impl Default for LiveSettings {
-    fn default() -> Self {
-        LiveSettings {
-            udp_ports: None,
-            public_ips: Vec::new(),
-            ice_servers: Vec::new(),
-            max_viewers: 64,
-            max_per_user: 16,
-            // ICE lite over host candidates completes in well under a second in the tests'
-            // browser (and a few with TURN); an offer that has not connected by then holds a
-            // socket and a slot for nothing (issue 22 F12).
-            connect_timeout: Duration::from_secs(8),
-            peer_timeout: Duration::from_secs(15),
-        }
-    }
-}
-
-/// Running live sessions and per-camera live metrics.
-#[derive(Debug, Default)]
-pub struct Hub {
-    sessions: Mutex<HashMap<String, SessionEntry>>,
-    cameras: Mutex<HashMap<u32, Arc<CameraLiveMetrics>>>,
-}
-
-#[derive(Debug)]
-struct SessionEntry {
-    camera: u32,
-    owner: String,
-    stop: Option<oneshot::Sender<()>>,
-}
-
-impl Hub {
-    /// Live sessions now (connecting or connected).
-    pub fn sessions(&self) -> usize {
-        self.sessions.lock().map(|s| s.len()).unwrap_or(0)
-    }
-
-    /// A camera's live metrics (created on first use).
-    pub fn camera_metrics(&self, camera: u32) -> Arc<CameraLiveMetrics> {
-        let Ok(mut m) = self.cameras.lock() else {
-            return Arc::default();
-        };
-        m.entry(camera).or_default().clone()
-    }
-
-    fn metrics_snapshot(&self) -> Vec<(u32, Arc<CameraLiveMetrics>)> {
-        self.cameras
-            .lock()
-            .map(|m| m.iter().map(|(k, v)| (*k, v.clone())).collect())
-            .unwrap_or_default()
-    }
-
-    /// Ends every session (server shutdown).
-    pub fn stop_all(&self) {
-        if let Ok(mut s) = self.sessions.lock() {
-            for e in s.values_mut() {
-                if let Some(tx) = e.stop.take() {
-                    let _ = tx.send(());
-                }
-            }
-        }
-    }
-}
-
-/// The local address of the HTTP connection a request came in on (set by [`crate::server::run`]):
-/// the address a browser can reach, so the one to offer as the ICE host candidate.
-#[derive(Clone, Copy, Debug)]
-pub struct LocalAddr(pub SocketAddr);
 
 #[derive(Deserialize, Debug)]
 #[serde(deny_unknown_fields)]
@@ -202,7 +104,7 @@ pub(crate) async fn offer(
     let (camera, rule, ev) = st
         .blocking(move |st| {
             let c = st.store.camera_info(id)?.ok_or(ApiError::NotFound)?;
-            let reason = crate::api::text("reason", &q.reason, true)?;
+            let reason = vms_program::text::text("reason", &q.reason, true)?;
             let ev = NewAuditEvent {
                 actor: subject.username.clone(),
                 action: Action::LiveView.as_str().into(),
@@ -210,7 +112,9 @@ pub(crate) async fn offer(
                 reason: Some(reason),
                 ..Default::default()
             };
-            let rule = st.check(&subject, Action::LiveView, &Resource::Camera(&c), &ev)?;
+            let rule = st
+                .program
+                .check(&subject, Action::LiveView, &Resource::Camera(&c), &ev)?;
             Ok((c, rule, ev))
         })
         .await?;
@@ -279,7 +183,7 @@ pub(crate) async fn offer(
         ApiError::Unprocessable("the offer has no H.264 video section to receive on".into())
     })?;
 
-    let sid = crate::auth::random_token();
+    let sid = vms_program::auth::random_token();
     let metrics = st.live.camera_metrics(id);
     let (stop_tx, stop_rx) = oneshot::channel();
     {
@@ -324,11 +228,11 @@ pub(crate) async fn offer(
         if connected.await.is_ok() {
             let r = audit_st
                 .blocking(move |st| {
-                    st.audit(NewAuditEvent {
-                        outcome: "allow".into(),
+                    Ok(st.program.audit(NewAuditEvent {
+                        outcome: Outcome::Allow.into(),
                         rule: rule.into(),
                         ..ev
-                    })
+                    })?)
                 })
                 .await;
             if let Err(e) = r {
@@ -406,15 +310,15 @@ pub(crate) async fn end(
     };
     if owner != s.username {
         st.blocking(move |st| {
-            st.audit(NewAuditEvent {
+            Ok(st.program.audit(NewAuditEvent {
                 actor: s.username.clone(),
-                action: "live.end".into(),
-                outcome: "allow".into(),
+                action: AuditAction::LiveEnd.into(),
+                outcome: Outcome::Allow.into(),
                 rule: "admin-ends-view".into(),
                 camera: Some(camera),
                 reason: Some(format!("ended {owner}'s live view")),
                 ..Default::default()
-            })
+            })?)
         })
         .await?;
     }
@@ -423,7 +327,7 @@ pub(crate) async fn end(
 
 /// Removes a session from the table and the viewer gauge when its task ends.
 struct SessionGuard {
-    hub: Arc<Hub>,
+    hub: Arc<LiveSessions>,
     sid: String,
     metrics: Arc<CameraLiveMetrics>,
 }
@@ -446,8 +350,8 @@ const RECHECK: Duration = Duration::from_secs(5);
 /// outlive the sign-in or the consent it rested on (issue 22 F6).
 async fn revalidate(
     st: AppState,
-    cred: crate::auth::Credential,
-    subject: crate::policy::Subject,
+    cred: vms_program::auth::Credential,
+    subject: vms_program::policy::Subject,
     id: u32,
 ) {
     loop {
@@ -456,11 +360,14 @@ async fn revalidate(
         let mfa = subject.mfa;
         let allowed = st
             .blocking(move |st| {
-                let Some(now) = crate::auth::recheck(&st.store, &cred, mfa)? else {
+                let Some(now) = vms_program::auth::recheck(&st.store, &cred, mfa)? else {
                     return Ok(false);
                 };
                 let c = st.store.camera_info(id)?.ok_or(ApiError::NotFound)?;
-                Ok(crate::policy::authorize(&now, Action::LiveView, &Resource::Camera(&c)).allow)
+                Ok(
+                    vms_program::policy::authorize(&now, Action::LiveView, &Resource::Camera(&c))
+                        .allow,
+                )
             })
             .await;
         match allowed {

@@ -13,11 +13,11 @@ use axum::body::Body;
 use axum::http::{Method, Request, StatusCode, header};
 use serde_json::{Value, json};
 use tower::ServiceExt;
+use vms_program::auth::{self, totp};
 use vms_storage::{
     CameraInfo, CameraSource, ManualClock, PartnerRow, PartnerStatus, Role, SecretBox, SharingMode,
     Store, StoreOptions,
 };
-use vms_web::auth::{self, totp};
 use vms_web::routes::RouteSpec;
 use vms_web::{AppState, Settings, app_with_table};
 
@@ -128,10 +128,10 @@ pub fn world_with(f: impl FnOnce(&mut Settings)) -> World {
         destinations: vms_ingest::destinations::Destinations::loopback_allowed(),
         // The clock stands still in tests, so every sign-in falls in one minute: only the
         // sign-in flood test turns the per-minute budgets on.
-        login: vms_web::login_guard::LoginLimits {
+        login: vms_program::login_guard::LoginLimits {
             per_account_per_minute: 0,
             per_source_per_minute: 0,
-            ..vms_web::login_guard::LoginLimits::default()
+            ..vms_program::login_guard::LoginLimits::default()
         },
         ..Settings::default()
     };
@@ -246,7 +246,7 @@ impl Now for ManualClock {
 }
 
 /// Track parameters of a simulator clip (real H.264, with its real `avc1` sample entry).
-pub fn clip_track(clip: &vms_ingest::sim::Clip) -> Arc<vms_storage::TrackParams> {
+pub fn clip_track(clip: &vms_sim::Clip) -> Arc<vms_storage::TrackParams> {
     Arc::new(vms_storage::TrackParams {
         codec: clip.rfc6381_codec(),
         width: clip.width(),
@@ -257,7 +257,7 @@ pub fn clip_track(clip: &vms_ingest::sim::Clip) -> Arc<vms_storage::TrackParams>
 
 /// One camera session to record: `frames` frames of `clip` (looped) from `start_us`.
 pub struct ClipRun {
-    pub clip: Arc<vms_ingest::sim::Clip>,
+    pub clip: Arc<vms_sim::Clip>,
     pub start_us: i64,
     pub frames: usize,
 }
@@ -396,7 +396,7 @@ pub async fn get_raw(
 
 /// A 3-second H.264 clip (1 s GOPs, no B-frames) of an ffmpeg `lavfi` source, encoded by
 /// libx264 with `x264_args` added (e.g. a profile).
-pub fn encoded_clip(source: &str, x264_args: &[&str]) -> Arc<vms_ingest::sim::Clip> {
+pub fn encoded_clip(source: &str, x264_args: &[&str]) -> Arc<vms_sim::Clip> {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("clip.mp4");
     let st = std::process::Command::new("ffmpeg")
@@ -408,7 +408,7 @@ pub fn encoded_clip(source: &str, x264_args: &[&str]) -> Arc<vms_ingest::sim::Cl
         .status()
         .expect("ffmpeg runs (scripts/install-deps --test)");
     assert!(st.success());
-    Arc::new(vms_ingest::sim::Clip::from_mp4(&std::fs::read(&path).unwrap()).unwrap())
+    Arc::new(vms_sim::Clip::from_mp4(&std::fs::read(&path).unwrap()).unwrap())
 }
 
 /// Records camera `id` from `url` with a real session (fast reconnects) and puts its view,

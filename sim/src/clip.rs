@@ -61,7 +61,7 @@ impl Clip {
     pub fn builtin() -> Arc<Self> {
         BUILTIN
             .get_or_init(|| {
-                let parsed = Self::from_mp4(include_bytes!("../../testdata/clip-720p.mp4"));
+                let parsed = Self::from_mp4(include_bytes!("../testdata/clip-720p.mp4"));
                 match parsed {
                     Ok(clip) => Arc::new(clip),
                     Err(e) => panic!("built-in simulator clip is corrupt: {e}"),
@@ -382,7 +382,7 @@ mod tests {
 
     #[test]
     fn bad_input_is_an_error_not_a_panic() {
-        let good = include_bytes!("../../testdata/clip-720p.mp4");
+        let good = include_bytes!("../testdata/clip-720p.mp4");
         let inputs: Vec<Vec<u8>> = vec![
             vec![],
             b"not an mp4 at all".to_vec(),

@@ -3,10 +3,9 @@
 //! `GET /api/exports/{id}/files/{name}` downloads the package's files. The package itself is
 //! built by [`vms_storage::export`]; this module decides who may and on what legal basis.
 
-use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex, OnceLock};
 
 use axum::Json;
 use axum::body::Body;
@@ -19,21 +18,15 @@ use serde::{Deserialize, Serialize};
 use vms_storage::export::{ExportItemSpec, ExportSpec, Progress, write_package};
 use vms_storage::{CameraInfo, ExportRow, ExportStatus, NewAuditEvent, RequestRow, SharingMode};
 
-use crate::AppState;
-use crate::api::{ApiResult, RangeQuery};
-use crate::error::{ApiError, ApiJson, ApiPath};
-use crate::policy::{Action, Resource, Subject, authorize};
+use crate::api::footage::RangeQuery;
+use crate::error::{ApiError, ApiJson, ApiPath, ApiResult};
 use crate::routes::Caller;
+use crate::state::AppState;
+use vms_program::audit::{AuditAction, Outcome};
+use vms_program::policy::{Action, Resource, Subject, authorize};
 
 /// Most cameras in one export.
 const MAX_CAMERAS: usize = 16;
-
-/// Running export jobs and the lazily loaded signing key.
-#[derive(Debug, Default)]
-pub struct Jobs {
-    running: Mutex<HashMap<u64, Arc<Progress>>>,
-    key: OnceLock<Arc<SigningKey>>,
-}
 
 impl AppState {
     fn export_key(&self) -> ApiResult<Arc<SigningKey>> {
@@ -227,7 +220,13 @@ pub(crate) async fn create(
                         "request {want} does not grant camera {id} over this whole range"
                     )));
                 }
-                let c = st.footage_access(&s, *id, &q, Action::Export, "video.export")?;
+                let c = st.program.footage_access(
+                    &s,
+                    *id,
+                    q.range(),
+                    Action::Export,
+                    AuditAction::VideoExport,
+                )?;
                 let (why, who) = legal_basis(&c, covering);
                 basis.push(format!("camera {}: {why}", c.id));
                 approver = approver.or(who);
@@ -311,8 +310,8 @@ fn start_job(
                     row.holds = sum.holds.clone();
                     tracing::info!(bytes = sum.bytes, "export done");
                     (
-                        "video.export.done",
-                        "ok",
+                        AuditAction::VideoExportDone,
+                        Outcome::Ok,
                         format!("manifest sha256 {}", hex::encode(sum.manifest_sha256)),
                     )
                 }
@@ -324,11 +323,11 @@ fn start_job(
                         let _ = std::fs::remove_dir_all(&dir);
                     }
                     let action = if matches!(e, vms_storage::Error::Fixity { .. }) {
-                        "video.export.fixity-failed"
+                        AuditAction::VideoExportFixityFailed
                     } else {
-                        "video.export.failed"
+                        AuditAction::VideoExportFailed
                     };
-                    (action, "fail", e.to_string())
+                    (action, Outcome::Fail, e.to_string())
                 }
             };
             for camera in &row.cameras {
@@ -371,7 +370,12 @@ fn visible_export(st: &AppState, s: &Subject, id: u64) -> ApiResult<ExportRow> {
         },
     );
     if !d.allow {
-        st.audit_denial(s, "video.export.read", d.rule);
+        st.program.audit_denial(
+            &s.username,
+            AuditAction::VideoExportRead,
+            d.rule,
+            String::new(),
+        );
         return Err(ApiError::Forbidden { rule: d.rule });
     }
     Ok(row)
@@ -441,10 +445,10 @@ pub(crate) async fn file(
                 .map_err(|e| ApiError::Internal(e.to_string()))?
                 .len();
             for camera in &row.cameras {
-                st.audit(NewAuditEvent {
+                st.program.audit(NewAuditEvent {
                     actor: s.username.clone(),
-                    action: "video.export.download".into(),
-                    outcome: "allow".into(),
+                    action: AuditAction::VideoExportDownload.into(),
+                    outcome: Outcome::Allow.into(),
                     rule: "export-visible".into(),
                     camera: Some(*camera),
                     range: Some((row.start_us, row.end_us)),
@@ -476,7 +480,7 @@ pub(crate) async fn file(
 /// Streams a file in 256 KiB chunks.
 fn stream_file(mut f: std::fs::File) -> Body {
     use std::io::Read;
-    crate::playback::blocking_body(move |tx| {
+    super::playback::blocking_body(move |tx| {
         loop {
             let mut buf = vec![0; 256 * 1024];
             match f.read(&mut buf) {

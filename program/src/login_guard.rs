@@ -52,7 +52,7 @@ pub enum Refusal {
 
 /// Per-minute counters for one kind of key; only the current minute is kept.
 #[derive(Debug)]
-pub(crate) struct Window<K> {
+pub struct Window<K> {
     minute: i64,
     counts: HashMap<K, u32>,
 }
@@ -68,7 +68,7 @@ impl<K> Default for Window<K> {
 
 impl<K: std::hash::Hash + Eq> Window<K> {
     /// Counts one attempt for `key`; false when it is over `limit` this minute (0: no limit).
-    pub(crate) fn take(&mut self, key: K, minute: i64, limit: u32) -> bool {
+    pub fn take(&mut self, key: K, minute: i64, limit: u32) -> bool {
         if limit == 0 {
             return true;
         }

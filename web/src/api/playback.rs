@@ -16,11 +16,12 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use vms_storage::vmp4::{Reader, VirtualMp4};
 
-use crate::AppState;
-use crate::api::{ApiResult, RangeQuery};
-use crate::error::{ApiError, ApiPath, ApiQuery};
-use crate::policy::Action;
+use crate::api::footage::RangeQuery;
+use crate::error::{ApiError, ApiPath, ApiQuery, ApiResult};
 use crate::routes::Caller;
+use crate::state::AppState;
+use vms_program::audit::AuditAction;
+use vms_program::policy::Action;
 
 /// Bytes per chunk sent to the client.
 const CHUNK: u64 = 256 * 1024;
@@ -106,7 +107,13 @@ pub(crate) async fn video(
     let (start, end) = (q.start, q.end);
     let mp4 = st
         .blocking(move |st| {
-            st.footage_access(&s, id, &q, Action::Playback, "video.playback")?;
+            st.program.footage_access(
+                &s,
+                id,
+                q.range(),
+                Action::Playback,
+                AuditAction::VideoPlayback,
+            )?;
             // Footage an approval covers exactly: nothing before its start leaves (F17).
             let within = st
                 .store

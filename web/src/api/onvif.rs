@@ -11,9 +11,10 @@ use vms_ingest::onvif::{self, ClientOptions};
 use vms_ingest::{Credentials, Secret};
 use vms_storage::NewAuditEvent;
 
-use crate::AppState;
-use crate::api::ApiResult;
-use crate::error::{ApiError, ApiJson};
+use crate::state::AppState;
+use vms_program::audit::{AuditAction, Outcome};
+
+use crate::error::{ApiError, ApiJson, ApiResult};
 use crate::routes::Caller;
 
 #[derive(Deserialize)]
@@ -99,15 +100,19 @@ pub(crate) async fn probe(
         Ok(e) if !stream_allowed(&st, &e.main.uri).await => Err(onvif::OnvifError::Refused),
         r => r,
     };
-    let outcome = if result.is_ok() { "ok" } else { "fail" };
+    let outcome = if result.is_ok() {
+        Outcome::Ok
+    } else {
+        Outcome::Fail
+    };
     let audit = NewAuditEvent {
         actor: s.username.clone(),
-        action: "onvif.probe".into(),
+        action: AuditAction::OnvifProbe.into(),
         outcome: outcome.into(),
         detail: address.clone(),
         ..Default::default()
     };
-    st.blocking(move |st| st.audit(audit)).await?;
+    st.blocking(move |st| Ok(st.program.audit(audit)?)).await?;
     // One answer for every other failure: the caller must not learn what else listens at an
     // address (a port scan), nor read a foreign service's reply (issue 22 F3).
     let e = result.map_err(|e| {
@@ -238,12 +243,17 @@ pub(crate) async fn discover(
     };
     let audit = NewAuditEvent {
         actor: s.username.clone(),
-        action: "onvif.discover".into(),
-        outcome: if found.is_ok() { "ok" } else { "fail" }.into(),
+        action: AuditAction::OnvifDiscover.into(),
+        outcome: if found.is_ok() {
+            Outcome::Ok
+        } else {
+            Outcome::Fail
+        }
+        .into(),
         detail: what,
         ..Default::default()
     };
-    st.blocking(move |st| st.audit(audit)).await?;
+    st.blocking(move |st| Ok(st.program.audit(audit)?)).await?;
     let found = found.map_err(|e| match e {
         onvif::OnvifError::NoInterface(i) => {
             ApiError::BadRequest(format!("no network interface named {i:?}"))

@@ -1,0 +1,103 @@
+//! The partnership program's rules, with no transport: who may see what ([`policy`]), signing
+//! in ([`auth`], [`login_guard`]), what is recorded about it ([`audit`]), the gate every access
+//! to footage passes ([`footage`]), accounts ([`users`]) and the public report
+//! ([`transparency`]). The web API and the CLI call these; neither holds a rule of its own.
+//!
+//! Functions here are synchronous and do store work: async callers run them on the blocking
+//! pool.
+
+pub mod audit;
+pub mod auth;
+pub mod cameras;
+pub mod error;
+pub mod footage;
+pub mod login_guard;
+pub mod policy;
+pub mod text;
+pub mod transparency;
+pub mod users;
+
+use std::sync::Arc;
+
+use vms_storage::{CameraInfo, NewAuditEvent, Store};
+
+pub use audit::{AuditAction, Outcome};
+pub use error::{ProgramError, Result};
+pub use policy::{Action, Decision, Resource, Subject, authorize};
+
+/// The program's own bounds (defaults are the program's; configurable only to be stricter).
+#[derive(Clone, Debug)]
+pub struct ProgramSettings {
+    /// Longest footage request, hours.
+    pub max_request_hours: u32,
+    /// Longest range one timeline/playback call may cover, hours.
+    pub max_range_hours: u32,
+    /// Require a second factor for every account, not only those that see video.
+    pub mfa_for_all: bool,
+    /// The program terms version partners accept.
+    pub terms_version: String,
+}
+
+impl Default for ProgramSettings {
+    fn default() -> Self {
+        ProgramSettings {
+            max_request_hours: 12,
+            max_range_hours: 24,
+            mfa_for_all: false,
+            terms_version: "2026-1".into(),
+        }
+    }
+}
+
+/// The program over one store: the handle rules are applied through.
+#[derive(Clone, Debug)]
+pub struct Program {
+    store: Arc<Store>,
+    settings: Arc<ProgramSettings>,
+}
+
+impl Program {
+    pub fn new(store: Arc<Store>, settings: ProgramSettings) -> Program {
+        Program {
+            store,
+            settings: Arc::new(settings),
+        }
+    }
+
+    pub fn store(&self) -> &Arc<Store> {
+        &self.store
+    }
+
+    pub fn settings(&self) -> &ProgramSettings {
+        &self.settings
+    }
+
+    /// Authorizes `action` on an object; a denial is audited (with the camera, range and
+    /// reason in `ev`) and returned as [`ProgramError::Forbidden`]. The allowing rule is
+    /// returned for the caller's own audit event.
+    pub fn check(
+        &self,
+        s: &Subject,
+        action: Action,
+        r: &Resource<'_>,
+        ev: &NewAuditEvent,
+    ) -> Result<&'static str> {
+        let d = authorize(s, action, r);
+        if !d.allow {
+            self.audit(NewAuditEvent {
+                actor: s.username.clone(),
+                action: AuditAction::from(action).into(),
+                outcome: Outcome::Deny.into(),
+                rule: d.rule.into(),
+                ..ev.clone()
+            })?;
+            return Err(ProgramError::Forbidden { rule: d.rule });
+        }
+        Ok(d.rule)
+    }
+
+    /// A camera by id.
+    pub fn camera(&self, id: u32) -> Result<CameraInfo> {
+        self.store.camera_info(id)?.ok_or(ProgramError::NotFound)
+    }
+}

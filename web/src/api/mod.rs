@@ -1,0 +1,183 @@
+//! The JSON API, one module per resource, and the route table that puts each handler behind
+//! its access rule. Handlers gather the facts, call the program (`vms_program`) for every rule
+//! and audit, map the outcome to HTTP, and run store work on the blocking pool.
+
+pub(crate) mod audit;
+pub(crate) mod cameras;
+pub(crate) mod exports;
+pub(crate) mod footage;
+pub(crate) mod holds;
+pub(crate) mod onvif;
+pub(crate) mod partners;
+pub(crate) mod playback;
+pub(crate) mod requests;
+pub(crate) mod session;
+pub(crate) mod system;
+pub(crate) mod users;
+
+use axum::http::Method;
+use vms_program::Action;
+
+use crate::routes::ApiRouter;
+use crate::state::AppState;
+
+/// Every route with its access rule. The router is built from this and nothing else.
+pub fn routes(state: AppState) -> ApiRouter {
+    use Method as M;
+    ApiRouter::new(state)
+        .public(M::GET, "/", crate::page_index)
+        .public(M::GET, "/app.js", crate::page_js)
+        .public(M::POST, "/api/login", session::login)
+        .public(M::GET, "/api/transparency", audit::transparency)
+        .signed_in(M::POST, "/api/logout", session::logout)
+        .signed_in(M::GET, "/api/me", session::me)
+        .secured(M::GET, "/api/health", Action::ViewHealth, system::health)
+        .secured(M::GET, "/metrics", Action::ViewHealth, system::metrics)
+        .secured(
+            M::GET,
+            "/api/cameras",
+            Action::ListCameras,
+            cameras::list_cameras,
+        )
+        .secured(
+            M::POST,
+            "/api/cameras",
+            Action::EnrollCamera,
+            cameras::enroll_camera,
+        )
+        .secured(
+            M::GET,
+            "/api/cameras/{id}",
+            Action::ReadCamera,
+            cameras::get_camera,
+        )
+        .secured(
+            M::PATCH,
+            "/api/cameras/{id}",
+            Action::UpdateSharing,
+            cameras::update_camera,
+        )
+        .secured(
+            M::GET,
+            "/api/cameras/{id}/recordings",
+            Action::Playback,
+            footage::recordings,
+        )
+        .secured(
+            M::GET,
+            "/api/cameras/{id}/video.mp4",
+            Action::Playback,
+            playback::video,
+        )
+        .secured(
+            M::POST,
+            "/api/cameras/{id}/whep",
+            Action::LiveView,
+            crate::live::offer,
+        )
+        // Owners and administrators (who may not watch) end views: checked in the handler.
+        .signed_in(M::DELETE, "/api/live/{session}", crate::live::end)
+        .secured(
+            M::GET,
+            "/api/live/config",
+            Action::LiveView,
+            crate::live::config,
+        )
+        .secured(
+            M::POST,
+            "/api/onvif/probe",
+            Action::EnrollCamera,
+            onvif::probe,
+        )
+        .secured(
+            M::POST,
+            "/api/onvif/discover",
+            Action::ManagePartners,
+            onvif::discover,
+        )
+        .secured(M::GET, "/api/exports", Action::Export, exports::list)
+        .secured(M::POST, "/api/exports", Action::Export, exports::create)
+        .secured(M::GET, "/api/exports/{id}", Action::Export, exports::get)
+        .secured(
+            M::GET,
+            "/api/exports/{id}/files/{name}",
+            Action::Export,
+            exports::file,
+        )
+        .secured(
+            M::GET,
+            "/api/partners",
+            Action::ManagePartners,
+            partners::list_partners,
+        )
+        .secured(
+            M::POST,
+            "/api/partners",
+            Action::ManagePartners,
+            partners::create_partner,
+        )
+        .secured(
+            M::POST,
+            "/api/partner/terms",
+            Action::PartnerSelf,
+            partners::accept_terms,
+        )
+        .secured(
+            M::POST,
+            "/api/partner/status",
+            Action::PartnerSelf,
+            partners::set_partner_status,
+        )
+        .secured(
+            M::GET,
+            "/api/partner/receipts",
+            Action::ReadReceipts,
+            partners::receipts,
+        )
+        .secured(
+            M::GET,
+            "/api/requests",
+            Action::ListRequests,
+            requests::list_requests,
+        )
+        .secured(
+            M::POST,
+            "/api/requests",
+            Action::FileRequest,
+            requests::file_request,
+        )
+        .secured(
+            M::POST,
+            "/api/requests/{id}/decision",
+            Action::DecideRequest,
+            requests::decide_request,
+        )
+        .secured(
+            M::POST,
+            "/api/requests/{id}/exigent",
+            Action::GrantExigent,
+            requests::exigent,
+        )
+        .secured(M::GET, "/api/holds", Action::PlaceHold, holds::list_holds)
+        .secured(M::POST, "/api/holds", Action::PlaceHold, holds::place_hold)
+        .secured(
+            M::DELETE,
+            "/api/holds/{id}",
+            Action::LiftHold,
+            holds::lift_hold,
+        )
+        .secured(M::GET, "/api/users", Action::ManageUsers, users::list_users)
+        .secured(
+            M::POST,
+            "/api/users",
+            Action::ManageUsers,
+            users::create_user,
+        )
+        .secured(
+            M::PATCH,
+            "/api/users/{name}",
+            Action::ManageUsers,
+            users::update_user,
+        )
+        .secured(M::GET, "/api/audit", Action::ReadAudit, audit::audit_search)
+}

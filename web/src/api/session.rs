@@ -1,0 +1,172 @@
+//! Signing in and out, and who the caller is.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use vms_program::audit::{AuditAction, Outcome};
+use vms_program::auth::{self, LoginError, SESSION_COOKIE};
+use vms_storage::NewAuditEvent;
+
+use crate::error::{ApiError, ApiJson, ApiResult};
+use crate::routes::Caller;
+use crate::state::AppState;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct LoginBody {
+    username: String,
+    password: String,
+    #[serde(default)]
+    totp: Option<String>,
+}
+
+#[derive(Serialize)]
+pub(crate) struct MeResponse {
+    username: String,
+    role: &'static str,
+    partner: Option<u64>,
+    csrf: Option<String>,
+    mfa: bool,
+}
+
+/// The one answer to a refused sign-in.
+const SIGN_IN_REFUSED: &str = "sign-in refused: check the username, password and authenticator code \
+     (after 5 failures an account is locked for 15 minutes)";
+
+pub(crate) async fn login(
+    State(st): State<AppState>,
+    peer: Option<axum::Extension<axum::extract::ConnectInfo<crate::server::PeerAddr>>>,
+    ApiJson(b): ApiJson<LoginBody>,
+) -> ApiResult<Response> {
+    if b.username.len() > 64 || b.password.len() > 1024 {
+        return Err(ApiError::BadRequest("username or password too long".into()));
+    }
+    let secure = st.settings.secure_cookie;
+    // Rate limits and a bounded number of concurrent password checks, before any hashing or
+    // audit write (issue 22 F11). Throttled attempts are counted, not audited one by one.
+    let source = peer.map(|axum::Extension(axum::extract::ConnectInfo(p))| p.0.ip());
+    let now = st.store.clock().now_utc_micros();
+    let mut slot = st
+        .login_guard
+        .admit(&b.username, source, now)
+        .await
+        .map_err(|r| match r {
+            vms_program::login_guard::Refusal::TooMany => ApiError::TooManyRequests(r.to_string()),
+            vms_program::login_guard::Refusal::Busy => ApiError::Unavailable(r.to_string()),
+        })?;
+    st.blocking(move |st| {
+        let r = auth::login(
+            &st.store,
+            &st.secrets,
+            &b.username,
+            &b.password,
+            b.totp.as_deref(),
+            slot.memory(),
+        );
+        let (outcome, rule) = match &r {
+            Ok(_) => ("ok", ""),
+            Err(LoginError::Invalid) => ("fail", "bad-credentials"),
+            Err(LoginError::NeedTotp) => ("fail", "second-factor-required"),
+            Err(LoginError::Locked { .. }) => ("deny", "account-locked"),
+            Err(LoginError::Disabled) => ("deny", "account-disabled"),
+            Err(LoginError::Internal(_)) => ("fail", "internal"),
+        };
+        st.program.audit(NewAuditEvent {
+            actor: b.username.clone(),
+            action: AuditAction::Login.into(),
+            outcome: outcome.into(),
+            rule: rule.into(),
+            ..Default::default()
+        })?;
+        // One answer for a wrong name, a wrong password, a missing or wrong code, a disabled
+        // and a locked account: none of them may tell a guesser which it was (issue 22 F18).
+        // The audit log keeps the difference for administrators.
+        let l = match r {
+            Ok(l) => l,
+            Err(
+                LoginError::Invalid
+                | LoginError::Disabled
+                | LoginError::NeedTotp
+                | LoginError::Locked { .. },
+            ) => {
+                return Err(ApiError::Unauthorized(SIGN_IN_REFUSED));
+            }
+            Err(LoginError::Internal(m)) => return Err(ApiError::Internal(m)),
+        };
+        let cookie = format!(
+            "{SESSION_COOKIE}={}; HttpOnly; SameSite=Strict; Path=/{}",
+            l.session_token,
+            if secure { "; Secure" } else { "" }
+        );
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::SET_COOKIE,
+            HeaderValue::from_str(&cookie).map_err(|e| ApiError::Internal(e.to_string()))?,
+        );
+        Ok((
+            headers,
+            Json(MeResponse {
+                username: l.subject.username,
+                role: l.subject.role.as_str(),
+                partner: l.subject.partner,
+                csrf: Some(l.csrf),
+                mfa: l.subject.mfa,
+            }),
+        )
+            .into_response())
+    })
+    .await
+}
+
+pub(crate) async fn logout(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    Caller(s): Caller,
+) -> ApiResult<Response> {
+    let token = crate::routes::session_cookie(&headers);
+    st.blocking(move |st| {
+        if let Some(t) = token {
+            st.store.delete_session(&auth::token_hash(&t))?;
+        }
+        st.program.audit(NewAuditEvent {
+            actor: s.username.clone(),
+            action: AuditAction::Logout.into(),
+            outcome: Outcome::Ok.into(),
+            ..Default::default()
+        })?;
+        Ok((
+            [(
+                header::SET_COOKIE,
+                format!("{SESSION_COOKIE}=; Max-Age=0; Path=/; HttpOnly; SameSite=Strict"),
+            )],
+            StatusCode::NO_CONTENT,
+        )
+            .into_response())
+    })
+    .await
+}
+
+pub(crate) async fn me(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    Caller(s): Caller,
+) -> ApiResult<Json<MeResponse>> {
+    // The CSRF token is re-issued to a page that reloads (it lives only in the session row).
+    let token = crate::routes::session_cookie(&headers);
+    st.blocking(move |st| {
+        let csrf = match token {
+            Some(t) => st.store.session(&auth::token_hash(&t))?.map(|s| s.csrf),
+            None => None,
+        };
+        Ok(Json(MeResponse {
+            username: s.username,
+            role: s.role.as_str(),
+            partner: s.partner,
+            csrf,
+            mfa: s.mfa,
+        }))
+    })
+    .await
+}

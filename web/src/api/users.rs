@@ -1,0 +1,112 @@
+//! Accounts, as administrators manage them (the rules are `vms_program::users`).
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use vms_program::audit::AuditAction;
+use vms_program::users::{NewUser, UserChange};
+
+use crate::error::{ApiJson, ApiPath, ApiResult};
+use crate::routes::Caller;
+use crate::state::AppState;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct NewUserBody {
+    username: String,
+    role: String,
+    password: String,
+    partner_id: Option<u64>,
+}
+
+#[derive(Serialize)]
+pub(crate) struct UserOut {
+    username: String,
+    role: &'static str,
+    partner: Option<u64>,
+    disabled: bool,
+    locked: bool,
+    totp: bool,
+    /// Shown once, at creation: the `otpauth://` URI for the user's authenticator app.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    totp_uri: Option<String>,
+}
+
+fn user_out(u: vms_storage::UserRow, now_us: i64, totp_uri: Option<String>) -> UserOut {
+    UserOut {
+        locked: u.locked_until_us > now_us,
+        totp: u.totp_secret.is_some(),
+        username: u.username,
+        role: u.role.as_str(),
+        partner: u.partner,
+        disabled: u.disabled,
+        totp_uri,
+    }
+}
+
+pub(crate) async fn create_user(
+    State(st): State<AppState>,
+    Caller(s): Caller,
+    ApiJson(b): ApiJson<NewUserBody>,
+) -> ApiResult<(StatusCode, Json<UserOut>)> {
+    st.blocking(move |st| {
+        let new = NewUser {
+            username: &b.username,
+            role: b.role.parse()?,
+            partner: b.partner_id,
+            password: &b.password,
+        };
+        let (user, totp_uri) = st.program.create_user(&s.username, &st.secrets, new)?;
+        let now = st.store.clock().now_utc_micros();
+        Ok((StatusCode::CREATED, Json(user_out(user, now, totp_uri))))
+    })
+    .await
+}
+
+pub(crate) async fn list_users(
+    State(st): State<AppState>,
+    Caller(s): Caller,
+) -> ApiResult<Json<Vec<UserOut>>> {
+    st.blocking(move |st| {
+        let now = st.store.clock().now_utc_micros();
+        let users = st.store.users()?;
+        st.program.audit_read(
+            &s,
+            AuditAction::UsersRead,
+            format!("{} accounts", users.len()),
+        )?;
+        Ok(Json(
+            users.into_iter().map(|u| user_out(u, now, None)).collect(),
+        ))
+    })
+    .await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct UpdateUserBody {
+    role: Option<String>,
+    disabled: Option<bool>,
+    /// Clears a lockout.
+    unlock: Option<bool>,
+}
+
+pub(crate) async fn update_user(
+    State(st): State<AppState>,
+    Caller(s): Caller,
+    ApiPath(name): ApiPath<String>,
+    ApiJson(b): ApiJson<UpdateUserBody>,
+) -> ApiResult<Json<UserOut>> {
+    st.blocking(move |st| {
+        let change = UserChange {
+            role: b.role.as_deref().map(str::parse).transpose()?,
+            disabled: b.disabled,
+            unlock: b.unlock == Some(true),
+        };
+        let u = st.program.update_user(&s.username, &name, change)?;
+        let now = st.store.clock().now_utc_micros();
+        Ok(Json(user_out(u, now, None)))
+    })
+    .await
+}

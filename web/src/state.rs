@@ -1,0 +1,146 @@
+//! What every handler shares: the settings, the program, the store, the cameras being recorded
+//! and the running exports and live views. Below the handlers: imports none of them.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
+
+use ed25519_dalek::SigningKey;
+use vms_ingest::Health;
+use vms_program::login_guard;
+use vms_program::{Program, ProgramSettings};
+use vms_storage::export::Progress;
+use vms_storage::{RecorderStats, SecretBox, Store};
+
+use crate::error::{ApiError, ApiResult};
+use crate::live::sessions::{LiveSessions, LiveSettings};
+use crate::server::ServerLimits;
+
+/// One recorded camera as the web side sees it.
+#[derive(Clone, Debug)]
+pub struct CameraView {
+    pub name: String,
+    pub id: u32,
+    pub health: Arc<Health>,
+    pub stats: Arc<RecorderStats>,
+    /// The camera's live frames, shared by all its live viewers.
+    pub live: vms_ingest::LiveFeed,
+}
+
+/// Policy knobs (defaults are the program's; configurable only to be stricter).
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// The program's own bounds (request and range lengths, second factor, terms version).
+    pub program: ProgramSettings,
+    /// Mark the session cookie `Secure` (off only for plain-HTTP loopback demos and tests).
+    pub secure_cookie: bool,
+    /// The agency's Ed25519 export signing key (32 raw bytes; created on first export if
+    /// missing). `None`: `keys/export-ed25519.key` under the data directory.
+    pub export_key_file: Option<std::path::PathBuf>,
+    /// WebRTC live view.
+    pub live: LiveSettings,
+    /// Header-read timeout and connection cap of the HTTP server.
+    pub server: ServerLimits,
+    /// Where addresses partners (and admins enrolling for them) type may lead: ONVIF probes,
+    /// discovery, enrolled cameras' streams (issue 22 F3). Strict by default.
+    pub destinations: vms_ingest::destinations::Destinations,
+    /// ONVIF probes one account may make per minute.
+    pub probes_per_minute: u32,
+    /// Sign-in admission: concurrent password checks and attempt rates.
+    pub login: login_guard::LoginLimits,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            program: ProgramSettings::default(),
+            secure_cookie: true,
+            export_key_file: None,
+            live: LiveSettings::default(),
+            server: ServerLimits::default(),
+            destinations: vms_ingest::destinations::Destinations::default(),
+            probes_per_minute: 10,
+            login: login_guard::LoginLimits::default(),
+        }
+    }
+}
+
+/// Shared state of the web server.
+#[derive(Clone, Debug)]
+pub struct AppState {
+    /// The program's rules over the store.
+    pub program: Program,
+    pub store: Arc<Store>,
+    pub secrets: Arc<SecretBox>,
+    /// Cameras being recorded now; the camera manager updates this as partners change terms.
+    pub cameras: Arc<RwLock<Vec<CameraView>>>,
+    pub settings: Arc<Settings>,
+    /// Signalled when enrollment or sharing terms change, so ingest reacts within seconds.
+    pub changes: Arc<tokio::sync::Notify>,
+    /// Running evidence exports.
+    pub exports: Arc<ExportJobs>,
+    /// Live-view sessions and their metrics.
+    pub live: Arc<LiveSessions>,
+    /// Sign-in admission (issue 22 F11).
+    pub login_guard: Arc<login_guard::LoginGuard>,
+    /// ONVIF probes per account in the current minute.
+    pub(crate) probe_budget: Arc<std::sync::Mutex<login_guard::Window<String>>>,
+}
+
+impl AppState {
+    pub fn new(store: Arc<Store>, secrets: Arc<SecretBox>, settings: Settings) -> Self {
+        AppState {
+            program: Program::new(Arc::clone(&store), settings.program.clone()),
+            store,
+            secrets,
+            cameras: Arc::default(),
+            login_guard: Arc::new(login_guard::LoginGuard::new(settings.login)),
+            settings: Arc::new(settings),
+            changes: Arc::default(),
+            exports: Arc::default(),
+            live: Arc::default(),
+            probe_budget: Arc::default(),
+        }
+    }
+
+    /// Runs store work on the blocking pool.
+    pub(crate) async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&AppState) -> ApiResult<T> + Send + 'static,
+    ) -> ApiResult<T> {
+        let st = self.clone();
+        tokio::task::spawn_blocking(move || f(&st))
+            .await
+            .map_err(|e| ApiError::Internal(e.to_string()))?
+    }
+
+    /// Takes one ONVIF probe from `user`'s budget for this minute; false when it is spent.
+    pub(crate) fn take_probe(&self, user: &str) -> bool {
+        let minute = self.store.clock().now_utc_micros().div_euclid(60_000_000);
+        // 0 allows no probes (a window's 0 would mean no limit).
+        self.settings.probes_per_minute > 0
+            && self.probe_budget.lock().is_ok_and(|mut budget| {
+                budget.take(user.to_owned(), minute, self.settings.probes_per_minute)
+            })
+    }
+
+    pub(crate) fn camera_views(&self) -> Vec<CameraView> {
+        self.cameras.read().map(|c| c.clone()).unwrap_or_default()
+    }
+
+    /// One camera's live feed, if it is being recorded (without copying the camera list).
+    pub(crate) fn live_feed(&self, id: u32) -> Option<vms_ingest::LiveFeed> {
+        self.cameras
+            .read()
+            .ok()?
+            .iter()
+            .find(|c| c.id == id)
+            .map(|c| c.live.clone())
+    }
+}
+
+/// Running export jobs and the lazily loaded signing key.
+#[derive(Debug, Default)]
+pub struct ExportJobs {
+    pub(crate) running: Mutex<HashMap<u64, Arc<Progress>>>,
+    pub(crate) key: OnceLock<Arc<SigningKey>>,
+}
