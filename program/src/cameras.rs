@@ -1,7 +1,15 @@
-//! Which partner cameras the recorder follows, and how long their video is kept: decided by
-//! the partner's terms, never by the recorder.
+//! Partner cameras: enrollment and terms changes, which of them the recorder follows, and how
+//! long their video is kept — decided by the partner's terms, never by the recorder.
 
-use vms_storage::{CameraInfo, CameraSource, PartnerRow, PartnerStatus, SharingMode};
+use vms_storage::{
+    CameraInfo, CameraSource, NewAuditEvent, PartnerRow, PartnerStatus, Role, SecretBox,
+    SharingMode,
+};
+
+use crate::audit::{AuditAction, Outcome, event};
+use crate::policy::{Action, Resource, Subject};
+use crate::text::text;
+use crate::{Program, ProgramError, Result};
 
 /// Whether an enrolled camera is recorded: shared beyond the registry, not paused, its partner
 /// active. Config-file cameras are the agency's own and recorded from the config file instead.
@@ -27,4 +35,175 @@ pub fn retention_secs(c: &CameraInfo, partners: &[PartnerRow]) -> Option<i64> {
     } else {
         i64::from(c.retention_days) * 86_400
     })
+}
+
+/// Longest retention a partner may choose, days (ten years).
+pub const MAX_RETENTION_DAYS: u32 = 3650;
+/// Retention when the partner does not choose, days.
+pub const DEFAULT_RETENTION_DAYS: u32 = 30;
+
+/// A camera as a partner (or an administrator on its behalf) enrolls it.
+#[derive(Clone, Copy, Debug)]
+pub struct Enrollment<'a> {
+    pub name: &'a str,
+    /// Required when an administrator enrolls on a partner's behalf.
+    pub partner_id: Option<u64>,
+    pub rtsp_url: Option<&'a str>,
+    pub onvif_address: Option<&'a str>,
+    pub username: Option<&'a str>,
+    pub password: Option<&'a str>,
+    /// `registry`, `on-request` or `live`.
+    pub sharing: &'a str,
+    pub retention_days: Option<u32>,
+    pub location: &'a str,
+}
+
+/// A change to a camera's terms by its partner.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct TermsChange<'a> {
+    pub sharing: Option<&'a str>,
+    pub retention_days: Option<u32>,
+    pub paused: Option<bool>,
+}
+
+fn check_retention(days: u32) -> Result<u32> {
+    if (1..=MAX_RETENTION_DAYS).contains(&days) {
+        Ok(days)
+    } else {
+        Err(ProgramError::Invalid(format!(
+            "retention_days must be 1..={MAX_RETENTION_DAYS}"
+        )))
+    }
+}
+
+impl Program {
+    /// Enrolls a camera for a partner that has accepted the terms and not left. Where the
+    /// camera's address leads is the caller's to check first (it needs DNS); credentials are
+    /// sealed and never given back. The caller tells ingest that terms changed.
+    pub fn enroll_camera(
+        &self,
+        s: &Subject,
+        secrets: &SecretBox,
+        e: Enrollment<'_>,
+    ) -> Result<CameraInfo> {
+        let partner_id = match (s.role, s.partner, e.partner_id) {
+            (Role::Partner, Some(p), None) => p,
+            (Role::Partner, Some(p), Some(q)) if p == q => p,
+            (_, _, Some(q)) => q,
+            _ => return Err(ProgramError::Invalid("partner_id is required".into())),
+        };
+        self.check(
+            s,
+            Action::EnrollCamera,
+            &Resource::Partner(partner_id),
+            &NewAuditEvent::default(),
+        )?;
+        let partner = self
+            .store
+            .partner(partner_id)?
+            .ok_or(ProgramError::NotFound)?;
+        if partner.status == PartnerStatus::Left {
+            return Err(ProgramError::Conflict(
+                "partner has left the program".into(),
+            ));
+        }
+        if partner.terms_accepted_us.is_none() {
+            return Err(ProgramError::Conflict(
+                "the partner must accept the program terms first".into(),
+            ));
+        }
+        let source = match (e.rtsp_url, e.onvif_address) {
+            (Some(u), None) => {
+                let url = url::Url::parse(u)
+                    .map_err(|err| ProgramError::Invalid(format!("rtsp_url: {err}")))?;
+                if url.scheme() != "rtsp" {
+                    return Err(ProgramError::Invalid("rtsp_url must be rtsp://".into()));
+                }
+                if !url.username().is_empty() || url.password().is_some() {
+                    return Err(ProgramError::Invalid(
+                        "put credentials in username/password, not in the URL".into(),
+                    ));
+                }
+                CameraSource::Rtsp { url: u.to_owned() }
+            }
+            (None, Some(a)) => CameraSource::Onvif {
+                address: text("onvif_address", a, true)?,
+            },
+            _ => {
+                return Err(ProgramError::Invalid(
+                    "give exactly one of rtsp_url and onvif_address".into(),
+                ));
+            }
+        };
+        let sharing: SharingMode = e.sharing.parse()?;
+        let credentials = match (e.username, e.password) {
+            (Some(u), Some(p)) => Some(secrets.seal(format!("{u}\0{p}").as_bytes())),
+            (None, None) => None,
+            _ => {
+                return Err(ProgramError::Invalid(
+                    "give both username and password, or neither".into(),
+                ));
+            }
+        };
+        let retention_days = check_retention(e.retention_days.unwrap_or(DEFAULT_RETENTION_DAYS))?;
+        let c = self.store.enroll_camera(CameraInfo {
+            id: 0,
+            name: text("name", e.name, true)?,
+            partner: partner_id,
+            source,
+            credentials,
+            sharing,
+            retention_days,
+            location: text("location", e.location, false)?,
+            paused: false,
+            masks: vec![],
+            created_us: self.store.clock().now_utc_micros(),
+        })?;
+        self.audit(NewAuditEvent {
+            camera: Some(c.id),
+            detail: format!("sharing={}", c.sharing.as_str()),
+            ..event(&s.username, AuditAction::CameraEnroll, Outcome::Ok)
+        })?;
+        Ok(c)
+    }
+
+    /// The camera's partner changes its sharing, retention or pauses it; the change is
+    /// audited as before → after. The caller tells ingest that terms changed.
+    pub fn change_terms(&self, s: &Subject, id: u32, t: TermsChange<'_>) -> Result<CameraInfo> {
+        let mut c = self.camera(id)?;
+        self.check(
+            s,
+            Action::UpdateSharing,
+            &Resource::Camera(&c),
+            &NewAuditEvent {
+                camera: Some(id),
+                ..Default::default()
+            },
+        )?;
+        let terms = |c: &CameraInfo| {
+            format!(
+                "sharing={} retention_days={} paused={}",
+                c.sharing.as_str(),
+                c.retention_days,
+                c.paused
+            )
+        };
+        let before = terms(&c);
+        if let Some(m) = t.sharing {
+            c.sharing = m.parse()?;
+        }
+        if let Some(d) = t.retention_days {
+            c.retention_days = check_retention(d)?;
+        }
+        if let Some(p) = t.paused {
+            c.paused = p;
+        }
+        self.store.put_camera_info(&c)?;
+        self.audit(NewAuditEvent {
+            camera: Some(id),
+            detail: format!("{before} -> {}", terms(&c)),
+            ..event(&s.username, AuditAction::CameraSharing, Outcome::Ok)
+        })?;
+        Ok(c)
+    }
 }

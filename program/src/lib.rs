@@ -1,7 +1,9 @@
 //! The partnership program's rules, with no transport: who may see what ([`policy`]), signing
 //! in ([`auth`], [`login_guard`]), what is recorded about it ([`audit`]), the gate every access
-//! to footage passes ([`footage`]), accounts ([`users`]) and the public report
-//! ([`transparency`]). The web API and the CLI call these; neither holds a rule of its own.
+//! to footage passes ([`footage`]), partners and their cameras ([`partners`], [`cameras`]),
+//! footage requests ([`requests`]), legal holds ([`holds`]), evidence exports' legal basis
+//! ([`exports`]), accounts ([`users`]) and the public report ([`transparency`]). The web API
+//! and the CLI call these; neither holds a rule of its own.
 //!
 //! Functions here are synchronous and do store work: async callers run them on the blocking
 //! pool.
@@ -10,9 +12,13 @@ pub mod audit;
 pub mod auth;
 pub mod cameras;
 pub mod error;
+pub mod exports;
 pub mod footage;
+pub mod holds;
 pub mod login_guard;
+pub mod partners;
 pub mod policy;
+pub mod requests;
 pub mod text;
 pub mod transparency;
 pub mod users;

@@ -187,6 +187,12 @@ impl Program {
     }
 }
 
+/// Whether an account cannot sign in for want of a second factor its role requires (for
+/// example an administrator made before administrators needed one).
+pub fn lacks_second_factor(u: &UserRow) -> bool {
+    role_needs_mfa(u.role) && u.totp_secret.is_none()
+}
+
 /// Partner accounts stay partner accounts and staff accounts stay staff.
 fn same_kind(u: &UserRow, role: Role) -> Result<()> {
     if (role == Role::Partner) != u.partner.is_some() {

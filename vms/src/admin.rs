@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
-use vms_program::users::NewUser;
-use vms_program::{Program, ProgramSettings, auth, policy};
+use vms_program::users::{self, NewUser};
+use vms_program::{Program, ProgramSettings, auth};
 use vms_storage::{
     CameraInfo, CameraSource, PartnerRow, PartnerStatus, Role, SecretBox, SharingMode, Store,
     StoreOptions,
@@ -115,8 +115,7 @@ pub fn seed_demo(
         // Administrators of a demo made before they needed a second factor get one now, or
         // could not sign in (issue 22 F5).
         for u in store.users()? {
-            if policy::role_needs_mfa(u.role)
-                && u.totp_secret.is_none()
+            if users::lacks_second_factor(&u)
                 && let Some(uri) = user_role(store, secrets, &u.username, u.role)?
             {
                 lines.push(format!("{:<13} now needs a TOTP code: {uri}", u.username));

@@ -390,7 +390,7 @@ async fn run(config_path: &Path) -> anyhow::Result<std::process::ExitCode> {
         Duration::from_secs(cfg.storage.retention_interval_secs.max(1)),
     );
     for u in store.users()? {
-        if vms_program::policy::role_needs_mfa(u.role) && u.totp_secret.is_none() && !u.disabled {
+        if vms_program::users::lacks_second_factor(&u) && !u.disabled {
             tracing::warn!(
                 user = %u.username,
                 role = u.role.as_str(),

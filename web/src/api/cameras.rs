@@ -4,12 +4,9 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
-use vms_program::audit::{AuditAction, Outcome};
+use vms_program::cameras::{Enrollment, TermsChange};
 use vms_program::policy::{Action, Resource, authorize};
-use vms_program::text::text;
-use vms_storage::{
-    CameraInfo, CameraSource, NewAuditEvent, PartnerStatus, Role, SharingMode, Store,
-};
+use vms_storage::{CameraInfo, CameraSource, NewAuditEvent, Store};
 
 use crate::error::{ApiError, ApiJson, ApiPath, ApiResult};
 use crate::routes::Caller;
@@ -135,88 +132,18 @@ pub(crate) async fn enroll_camera(
         ));
     }
     st.blocking(move |st| {
-        let partner_id = match (s.role, s.partner, b.partner_id) {
-            (Role::Partner, Some(p), None) => p,
-            (Role::Partner, Some(p), Some(q)) if p == q => p,
-            (_, _, Some(q)) => q,
-            _ => return Err(ApiError::BadRequest("partner_id is required".into())),
+        let enrollment = Enrollment {
+            name: &b.name,
+            partner_id: b.partner_id,
+            rtsp_url: b.rtsp_url.as_deref(),
+            onvif_address: b.onvif_address.as_deref(),
+            username: b.username.as_deref(),
+            password: b.password.as_deref(),
+            sharing: &b.sharing,
+            retention_days: b.retention_days,
+            location: &b.location,
         };
-        st.program.check(
-            &s,
-            Action::EnrollCamera,
-            &Resource::Partner(partner_id),
-            &NewAuditEvent::default(),
-        )?;
-        let partner = st.store.partner(partner_id)?.ok_or(ApiError::NotFound)?;
-        if partner.status == PartnerStatus::Left {
-            return Err(ApiError::Conflict("partner has left the program".into()));
-        }
-        if partner.terms_accepted_us.is_none() {
-            return Err(ApiError::Conflict(
-                "the partner must accept the program terms first".into(),
-            ));
-        }
-        let source = match (b.rtsp_url, b.onvif_address) {
-            (Some(u), None) => {
-                let url = url::Url::parse(&u)
-                    .map_err(|e| ApiError::BadRequest(format!("rtsp_url: {e}")))?;
-                if url.scheme() != "rtsp" {
-                    return Err(ApiError::BadRequest("rtsp_url must be rtsp://".into()));
-                }
-                if !url.username().is_empty() || url.password().is_some() {
-                    return Err(ApiError::BadRequest(
-                        "put credentials in username/password, not in the URL".into(),
-                    ));
-                }
-                CameraSource::Rtsp { url: u }
-            }
-            (None, Some(a)) => CameraSource::Onvif {
-                address: text("onvif_address", &a, true)?,
-            },
-            _ => {
-                return Err(ApiError::BadRequest(
-                    "give exactly one of rtsp_url and onvif_address".into(),
-                ));
-            }
-        };
-        let sharing: SharingMode = b.sharing.parse()?;
-        let credentials = match (b.username, b.password) {
-            (Some(u), Some(p)) => Some(st.secrets.seal(format!("{u}\0{p}").as_bytes())),
-            (None, None) => None,
-            _ => {
-                return Err(ApiError::BadRequest(
-                    "give both username and password, or neither".into(),
-                ));
-            }
-        };
-        let retention_days = b.retention_days.unwrap_or(30);
-        if !(1..=3650).contains(&retention_days) {
-            return Err(ApiError::BadRequest(
-                "retention_days must be 1..=3650".into(),
-            ));
-        }
-        let now = st.store.clock().now_utc_micros();
-        let c = st.store.enroll_camera(CameraInfo {
-            id: 0,
-            name: text("name", &b.name, true)?,
-            partner: partner_id,
-            source,
-            credentials,
-            sharing,
-            retention_days,
-            location: text("location", &b.location, false)?,
-            paused: false,
-            masks: vec![],
-            created_us: now,
-        })?;
-        st.program.audit(NewAuditEvent {
-            actor: s.username.clone(),
-            action: AuditAction::CameraEnroll.into(),
-            outcome: Outcome::Ok.into(),
-            camera: Some(c.id),
-            detail: format!("sharing={}", c.sharing.as_str()),
-            ..Default::default()
-        })?;
+        let c = st.program.enroll_camera(&s, &st.secrets, enrollment)?;
         st.changes.notify_one();
         Ok((StatusCode::CREATED, Json(camera_out(st, &c))))
     })
@@ -238,50 +165,12 @@ pub(crate) async fn update_camera(
     ApiJson(b): ApiJson<UpdateCameraBody>,
 ) -> ApiResult<Json<CameraOut>> {
     st.blocking(move |st| {
-        let mut c = st.program.camera(id)?;
-        st.program.check(
-            &s,
-            Action::UpdateSharing,
-            &Resource::Camera(&c),
-            &NewAuditEvent {
-                camera: Some(id),
-                ..Default::default()
-            },
-        )?;
-        let before = format!(
-            "sharing={} retention_days={} paused={}",
-            c.sharing.as_str(),
-            c.retention_days,
-            c.paused
-        );
-        if let Some(m) = b.sharing {
-            c.sharing = m.parse()?;
-        }
-        if let Some(d) = b.retention_days {
-            if !(1..=3650).contains(&d) {
-                return Err(ApiError::BadRequest(
-                    "retention_days must be 1..=3650".into(),
-                ));
-            }
-            c.retention_days = d;
-        }
-        if let Some(p) = b.paused {
-            c.paused = p;
-        }
-        st.store.put_camera_info(&c)?;
-        st.program.audit(NewAuditEvent {
-            actor: s.username.clone(),
-            action: AuditAction::CameraSharing.into(),
-            outcome: Outcome::Ok.into(),
-            camera: Some(id),
-            detail: format!(
-                "{before} -> sharing={} retention_days={} paused={}",
-                c.sharing.as_str(),
-                c.retention_days,
-                c.paused
-            ),
-            ..Default::default()
-        })?;
+        let change = TermsChange {
+            sharing: b.sharing.as_deref(),
+            retention_days: b.retention_days,
+            paused: b.paused,
+        };
+        let c = st.program.change_terms(&s, id, change)?;
         st.changes.notify_one();
         Ok(Json(camera_out(st, &c)))
     })

@@ -15,18 +15,15 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use ed25519_dalek::SigningKey;
 use serde::{Deserialize, Serialize};
-use vms_storage::export::{ExportItemSpec, ExportSpec, Progress, write_package};
-use vms_storage::{CameraInfo, ExportRow, ExportStatus, NewAuditEvent, RequestRow, SharingMode};
+use vms_storage::export::{ExportSpec, Progress, write_package};
+use vms_storage::{ExportRow, ExportStatus, NewAuditEvent};
 
-use crate::api::footage::RangeQuery;
 use crate::error::{ApiError, ApiJson, ApiPath, ApiResult};
 use crate::routes::Caller;
 use crate::state::AppState;
 use vms_program::audit::{AuditAction, Outcome};
+use vms_program::exports::ExportAsk;
 use vms_program::policy::{Action, Resource, Subject, authorize};
-
-/// Most cameras in one export.
-const MAX_CAMERAS: usize = 16;
 
 impl AppState {
     fn export_key(&self) -> ApiResult<Arc<SigningKey>> {
@@ -146,28 +143,6 @@ fn package_files(st: &AppState, r: &ExportRow) -> Vec<String> {
     names
 }
 
-/// The legal basis for exporting `c` over the range, and who approved it, from the request
-/// that covers it (the policy has already required one for `on-request` cameras).
-fn legal_basis(c: &CameraInfo, covering: Option<&RequestRow>) -> (String, Option<String>) {
-    match (c.sharing, covering) {
-        (_, Some(r)) if r.status == vms_storage::RequestStatus::Exigent => (
-            format!(
-                "exigent access granted on request {} by {}: {}",
-                r.id,
-                r.decided_by.as_deref().unwrap_or("?"),
-                r.decision_note.as_deref().unwrap_or("")
-            ),
-            r.decided_by.clone(),
-        ),
-        (_, Some(r)) => (
-            format!("footage request {} approved by the camera's partner", r.id),
-            r.decided_by.clone(),
-        ),
-        (SharingMode::Live, None) => ("camera shared live under the partner's terms".into(), None),
-        _ => ("no recorded basis".into(), None),
-    }
-}
-
 /// `POST /api/exports`: authorizes every camera for the range (audited), records the export
 /// and starts the job. `202 Accepted` with the export's status.
 pub(crate) async fn create(
@@ -177,77 +152,22 @@ pub(crate) async fn create(
 ) -> ApiResult<(StatusCode, Json<ExportOut>)> {
     let out = st
         .blocking(move |st| {
-            let mut cameras = b.cameras.clone();
-            cameras.sort_unstable();
-            cameras.dedup();
-            if cameras.is_empty() || cameras.len() > MAX_CAMERAS {
-                return Err(ApiError::BadRequest(format!(
-                    "name between 1 and {MAX_CAMERAS} cameras"
-                )));
-            }
-            if b.case_number.trim().is_empty() {
-                return Err(ApiError::BadRequest("case_number is required".into()));
-            }
-            let q = RangeQuery {
-                start: b.start_us,
-                end: b.end_us,
-                reason: b.reason.clone(),
-                case_number: Some(b.case_number.clone()),
-            };
-            let requests = st.store.requests()?;
-            if let Some(id) = b.request_id
-                && !requests.iter().any(|r| r.id == id)
-            {
-                return Err(ApiError::BadRequest(format!("no request {id}")));
-            }
-            let mut items = Vec::new();
-            let mut basis = Vec::new();
-            let mut approver = None;
-            for id in &cameras {
-                let covering = requests.iter().find(|r| {
-                    r.status.grants()
-                        && r.cameras.contains(id)
-                        && r.start_us <= b.start_us
-                        && b.end_us <= r.end_us
-                        && b.request_id.is_none_or(|want| want == r.id)
-                });
-                // A cited request becomes the manifest's legal basis: it must be granted and
-                // cover every camera over the whole range (issue 22 C4).
-                if let Some(want) = b.request_id
-                    && covering.is_none()
-                {
-                    return Err(ApiError::BadRequest(format!(
-                        "request {want} does not grant camera {id} over this whole range"
-                    )));
-                }
-                let c = st.program.footage_access(
-                    &s,
-                    *id,
-                    q.range(),
-                    Action::Export,
-                    AuditAction::VideoExport,
-                )?;
-                let (why, who) = legal_basis(&c, covering);
-                basis.push(format!("camera {}: {why}", c.id));
-                approver = approver.or(who);
-                let pseudonym = st
-                    .store
-                    .partner(c.partner)?
-                    .map(|p| p.pseudonym)
-                    .unwrap_or_default();
-                items.push(ExportItemSpec {
-                    camera: c.id,
-                    camera_name: c.name.clone(),
-                    partner_pseudonym: pseudonym,
-                    masks_defined: c.masks.len(),
-                    within_range: c.sharing == vms_storage::SharingMode::OnRequest,
-                });
-            }
+            let ok = st.program.authorize_export(
+                &s,
+                ExportAsk {
+                    cameras: &b.cameras,
+                    start_us: b.start_us,
+                    end_us: b.end_us,
+                    case_number: &b.case_number,
+                    reason: &b.reason,
+                    request_id: b.request_id,
+                },
+            )?;
             let key = st.export_key()?;
             let row = st.store.create_export(ExportRow {
                 id: 0,
                 exporter: s.username.clone(),
-                cameras: cameras.clone(),
+                cameras: ok.cameras.clone(),
                 start_us: b.start_us,
                 end_us: b.end_us,
                 case_number: b.case_number.trim().to_owned(),
@@ -260,15 +180,15 @@ pub(crate) async fn create(
             })?;
             let spec = ExportSpec {
                 id: row.id,
-                items,
+                items: ok.items,
                 start_us: b.start_us,
                 end_us: b.end_us,
                 case_number: row.case_number.clone(),
                 request_id: b.request_id,
-                legal_basis: basis.join("; "),
+                legal_basis: ok.legal_basis,
                 purpose: row.reason.clone(),
                 exporter: s.username.clone(),
-                approver,
+                approver: ok.approver,
                 tool_name: "vms".into(),
                 tool_version: env!("CARGO_PKG_VERSION").into(),
             };

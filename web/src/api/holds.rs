@@ -4,9 +4,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
-use vms_program::audit::{AuditAction, Outcome};
-use vms_program::text::text;
-use vms_storage::NewAuditEvent;
+use vms_program::holds::NewHold;
 
 use crate::error::{ApiJson, ApiPath, ApiResult};
 use crate::routes::Caller;
@@ -46,21 +44,16 @@ pub(crate) async fn place_hold(
     ApiJson(b): ApiJson<HoldBody>,
 ) -> ApiResult<(StatusCode, Json<HoldOut>)> {
     st.blocking(move |st| {
-        st.program.camera(b.camera)?;
-        let case = text("case_number", &b.case_number, true)?;
-        let reason = text("reason", &b.reason, true)?;
-        let label = format!("case {case}: {reason}");
-        let id = st.store.add_hold(b.camera, b.start_us, b.end_us, &label)?;
-        st.program.audit(NewAuditEvent {
-            actor: s.username.clone(),
-            action: AuditAction::HoldPlace.into(),
-            outcome: Outcome::Ok.into(),
-            camera: Some(b.camera),
-            range: Some((b.start_us, b.end_us)),
-            case_number: Some(case),
-            reason: Some(reason),
-            ..Default::default()
-        })?;
+        let (id, label) = st.program.place_hold(
+            &s,
+            NewHold {
+                camera: b.camera,
+                start_us: b.start_us,
+                end_us: b.end_us,
+                case_number: &b.case_number,
+                reason: &b.reason,
+            },
+        )?;
         Ok((
             StatusCode::CREATED,
             Json(HoldOut {
@@ -80,11 +73,9 @@ pub(crate) async fn list_holds(
     Caller(s): Caller,
 ) -> ApiResult<Json<Vec<HoldOut>>> {
     st.blocking(move |st| {
-        let holds = st.store.holds()?;
-        st.program
-            .audit_read(&s, AuditAction::HoldsRead, format!("{} holds", holds.len()))?;
         Ok(Json(
-            holds
+            st.program
+                .holds(&s)?
                 .into_iter()
                 .map(|(id, h)| HoldOut {
                     id,
@@ -105,17 +96,7 @@ pub(crate) async fn lift_hold(
     ApiPath(id): ApiPath<u64>,
 ) -> ApiResult<StatusCode> {
     st.blocking(move |st| {
-        let hold = st.store.remove_hold(id)?;
-        st.program.audit(NewAuditEvent {
-            actor: s.username.clone(),
-            action: AuditAction::HoldLift.into(),
-            outcome: Outcome::Ok.into(),
-            camera: Some(hold.camera),
-            range: Some((hold.start_utc, hold.end_utc)),
-            reason: Some(hold.reason),
-            detail: format!("hold {id}"),
-            ..Default::default()
-        })?;
+        st.program.lift_hold(&s, id)?;
         Ok(StatusCode::NO_CONTENT)
     })
     .await

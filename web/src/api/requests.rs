@@ -4,12 +4,10 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
-use vms_program::audit::{AuditAction, Outcome};
-use vms_program::policy::{Action, Resource, Subject, authorize};
-use vms_program::text::text;
-use vms_storage::{CameraInfo, NewAuditEvent, RequestRow, RequestStatus, SharingMode};
+use vms_program::requests::NewRequest;
+use vms_storage::{RequestRow, RequestStatus};
 
-use crate::error::{ApiError, ApiJson, ApiPath, ApiResult};
+use crate::error::{ApiJson, ApiPath, ApiResult};
 use crate::routes::Caller;
 use crate::state::AppState;
 
@@ -59,78 +57,23 @@ fn request_out(r: RequestRow) -> RequestOut {
     }
 }
 
-/// Audits a request event once per camera it names, so each partner's receipts show it.
-fn audit_request(
-    st: &AppState,
-    s: &Subject,
-    action: AuditAction,
-    r: &RequestRow,
-    reason: Option<String>,
-) -> ApiResult<()> {
-    for c in &r.cameras {
-        st.program.audit(NewAuditEvent {
-            actor: s.username.clone(),
-            action: action.into(),
-            outcome: Outcome::Ok.into(),
-            camera: Some(*c),
-            range: Some((r.start_us, r.end_us)),
-            case_number: Some(r.case_number.clone()),
-            reason: reason.clone(),
-            request: Some(r.id),
-            ..Default::default()
-        })?;
-    }
-    Ok(())
-}
-
 pub(crate) async fn file_request(
     State(st): State<AppState>,
     Caller(s): Caller,
     ApiJson(b): ApiJson<NewRequestBody>,
 ) -> ApiResult<(StatusCode, Json<RequestOut>)> {
     st.blocking(move |st| {
-        let max = i64::from(st.program.settings().max_request_hours) * 3_600_000_000;
-        if b.end_us <= b.start_us {
-            return Err(ApiError::BadRequest("end must be after start".into()));
-        }
-        if b.end_us.checked_sub(b.start_us).is_none_or(|d| d > max) {
-            return Err(ApiError::BadRequest(format!(
-                "requests cover at most {} h",
-                st.program.settings().max_request_hours
-            )));
-        }
-        if b.cameras.is_empty() || b.cameras.len() > 16 {
-            return Err(ApiError::BadRequest("name 1 to 16 cameras".into()));
-        }
-        let mut partner = None;
-        for id in &b.cameras {
-            let c = st.program.camera(*id)?;
-            if c.sharing == SharingMode::Registry {
-                return Err(ApiError::BadRequest(format!(
-                    "camera {id} is registry-only: no video is recorded"
-                )));
-            }
-            if partner.is_some_and(|p| p != c.partner) {
-                return Err(ApiError::BadRequest("file one request per partner".into()));
-            }
-            partner = Some(c.partner);
-        }
-        let r = st.store.create_request(RequestRow {
-            id: 0,
-            investigator: s.username.clone(),
-            cameras: b.cameras.clone(),
-            start_us: b.start_us,
-            end_us: b.end_us,
-            case_number: text("case_number", &b.case_number, true)?,
-            offence: text("offence", &b.offence, true)?,
-            reason: text("reason", &b.reason, true)?,
-            status: RequestStatus::Pending,
-            decided_by: None,
-            decided_us: None,
-            decision_note: None,
-            created_us: st.store.clock().now_utc_micros(),
-        })?;
-        audit_request(st, &s, AuditAction::RequestFile, &r, Some(r.reason.clone()))?;
+        let r = st.program.file_request(
+            &s,
+            NewRequest {
+                cameras: &b.cameras,
+                start_us: b.start_us,
+                end_us: b.end_us,
+                case_number: &b.case_number,
+                offence: &b.offence,
+                reason: &b.reason,
+            },
+        )?;
         Ok((StatusCode::CREATED, Json(request_out(r))))
     })
     .await
@@ -141,29 +84,8 @@ pub(crate) async fn list_requests(
     Caller(s): Caller,
 ) -> ApiResult<Json<Vec<RequestOut>>> {
     st.blocking(move |st| {
-        let cams = st.store.cameras_info()?;
-        let mut out = Vec::new();
-        for r in st.store.requests()? {
-            let rc: Vec<CameraInfo> = cams
-                .iter()
-                .filter(|c| r.cameras.contains(&c.id))
-                .cloned()
-                .collect();
-            if authorize(
-                &s,
-                Action::ListRequests,
-                &Resource::Request {
-                    request: &r,
-                    cameras: &rc,
-                },
-            )
-            .allow
-            {
-                out.push(request_out(r));
-            }
-        }
-        out.reverse();
-        Ok(Json(out))
+        let requests = st.program.visible_requests(&s)?;
+        Ok(Json(requests.into_iter().map(request_out).collect()))
     })
     .await
 }
@@ -183,40 +105,7 @@ pub(crate) async fn decide_request(
     ApiJson(b): ApiJson<DecisionBody>,
 ) -> ApiResult<Json<RequestOut>> {
     st.blocking(move |st| {
-        let mut r = st.store.request(id)?.ok_or(ApiError::NotFound)?;
-        let cams: Vec<CameraInfo> = st
-            .store
-            .cameras_info()?
-            .into_iter()
-            .filter(|c| r.cameras.contains(&c.id))
-            .collect();
-        st.program.check(
-            &s,
-            Action::DecideRequest,
-            &Resource::Request {
-                request: &r,
-                cameras: &cams,
-            },
-            &NewAuditEvent {
-                request: Some(id),
-                ..Default::default()
-            },
-        )?;
-        r.status = if b.approve {
-            RequestStatus::Approved
-        } else {
-            RequestStatus::Denied
-        };
-        r.decided_by = Some(s.username.clone());
-        r.decided_us = Some(st.store.clock().now_utc_micros());
-        r.decision_note = Some(text("note", &b.note, false)?).filter(|n| !n.is_empty());
-        st.store.put_request(&r)?;
-        let action = if b.approve {
-            AuditAction::RequestApprove
-        } else {
-            AuditAction::RequestDeny
-        };
-        audit_request(st, &s, action, &r, None)?;
+        let r = st.program.decide_request(&s, id, b.approve, &b.note)?;
         Ok(Json(request_out(r)))
     })
     .await
@@ -235,43 +124,7 @@ pub(crate) async fn exigent(
     ApiJson(b): ApiJson<ExigentBody>,
 ) -> ApiResult<Json<RequestOut>> {
     st.blocking(move |st| {
-        let justification = text("justification", &b.justification, true)?;
-        if justification.len() < 20 {
-            return Err(ApiError::BadRequest(
-                "an exigent grant needs a written justification (at least 20 characters)".into(),
-            ));
-        }
-        let mut r = st.store.request(id)?.ok_or(ApiError::NotFound)?;
-        let cams: Vec<CameraInfo> = st
-            .store
-            .cameras_info()?
-            .into_iter()
-            .filter(|c| r.cameras.contains(&c.id))
-            .collect();
-        st.program.check(
-            &s,
-            Action::GrantExigent,
-            &Resource::Request {
-                request: &r,
-                cameras: &cams,
-            },
-            &NewAuditEvent {
-                request: Some(id),
-                ..Default::default()
-            },
-        )?;
-        r.status = RequestStatus::Exigent;
-        r.decided_by = Some(s.username.clone());
-        r.decided_us = Some(st.store.clock().now_utc_micros());
-        r.decision_note = Some(justification.clone());
-        st.store.put_request(&r)?;
-        audit_request(
-            st,
-            &s,
-            AuditAction::RequestExigent,
-            &r,
-            Some(justification.clone()),
-        )?;
+        let r = st.program.grant_exigent(&s, id, &b.justification)?;
         Ok(Json(request_out(r)))
     })
     .await
