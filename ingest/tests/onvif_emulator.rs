@@ -22,8 +22,6 @@ use std::time::{Duration, Instant};
 use vms_ingest::onvif::{self, ClientOptions, DiscoveryOptions, OnvifClient, OnvifError};
 use vms_ingest::{Credentials, Secret};
 
-/// Set (to the test's name) in the re-executed test process inside its namespace.
-const INSIDE: &str = "VMS_ONVIF_NETNS_TEST";
 /// Bound on one test, namespace set-up and peers included.
 const TEST_LIMIT: Duration = Duration::from_secs(28);
 const DEVICE_IP: &str = "10.99.0.2";
@@ -56,52 +54,17 @@ fn sh(cmd: &str) {
     assert!(st.success(), "`{cmd}` failed: {st}");
 }
 
-/// Outside the namespace: runs this test again inside a fresh one and asserts it passed, then
-/// returns false. Inside: brings `lo` up and returns true, and the caller runs the test body.
+/// Outside the namespace: runs this test again inside a fresh one (IPv4 only: keeps the
+/// peers' IPv6 threads and router solicitations out of the way) and returns false once it
+/// passed. Inside: returns true, and the caller runs the test body.
 fn in_netns(test: &str) -> bool {
-    if std::env::var(INSIDE).as_deref() == Ok(test) {
-        // IPv4 only: keeps the peers' IPv6 threads (and router solicitations) out of the way.
-        sh(
-            "sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1 2>/dev/null; ip link set lo up",
-        );
-        return true;
-    }
-    let exe = std::env::current_exe().unwrap();
-    // The inner run's output (and its peers') goes to a file, shown only if it fails.
-    let log_path =
-        std::env::temp_dir().join(format!("vms-onvif-{}-{test}.log", std::process::id()));
-    let log = std::fs::File::create(&log_path).unwrap();
-    let mut child = Command::new("unshare")
-        .arg("-n")
-        .arg(&exe)
-        .args([test, "--exact", "--nocapture", "--test-threads=1"])
-        .env(INSIDE, test)
-        .stdout(log.try_clone().unwrap())
-        .stderr(log)
-        .spawn()
-        .expect("unshare (util-linux) runs; these tests need root for network namespaces");
-    let start = Instant::now();
-    let outcome = loop {
-        if let Some(st) = child.try_wait().unwrap() {
-            break if st.success() {
-                Ok(())
-            } else {
-                Err(format!("failed ({st})"))
-            };
-        }
-        if start.elapsed() > TEST_LIMIT {
-            let _ = child.kill();
-            let _ = child.wait();
-            break Err(format!("took longer than {TEST_LIMIT:?}"));
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    let output = std::fs::read_to_string(&log_path).unwrap_or_default();
-    let _ = std::fs::remove_file(&log_path);
-    if let Err(why) = outcome {
-        panic!("{test} {why} inside its network namespace; its output:\n{output}");
-    }
-    false
+    vms_testkit::netns::in_netns(
+        test,
+        &[
+            "sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1 2>/dev/null || true",
+        ],
+        TEST_LIMIT,
+    )
 }
 
 /// A peer process; stopped (stdin closed, then killed) on drop.

@@ -186,3 +186,38 @@ impl Store {
         Ok(out)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The hash input of an audit event, pinned on purpose: every stored chain was hashed this
+    /// way, so adding, removing or reordering a field of [`NewAuditEvent`] would make
+    /// `vms audit verify` reject every existing chain. A change here needs a new chain version
+    /// (`vms-audit-v2` for new events) while v1 events keep verifying as v1.
+    #[test]
+    fn golden_event_hash() {
+        let e = NewAuditEvent {
+            actor: "k.lee".into(),
+            action: "video.playback".into(),
+            outcome: "allow".into(),
+            rule: "approved-request".into(),
+            camera: Some(3),
+            range: Some((1_790_000_000_000_000, 1_790_000_060_000_000)),
+            case_number: Some("2026-42".into()),
+            reason: Some("burglary on Main St".into()),
+            request: Some(7),
+            detail: "d".into(),
+        };
+        let first = event_hash(1, 1_790_000_100_000_000, &e, &[0; 32]);
+        let second = event_hash(2, 1_790_000_200_000_000, &NewAuditEvent::default(), &first);
+        assert_eq!(
+            (hex::encode(first), hex::encode(second)),
+            (
+                "b43beb08008d8c32508125ff36d78e65103ca043d08ea1f8f28e15432dac55bd".to_owned(),
+                "dffa58aefeb93e93a1cc88073130837ad6acec848990ba22d9288ee4e0f9e2af".to_owned()
+            ),
+            "audit hash input changed: version the chain instead"
+        );
+    }
+}

@@ -385,3 +385,40 @@ async fn golden_digest() {
         "virtual MP4 bytes changed: if on purpose, bump FORMAT_VERSION and update this digest"
     );
 }
+
+/// The bytes of every segment file one recording writes, pinned on purpose: sealed segments
+/// are evidence whose SHA-256 exports cite, and recovery and `check` read them back. A change
+/// here is a storage format change: keep reading the old files, and update these digests.
+#[tokio::test]
+async fn golden_segment_files() {
+    let (d, _store, _cam) = setup(vec![
+        run(Entry::A, 1, 60, 30, T0),
+        run(Entry::B, 2, 45, 15, T0 + 3_000_000),
+    ])
+    .await;
+    let mut files = Vec::new();
+    let mut dirs = vec![d.path().join("segments")];
+    while let Some(dir) = dirs.pop() {
+        for e in std::fs::read_dir(&dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                dirs.push(p);
+            } else {
+                let name = p.strip_prefix(d.path()).unwrap().display().to_string();
+                files.push(format!(
+                    "{name} {}",
+                    hex::encode(Sha256::digest(std::fs::read(&p).unwrap()))
+                ));
+            }
+        }
+    }
+    files.sort();
+    assert_eq!(
+        files,
+        [
+            "segments/00000001/0000000000000001.mp4 7ecf7475609d4a4ac36149d28149f63f628e104a839434b95bbf152052f4bc35",
+            "segments/00000001/0000000000000002.mp4 32a79b6f737f87ea5fabcacda3316f1ffcaa18c95f6100a0c06064b561b6dbf6",
+        ],
+        "segment file bytes changed: if on purpose, keep reading the old format and update these digests"
+    );
+}

@@ -3,17 +3,16 @@
 //! the independent judge of the files.
 #![allow(clippy::unwrap_used)]
 
-mod support;
-
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use support::{ffprobe, free_port, wait_for};
 use vms::recording::Recording;
 use vms_ingest::{CameraConfig, Credentials, Secret, SessionState};
 use vms_sim::{Clip, Fault, SimOptions, SimServer};
 use vms_storage::{RecorderOptions, Store, StoreOptions};
+use vms_testkit::ffprobe::ffprobe;
+use vms_testkit::{free_port, wait_for};
 
 async fn sim(cameras: usize) -> SimServer {
     SimServer::start(SimOptions::new(cameras)).await.unwrap()
@@ -53,10 +52,10 @@ fn probe_all_segments(store: &Store, camera: u32) -> (u64, usize) {
         );
         let index_secs = (seg.end_utc - seg.start_utc) as f64 / 1e6;
         assert!(
-            (p.duration - index_secs).abs() <= 1.0 / 30.0 + 0.002,
+            (p.packet_duration - index_secs).abs() <= 1.0 / 30.0 + 0.002,
             "{}: ffprobe {} s vs index {} s",
             seg.file,
-            p.duration,
+            p.packet_duration,
             index_secs
         );
         frames += seg.frames;
@@ -373,6 +372,7 @@ async fn camera_down_at_startup_is_recorded_once_it_comes_up() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn digest_auth_credentials_work_and_never_reach_logs_or_urls() {
+    let logs = capture_logs();
     let mut o = SimOptions::new(1);
     o.credentials = Some(("partner".into(), "s3cret-pa55".into()));
     let sim = SimServer::start(o).await.unwrap();
@@ -408,6 +408,38 @@ async fn digest_auth_credentials_work_and_never_reach_logs_or_urls() {
     );
     rec.shutdown().await;
     sim.shutdown().await;
+    let logs = String::from_utf8_lossy(&logs.lock().unwrap()).into_owned();
+    assert!(
+        logs.contains("auth-bad") && logs.contains("401"),
+        "the failed sign-in was logged (so the logs were captured): {logs}"
+    );
+    for secret in ["s3cret-pa55", "wrong-pa55"] {
+        assert!(!logs.contains(secret), "{secret} in the logs: {logs}");
+    }
+}
+
+/// Sends every event of this test binary, at every level, to a buffer the caller reads
+/// (a process-wide subscriber: sessions log on runtime worker threads).
+fn capture_logs() -> Arc<std::sync::Mutex<Vec<u8>>> {
+    #[derive(Clone)]
+    struct Sink(Arc<std::sync::Mutex<Vec<u8>>>);
+    impl std::io::Write for Sink {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let buf = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = Sink(buf.clone());
+    tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_ansi(false)
+        .with_writer(move || sink.clone())
+        .init();
+    buf
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

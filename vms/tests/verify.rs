@@ -130,3 +130,32 @@ async fn verify_passes_a_package_and_fails_any_change() {
     let (code, out) = verify(&dir.path().join("no-such-package"), None);
     assert_eq!(code, 3, "{out}");
 }
+
+/// The export manifest, signature and video of one package, pinned on purpose: experts verify
+/// these files years later with `vms verify`, so a changed field or byte is a deliberate,
+/// versioned decision (bump the manifest's `format` and keep verifying the old one).
+#[tokio::test]
+async fn golden_package_files() {
+    use sha2::Digest as _;
+    let dir = tempfile::tempdir().unwrap();
+    let key = ed25519_dalek::SigningKey::from_bytes(&[5; 32]);
+    let pkg = package(dir.path(), &key).await;
+    let mut files: Vec<String> = std::fs::read_dir(&pkg)
+        .unwrap()
+        .map(|e| {
+            let p = e.unwrap().path();
+            let digest = hex::encode(sha2::Sha256::digest(std::fs::read(&p).unwrap()));
+            format!("{} {digest}", p.file_name().unwrap().to_string_lossy())
+        })
+        .collect();
+    files.sort();
+    assert_eq!(
+        files,
+        [
+            "camera-1.mp4 85f986b378a8e9e686644e66d0ee45ac6c06a043999e4c6fae9c0926128154c7",
+            "manifest.json 89eb8f31fced32ee0643d32c413b5fe9b99cedcf9a1f8c0612cd669482d6f0b2",
+            "signature.json a3bcd2a9a4630bc72dec1cc91a3460ed232b0d9d384005399ee601e13372e789",
+        ],
+        "export package bytes changed: if on purpose, version the manifest format"
+    );
+}

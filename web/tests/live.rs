@@ -149,6 +149,21 @@ fn metric(text: &str, name: &str) -> f64 {
 async fn a_webrtc_client_sees_the_camera_at_once_and_across_a_camera_restart() {
     let l = live_world(|_| {}).await;
     wait_streaming(&l).await;
+    // "At once" means without waiting for the camera's next keyframe: ask while that keyframe
+    // is still at least 10 frames away, and check the camera has not sent it by the time the
+    // viewer decodes its first frame — so that frame can only be the held GOP's keyframe.
+    let clip = vms_sim::Clip::builtin();
+    let frames_to_keyframe = |sent: u64| {
+        (sent..)
+            .take(clip.frame_count())
+            .position(|n| clip.frames()[(n % clip.frame_count() as u64) as usize].keyframe)
+            .unwrap_or(0) as u64
+    };
+    while frames_to_keyframe(l.sim.stats(0).frames_sent) < 10 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let sent_at_offer = l.sim.stats(0).frames_sent;
+    let next_keyframe_at = sent_at_offer + frames_to_keyframe(sent_at_offer);
     let t0 = Instant::now();
     let (mut client, location) = watch(&l, l.w.cams[0]).await;
 
@@ -158,9 +173,15 @@ async fn a_webrtc_client_sees_the_camera_at_once_and_across_a_camera_restart() {
         .await
         .unwrap()
         .expect("a frame within 10 s");
+    let sent_at_first = l.sim.stats(0).frames_sent;
     assert!(
         first.keyframe && first.has_sps,
         "first frame must start a decoder"
+    );
+    assert!(
+        sent_at_first < next_keyframe_at,
+        "the first frame came only after the camera's next keyframe (frame {sent_at_first} \
+         of the camera, keyframe at {next_keyframe_at}): not from the held GOP"
     );
     let first_ms = t0.elapsed().as_millis();
     let mut frames = 1u32;

@@ -19,6 +19,7 @@ use common::browser::start_browser;
 use fantoccini::Locator;
 use serde_json::Value;
 use vms_sim::{Clip, SimOptions, SimServer};
+use vms_testkit::netns::in_netns;
 
 /// A High-profile H.264 clip (no B-frames, 1 s GOPs), encoded by ffmpeg's libx264.
 fn high_profile_clip() -> Arc<Clip> {
@@ -96,13 +97,17 @@ async fn wait_frames(c: &fantoccini::Client, base: &[(u64, u64)], n: u64, secs: 
 #[test]
 fn chromium_watches_live_cameras_over_webrtc() {
     let veth = [
-        "link add vms-a type veth peer name vms-b",
-        "addr add 10.99.0.1/24 dev vms-a",
-        "link set vms-a up",
-        "link set vms-b up",
-        "route add default dev vms-a",
+        "ip link add vms-a type veth peer name vms-b",
+        "ip addr add 10.99.0.1/24 dev vms-a",
+        "ip link set vms-a up",
+        "ip link set vms-b up",
+        "ip route add default dev vms-a",
     ];
-    if !common::netns::in_netns("chromium_watches_live_cameras_over_webrtc", &veth) {
+    if !in_netns(
+        "chromium_watches_live_cameras_over_webrtc",
+        &veth,
+        Duration::from_secs(300),
+    ) {
         return;
     }
     let rt = tokio::runtime::Builder::new_multi_thread()

@@ -4,10 +4,13 @@
 
 mod common;
 
+use std::time::Duration;
+
 use axum::http::{Method, StatusCode};
 use common::*;
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use vms_testkit::netns::in_netns;
 
 fn capture(name: &str) -> String {
     std::fs::read_to_string(
@@ -165,7 +168,11 @@ async fn probe_reports_the_device_and_the_streams_enrollment_would_record() {
 #[test]
 fn discover_over_the_api_in_a_private_namespace() {
     // Discovery binds a socket on every interface: only where `lo` is all there is.
-    if !common::netns::in_netns("discover_over_the_api_in_a_private_namespace", &[]) {
+    if !in_netns(
+        "discover_over_the_api_in_a_private_namespace",
+        &[],
+        Duration::from_secs(120),
+    ) {
         return;
     }
     let rt = tokio::runtime::Runtime::new().unwrap();

@@ -14,6 +14,7 @@ use common::*;
 use serde_json::{Value, json};
 use vms_sim::Clip;
 use vms_storage::export::verify_package;
+use vms_testkit::ffprobe::{ffprobe, ffprobe_tolerating};
 
 /// Recordings start an hour before the test's "now".
 const B: i64 = T0 - 3_600_000_000;

@@ -16,13 +16,7 @@ impl Drop for Driver {
     }
 }
 
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use vms_testkit::free_port;
 
 /// Starts chromedriver and a headless Chromium session (a new profile each time).
 pub async fn start_browser(extra_args: &[&str]) -> (Driver, fantoccini::Client, tempfile::TempDir) {

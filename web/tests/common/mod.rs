@@ -4,7 +4,6 @@
 #![allow(dead_code, clippy::unwrap_used)]
 
 pub mod browser;
-pub mod netns;
 
 use std::sync::Arc;
 
@@ -184,10 +183,12 @@ pub fn request(
 
 impl World {
     pub fn code(&self, user: &str) -> Option<String> {
-        self.totp
-            .iter()
-            .find(|(u, _)| u == user)
-            .map(|(_, s)| totp(s, self.clock.now_utc_micros_pub() / 1_000_000))
+        self.totp.iter().find(|(u, _)| u == user).map(|(_, s)| {
+            totp(
+                s,
+                vms_storage::Clock::now_utc_micros(&*self.clock) / 1_000_000,
+            )
+        })
     }
 
     pub async fn login(&self, user: &str) -> Session {
@@ -233,15 +234,6 @@ impl World {
             })
             .unwrap()
             .remove(0)
-    }
-}
-
-pub trait Now {
-    fn now_utc_micros_pub(&self) -> i64;
-}
-impl Now for ManualClock {
-    fn now_utc_micros_pub(&self) -> i64 {
-        vms_storage::Clock::now_utc_micros(self)
     }
 }
 
@@ -304,66 +296,6 @@ pub async fn record_clip(
     }
     rec.close().await.unwrap();
     times
-}
-
-/// What ffprobe says about an MP4's video stream.
-#[derive(Debug)]
-pub struct Probe {
-    pub codec: String,
-    pub width: u64,
-    /// Frames decoded and output (what a viewer sees).
-    pub frames: u64,
-    /// The container's duration, seconds.
-    pub duration: f64,
-    /// Presentation time of the first packet, seconds (negative for a hidden lead-in).
-    pub first_pts: f64,
-    pub packets: u64,
-}
-
-/// Runs ffprobe on an MP4, allowing on standard error only lines for which `tolerated` is
-/// true (for a known, named quirk of FFmpeg's); anything else fails the test.
-pub fn ffprobe_tolerating(path: &std::path::Path, tolerated: impl Fn(&str) -> bool) -> Probe {
-    probe_inner(path, &tolerated)
-}
-
-/// Runs ffprobe on an MP4, decoding every frame. Fails the test with ffprobe's own message if
-/// the file does not parse or decode cleanly.
-pub fn ffprobe(path: &std::path::Path) -> Probe {
-    probe_inner(path, &|_| false)
-}
-
-fn probe_inner(path: &std::path::Path, tolerated: &dyn Fn(&str) -> bool) -> Probe {
-    let out = std::process::Command::new("ffprobe")
-        .args(["-v", "error", "-count_frames", "-select_streams", "v:0"])
-        .args(["-show_entries", "stream=codec_name,width,nb_read_frames"])
-        .args(["-show_entries", "format=duration"])
-        .args(["-show_entries", "packet=pts_time"])
-        .args(["-of", "json"])
-        .arg(path)
-        .output()
-        .expect("ffprobe runs (apt-get install ffmpeg)");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success() && stderr.lines().all(|l| tolerated(l.trim())),
-        "ffprobe {}: {}",
-        path.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let s = &v["streams"][0];
-    let num = |x: &Value| x.as_str().and_then(|s| s.parse::<f64>().ok());
-    let packets = v["packets"].as_array().cloned().unwrap_or_default();
-    Probe {
-        codec: s["codec_name"].as_str().unwrap_or_default().to_owned(),
-        width: s["width"].as_u64().unwrap_or(0),
-        frames: num(&s["nb_read_frames"]).unwrap_or(0.0) as u64,
-        duration: num(&v["format"]["duration"]).unwrap_or(0.0),
-        first_pts: packets
-            .iter()
-            .filter_map(|p| num(&p["pts_time"]))
-            .fold(f64::INFINITY, f64::min),
-        packets: packets.len() as u64,
-    }
 }
 
 /// A GET with the session cookie and extra headers, returning the raw body.

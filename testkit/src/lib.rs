@@ -1,0 +1,32 @@
+//! Helpers the integration tests of every crate share, so each exists once: ffprobe as an
+//! independent judge of media ([`ffprobe`]), a network namespace per test for anything that
+//! binds every interface, multicasts or needs a non-loopback address ([`netns`]), polling with
+//! a deadline ([`wait_for`]) and free loopback ports ([`free_port`]).
+//!
+//! Test code: a failed expectation panics with a message that says what was expected.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+pub mod ffprobe;
+pub mod netns;
+
+use std::time::{Duration, Instant};
+
+/// A loopback port that was free a moment ago.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("binding a loopback port")
+}
+
+/// Polls `cond` every 50 ms until it holds; panics naming `what` once `limit` has passed.
+pub async fn wait_for(limit: Duration, what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !cond() {
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {limit:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
