@@ -12,6 +12,7 @@ use vms_ingest::{CameraConfig, Credentials, Secret, SessionState};
 use vms_sim::{Clip, Fault, SimOptions, SimServer};
 use vms_storage::{RecorderOptions, Store, StoreOptions};
 use vms_testkit::ffprobe::ffprobe;
+use vms_testkit::gst::{GstCamera, GstCodec};
 use vms_testkit::{free_port, wait_for};
 
 async fn sim(cameras: usize) -> SimServer {
@@ -444,26 +445,11 @@ fn capture_logs() -> Arc<std::sync::Mutex<Vec<u8>>> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn records_gstreamer_rtsp_server() {
-    let port = free_port();
-    let script = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/support/gst_rtsp_server.py"
-    );
-    let mut child = tokio::process::Command::new("/usr/bin/python3")
-        .arg(script)
-        .arg(port.to_string())
-        .stdout(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("Debian python3 with GStreamer's RTSP server bindings (see .ci/deps)");
-    let stdout = child.stdout.take().unwrap();
-    let mut lines = tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(stdout));
-    let ready = tokio::time::timeout(Duration::from_secs(20), lines.next_line()).await;
-    assert_eq!(ready.unwrap().unwrap().as_deref(), Some("READY"));
+    let mut camera = GstCamera::start(free_port(), GstCodec::H264).await.unwrap();
 
     let dir = tempfile::tempdir().unwrap();
     let store = open(dir.path());
-    let url = url::Url::parse(&format!("rtsp://127.0.0.1:{port}/test")).unwrap();
+    let url = url::Url::parse(&camera.url()).unwrap();
     let rec = Recording::start(
         store.clone(),
         vec![fast(CameraConfig::new("gst", url))],
@@ -478,7 +464,7 @@ async fn records_gstreamer_rtsp_server() {
     rec.shutdown().await;
     let (frames, _) = probe_all_segments(&store, 1);
     assert_eq!(frames, s.frames.load(Ordering::Relaxed));
-    let _ = child.kill().await;
+    camera.kill().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

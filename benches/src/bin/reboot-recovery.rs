@@ -6,7 +6,7 @@
 //! ```
 //!
 //! The camera is GStreamer's RTSP server (x264, 30 fps, 1 s GOP) run by Debian's python3 from
-//! `vms/tests/support/gst_rtsp_server.py`; a reboot is `SIGKILL` (the connection dies with the
+//! `testkit/peers/gst_rtsp_server.py`; a reboot is `SIGKILL` (the connection dies with the
 //! process), a random down time, and a fresh server on the same port. "Back" is when the server
 //! prints READY (its port accepts); "recording" is the first frame the recorder's session
 //! receives after that. Each reboot is measured twice in one run, alternating: with the
@@ -20,10 +20,10 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use clap::Parser;
 use rand::Rng;
-use tokio::io::AsyncBufReadExt;
 use vms::recording::Recording;
 use vms_ingest::{CameraConfig, Health};
 use vms_storage::{RecorderOptions, Store, StoreOptions};
+use vms_testkit::gst::{GstCamera, GstCodec};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -62,7 +62,7 @@ async fn main() -> ExitCode {
 }
 
 async fn run(cli: &Cli) -> anyhow::Result<()> {
-    let port = free_port()?;
+    let port = vms_testkit::free_port();
     let mut modes = [
         Mode {
             name: "port probe (200 ms)",
@@ -128,7 +128,7 @@ async fn one_reboot(
     down: Duration,
     n: usize,
 ) -> anyhow::Result<Duration> {
-    let mut camera = Camera::start(port).await?;
+    let mut camera = GstCamera::start(port, GstCodec::H264).await?;
     let url = url::Url::parse(&format!("rtsp://127.0.0.1:{port}/test"))?;
     let mut cfg = CameraConfig::new(format!("reboot-{n}-{}", port_probe.as_millis()), url);
     cfg.port_probe = port_probe;
@@ -140,7 +140,7 @@ async fn one_reboot(
     camera.kill().await;
     tokio::time::sleep(down).await;
     let before = health.snapshot().frames;
-    camera = Camera::start(port).await?;
+    camera = GstCamera::start(port, GstCodec::H264).await?;
     let back = Instant::now();
     wait_frames(&health, before + 1, Duration::from_secs(30))
         .await
@@ -160,44 +160,6 @@ async fn wait_frames(health: &Health, at_least: u64, limit: Duration) -> anyhow:
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
     Ok(())
-}
-
-/// GStreamer's RTSP server as a child process.
-struct Camera(tokio::process::Child);
-
-impl Camera {
-    async fn start(port: u16) -> anyhow::Result<Camera> {
-        let script = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../vms/tests/support/gst_rtsp_server.py"
-        );
-        let mut child = tokio::process::Command::new("/usr/bin/python3")
-            .arg(script)
-            .arg(port.to_string())
-            .stdout(std::process::Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .context("Debian python3 with GStreamer's RTSP server bindings (scripts/install-deps --test)")?;
-        let stdout = child.stdout.take().context("no stdout")?;
-        let mut lines = tokio::io::BufReader::new(stdout).lines();
-        let ready = tokio::time::timeout(Duration::from_secs(20), lines.next_line())
-            .await
-            .context("GStreamer did not start in 20 s")??;
-        if ready.as_deref() != Some("READY") {
-            bail!("GStreamer said {ready:?}");
-        }
-        Ok(Camera(child))
-    }
-
-    async fn kill(&mut self) {
-        let _ = self.0.kill().await;
-    }
-}
-
-fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
 }
 
 /// The `p`th percentile (nearest rank) of sorted `v`.

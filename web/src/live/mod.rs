@@ -32,7 +32,7 @@ use tokio::net::UdpSocket;
 use tokio::sync::oneshot;
 use tracing::Instrument;
 use vms_ingest::Codec;
-use vms_storage::NewAuditEvent;
+use vms_storage::{CameraInfo, NewAuditEvent};
 
 use crate::error::{ApiError, ApiPath, ApiQuery, ApiResult};
 use crate::routes::Caller;
@@ -43,7 +43,7 @@ use sessions::SessionEntry;
 pub use sessions::{IceServer, LiveSessions, LiveSettings};
 use viewer::{EndReason, Viewer};
 use vms_program::audit::{AuditAction, Outcome};
-use vms_program::policy::{Action, Resource};
+use vms_program::policy::{Action, Resource, Subject};
 use vms_storage::Role;
 
 /// Largest SDP offer accepted (browsers send 3–8 KiB).
@@ -77,140 +77,20 @@ pub(crate) async fn offer(
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult<Response> {
-    let is_sdp = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/sdp"));
-    if !is_sdp {
-        return Err(ApiError::UnsupportedMediaType(
-            "a WHEP offer is sent as application/sdp".into(),
-        ));
-    }
-    if body.len() > MAX_OFFER {
-        return Err(ApiError::TooLarge);
-    }
-    let sdp = std::str::from_utf8(&body)
-        .map_err(|_| ApiError::BadRequest("SDP offer is not UTF-8".into()))?
-        .to_owned();
-    let offer = SdpOffer::from_sdp_string(&sdp)
-        .map_err(|e| ApiError::BadRequest(format!("malformed SDP offer: {e}")))?;
+    let (sdp, offer) = parse_offer(&headers, &body)?;
     // Kept to recheck the sign-in while the view runs (the gate let the request in with it).
     let cred = crate::routes::credential(&headers)
         .ok_or_else(|| ApiError::Internal("live offer without a credential".into()))?;
-
-    // Authorize (a denial is audited) before anything about the camera's stream is revealed.
-    let subject = s.clone();
-    let (camera, rule, ev) = st
-        .blocking(move |st| {
-            let c = st.store.camera_info(id)?.ok_or(ApiError::NotFound)?;
-            let reason = vms_program::text::text("reason", &q.reason, true)?;
-            let ev = NewAuditEvent {
-                actor: subject.username.clone(),
-                action: Action::LiveView.as_str().into(),
-                camera: Some(id),
-                reason: Some(reason),
-                ..Default::default()
-            };
-            let rule = st
-                .program
-                .check(&subject, Action::LiveView, &Resource::Camera(&c), &ev)?;
-            Ok((c, rule, ev))
-        })
-        .await?;
-    // Refusals that are not the policy's (camera down, codec, offer, capacity) are not views:
-    // they are not audited, so a wall display retrying a dead camera cannot flood the trail.
-    let feed = st
-        .live_feed(id)
-        .ok_or_else(|| ApiError::Unavailable("the camera is not being recorded now".into()))?;
-    if feed
-        .current_params()
-        .is_some_and(|p| p.codec != Codec::H264)
-    {
-        return Err(ApiError::Unprocessable(
-            "live view needs H.264: this camera sends H.265; set its stream (or a sub-stream) \
-             to H.264, or use playback"
-                .into(),
-        ));
-    }
-    if !h264::offer_has_h264_video(&sdp) {
-        return Err(ApiError::Unprocessable(
-            "the offer has no H.264 video; live view sends the camera's H.264 unchanged".into(),
-        ));
-    }
+    let (camera, rule, ev) = authorize_view(&st, &s, id, q.reason).await?;
+    let feed = servable_feed(&st, id, &sdp)?;
     let live = &st.settings.live;
-    if st.live.sessions() >= live.max_viewers {
-        return Err(ApiError::Unavailable(format!(
-            "{} live viewers already; try again later",
-            live.max_viewers
-        )));
-    }
-
     let ip = local
         .map(|l| (l.0).0.0.ip().to_canonical())
         .filter(|ip| !ip.is_unspecified())
         .unwrap_or(IpAddr::from([127, 0, 0, 1]));
-    let socket = bind_udp(ip, live.udp_ports).await?;
-    let local_addr = socket
-        .local_addr()
-        .map_err(|e| ApiError::Internal(format!("UDP socket: {e}")))?;
-
-    let mut rtc = Rtc::builder()
-        .set_ice_lite(true)
-        .clear_codecs()
-        .enable_h264(true)
-        .set_send_buffer_video(4000)
-        .build(Instant::now());
-    for addr in std::iter::once(local_addr).chain(
-        live.public_ips
-            .iter()
-            .map(|ip| SocketAddr::new(*ip, local_addr.port())),
-    ) {
-        let c = Candidate::host(addr, "udp")
-            .map_err(|e| ApiError::Internal(format!("ICE candidate {addr}: {e}")))?;
-        rtc.add_local_candidate(c);
-    }
-    let answer = rtc
-        .sdp_api()
-        .accept_offer(offer)
-        .map_err(|e| ApiError::Unprocessable(format!("cannot answer the offer: {e}")))?;
-    // str0m announces remote media only once connected; the offer names its sections.
-    let mids: Vec<Mid> = h264::offer_video_mids(&sdp)
-        .iter()
-        .map(|m| Mid::from(m.as_str()))
-        .collect();
-    let (mid, pt) = viewer::pick_video(&mut rtc, &mids).ok_or_else(|| {
-        ApiError::Unprocessable("the offer has no H.264 video section to receive on".into())
-    })?;
-
-    let sid = vms_program::auth::random_token();
+    let peer = answer_offer(live, ip, offer, &sdp).await?;
+    let (sid, stop_rx) = register_view(&st, &s.username, id)?;
     let metrics = st.live.camera_metrics(id);
-    let (stop_tx, stop_rx) = oneshot::channel();
-    {
-        let mut sessions = st
-            .live
-            .sessions
-            .lock()
-            .map_err(|_| ApiError::Internal("live session table poisoned".into()))?;
-        // Checked again under the lock: concurrent offers cannot overshoot the limit.
-        if sessions.len() >= live.max_viewers {
-            return Err(ApiError::Unavailable("too many live viewers".into()));
-        }
-        let mine = sessions.values().filter(|e| e.owner == s.username).count();
-        if mine >= live.max_per_user {
-            return Err(ApiError::TooManyRequests(format!(
-                "you have {mine} live views open; close one first"
-            )));
-        }
-        sessions.insert(
-            sid.clone(),
-            SessionEntry {
-                camera: id,
-                owner: s.username.clone(),
-                stop: Some(stop_tx),
-            },
-        );
-    }
     metrics.views.fetch_add(1, Ordering::Relaxed);
     metrics.viewers.fetch_add(1, Ordering::Relaxed);
     // Owned by the task: however it ends (even by a panic), its table entry and gauge go.
@@ -219,34 +99,14 @@ pub(crate) async fn offer(
         sid: sid.clone(),
         metrics: metrics.clone(),
     };
-    // A view is an access to video once media can flow: audited when ICE and DTLS complete,
-    // not at the offer, so offers that never connect neither count in the transparency
-    // report nor flood the trail (issue 22 F12). The decision itself was made above.
-    let (on_connect, connected) = oneshot::channel();
-    let audit_st = st.clone();
-    tokio::spawn(async move {
-        if connected.await.is_ok() {
-            let r = audit_st
-                .blocking(move |st| {
-                    Ok(st.program.audit(NewAuditEvent {
-                        outcome: Outcome::Allow.into(),
-                        rule: rule.into(),
-                        ..ev
-                    })?)
-                })
-                .await;
-            if let Err(e) = r {
-                tracing::error!(error = %e, "auditing a live view failed");
-            }
-        }
-    });
+    let local_addr = peer.local;
     let v = Viewer {
-        on_connect: Some(on_connect),
-        rtc,
-        socket,
+        on_connect: Some(audit_on_connect(&st, rule, ev)),
+        rtc: peer.rtc,
+        socket: peer.socket,
         local: local_addr,
-        mid,
-        pt,
+        mid: peer.mid,
+        pt: peer.pt,
         feed,
         metrics,
         connect_timeout: live.connect_timeout,
@@ -278,9 +138,210 @@ pub(crate) async fn offer(
             (header::CONTENT_TYPE, "application/sdp".to_owned()),
             (header::LOCATION, location),
         ],
-        answer.to_sdp_string(),
+        peer.answer,
     )
         .into_response())
+}
+
+/// The offer's SDP text and its parse: `application/sdp`, at most [`MAX_OFFER`], UTF-8.
+fn parse_offer(headers: &HeaderMap, body: &Bytes) -> ApiResult<(String, SdpOffer)> {
+    let is_sdp = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/sdp"));
+    if !is_sdp {
+        return Err(ApiError::UnsupportedMediaType(
+            "a WHEP offer is sent as application/sdp".into(),
+        ));
+    }
+    if body.len() > MAX_OFFER {
+        return Err(ApiError::TooLarge);
+    }
+    let sdp = std::str::from_utf8(body)
+        .map_err(|_| ApiError::BadRequest("SDP offer is not UTF-8".into()))?
+        .to_owned();
+    let offer = SdpOffer::from_sdp_string(&sdp)
+        .map_err(|e| ApiError::BadRequest(format!("malformed SDP offer: {e}")))?;
+    Ok((sdp, offer))
+}
+
+/// Asks the policy whether `s` may watch camera `id` (a denial is audited), before anything
+/// about the camera's stream is revealed. Returns the camera, the deciding rule and the audit
+/// event to record once media flows.
+async fn authorize_view(
+    st: &AppState,
+    s: &Subject,
+    id: u32,
+    reason: String,
+) -> ApiResult<(CameraInfo, &'static str, NewAuditEvent)> {
+    let subject = s.clone();
+    st.blocking(move |st| {
+        let c = st.program.camera(id)?;
+        let ev = NewAuditEvent {
+            actor: subject.username.clone(),
+            action: AuditAction::VideoLive.into(),
+            camera: Some(id),
+            reason: Some(vms_program::text::text("reason", &reason, true)?),
+            ..Default::default()
+        };
+        let rule = st
+            .program
+            .check(&subject, Action::LiveView, &Resource::Camera(&c), &ev)?;
+        Ok((c, rule, ev))
+    })
+    .await
+}
+
+/// The camera's live feed, if this offer can be served from it now. Refusals that are not the
+/// policy's (camera down, codec, offer, capacity) are not views: they are not audited, so a
+/// wall display retrying a dead camera cannot flood the trail.
+fn servable_feed(st: &AppState, id: u32, sdp: &str) -> ApiResult<vms_ingest::LiveFeed> {
+    let feed = st
+        .live_feed(id)
+        .ok_or_else(|| ApiError::Unavailable("the camera is not being recorded now".into()))?;
+    if feed
+        .current_params()
+        .is_some_and(|p| p.codec != Codec::H264)
+    {
+        return Err(ApiError::Unprocessable(
+            "live view needs H.264: this camera sends H.265; set its stream (or a sub-stream) \
+             to H.264, or use playback"
+                .into(),
+        ));
+    }
+    if !h264::offer_has_h264_video(sdp) {
+        return Err(ApiError::Unprocessable(
+            "the offer has no H.264 video; live view sends the camera's H.264 unchanged".into(),
+        ));
+    }
+    let max = st.settings.live.max_viewers;
+    if st.live.sessions() >= max {
+        return Err(ApiError::Unavailable(format!(
+            "{max} live viewers already; try again later"
+        )));
+    }
+    Ok(feed)
+}
+
+/// An answered offer: the ICE-lite peer, its socket and the video section it sends on.
+struct AnsweredPeer {
+    rtc: Rtc,
+    socket: UdpSocket,
+    local: SocketAddr,
+    answer: String,
+    mid: Mid,
+    pt: str0m::format::PayloadParams,
+}
+
+/// Binds the view's UDP socket on `ip` and answers the offer as an ICE-lite peer with host
+/// candidates there (and on the configured public addresses).
+async fn answer_offer(
+    live: &LiveSettings,
+    ip: IpAddr,
+    offer: SdpOffer,
+    sdp: &str,
+) -> ApiResult<AnsweredPeer> {
+    let socket = bind_udp(ip, live.udp_ports).await?;
+    let local = socket
+        .local_addr()
+        .map_err(|e| ApiError::Internal(format!("UDP socket: {e}")))?;
+    let mut rtc = Rtc::builder()
+        .set_ice_lite(true)
+        .clear_codecs()
+        .enable_h264(true)
+        .set_send_buffer_video(4000)
+        .build(Instant::now());
+    let public = live
+        .public_ips
+        .iter()
+        .map(|ip| SocketAddr::new(*ip, local.port()));
+    for addr in std::iter::once(local).chain(public) {
+        let c = Candidate::host(addr, "udp")
+            .map_err(|e| ApiError::Internal(format!("ICE candidate {addr}: {e}")))?;
+        rtc.add_local_candidate(c);
+    }
+    let answer = rtc
+        .sdp_api()
+        .accept_offer(offer)
+        .map_err(|e| ApiError::Unprocessable(format!("cannot answer the offer: {e}")))?;
+    // str0m announces remote media only once connected; the offer names its sections.
+    let mids: Vec<Mid> = h264::offer_video_mids(sdp)
+        .iter()
+        .map(|m| Mid::from(m.as_str()))
+        .collect();
+    let (mid, pt) = viewer::pick_video(&mut rtc, &mids).ok_or_else(|| {
+        ApiError::Unprocessable("the offer has no H.264 video section to receive on".into())
+    })?;
+    Ok(AnsweredPeer {
+        rtc,
+        socket,
+        local,
+        answer: answer.to_sdp_string(),
+        mid,
+        pt,
+    })
+}
+
+/// Enters the view in the session table, within the server's and the account's caps (checked
+/// under the table's lock, so concurrent offers cannot overshoot). Returns the session id and
+/// the receiver that ends the view.
+fn register_view(
+    st: &AppState,
+    owner: &str,
+    camera: u32,
+) -> ApiResult<(String, oneshot::Receiver<()>)> {
+    let live = &st.settings.live;
+    let sid = vms_program::auth::random_token();
+    let (stop_tx, stop_rx) = oneshot::channel();
+    let mut sessions = st
+        .live
+        .sessions
+        .lock()
+        .map_err(|_| ApiError::Internal("live session table poisoned".into()))?;
+    if sessions.len() >= live.max_viewers {
+        return Err(ApiError::Unavailable("too many live viewers".into()));
+    }
+    let mine = sessions.values().filter(|e| e.owner == owner).count();
+    if mine >= live.max_per_user {
+        return Err(ApiError::TooManyRequests(format!(
+            "you have {mine} live views open; close one first"
+        )));
+    }
+    sessions.insert(
+        sid.clone(),
+        SessionEntry {
+            camera,
+            owner: owner.to_owned(),
+            stop: Some(stop_tx),
+        },
+    );
+    Ok((sid, stop_rx))
+}
+
+/// A view is an access to video once media can flow: audited when ICE and DTLS complete, not
+/// at the offer, so offers that never connect neither count in the transparency report nor
+/// flood the trail (issue 22 F12). The decision itself was made before the answer.
+fn audit_on_connect(st: &AppState, rule: &'static str, ev: NewAuditEvent) -> oneshot::Sender<()> {
+    let (on_connect, connected) = oneshot::channel();
+    let st = st.clone();
+    tokio::spawn(async move {
+        if connected.await.is_ok() {
+            let r = st
+                .blocking(move |st| {
+                    Ok(st.program.audit(NewAuditEvent {
+                        outcome: Outcome::Allow.into(),
+                        rule: rule.into(),
+                        ..ev
+                    })?)
+                })
+                .await;
+            if let Err(e) = r {
+                tracing::error!(error = %e, "auditing a live view failed");
+            }
+        }
+    });
+    on_connect
 }
 
 /// `DELETE /api/live/{session}`: ends a view (its owner, or an administrator — audited).

@@ -1,0 +1,73 @@
+//! GStreamer's RTSP server (x264/x265) as an independent camera: a child process running
+//! `peers/gst_rtsp_server.py` with Debian's `/usr/bin/python3` (the GObject bindings live
+//! there; `scripts/install-deps --test` installs them).
+
+use std::io;
+use std::process::Stdio;
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt as _, BufReader};
+use tokio::process::{Child, Command};
+
+/// Video a [`GstCamera`] sends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GstCodec {
+    H264,
+    H265,
+}
+
+/// A running GStreamer RTSP server on 127.0.0.1; killed on drop.
+#[derive(Debug)]
+pub struct GstCamera {
+    child: Child,
+    port: u16,
+}
+
+impl GstCamera {
+    /// Starts the server on `port` and waits (up to 20 s) until it serves.
+    pub async fn start(port: u16, codec: GstCodec) -> io::Result<GstCamera> {
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/peers/gst_rtsp_server.py");
+        let codec = match codec {
+            GstCodec::H264 => "h264",
+            GstCodec::H265 => "h265",
+        };
+        let mut child = Command::new("/usr/bin/python3")
+            .arg(script)
+            .arg(port.to_string())
+            .arg(codec)
+            .stdout(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|e| {
+                io::Error::new(
+                    e.kind(),
+                    format!(
+                        "Debian python3 with GStreamer's RTSP server bindings \
+                         (scripts/install-deps --test): {e}"
+                    ),
+                )
+            })?;
+        let stdout = child
+            .stdout
+            .take()
+            .ok_or_else(|| io::Error::other("no stdout"))?;
+        let mut lines = BufReader::new(stdout).lines();
+        let ready = tokio::time::timeout(Duration::from_secs(20), lines.next_line())
+            .await
+            .map_err(|_| io::Error::other("GStreamer did not start in 20 s"))??;
+        if ready.as_deref() != Some("READY") {
+            return Err(io::Error::other(format!("GStreamer said {ready:?}")));
+        }
+        Ok(GstCamera { child, port })
+    }
+
+    /// The stream's URL.
+    pub fn url(&self) -> String {
+        format!("rtsp://127.0.0.1:{}/test", self.port)
+    }
+
+    /// Kills the server at once (a camera losing power).
+    pub async fn kill(&mut self) {
+        let _ = self.child.kill().await;
+    }
+}
