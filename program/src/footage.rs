@@ -2,7 +2,7 @@
 //! policy per camera without a range): the camera exists, a reason is given, the range is sane,
 //! the policy allows exactly this camera and range, and the access is audited either way.
 
-use vms_storage::{CameraInfo, NewAuditEvent, RequestRow};
+use vms_storage::{CameraInfo, NewAuditEvent, RequestRow, SharingMode};
 
 use crate::audit::{AuditAction, Outcome};
 use crate::policy::{Action, Resource, Subject};
@@ -22,8 +22,10 @@ pub struct FootageRange<'a> {
 impl Program {
     /// The checks every access to footage shares: the camera exists, a reason is given, the
     /// range is sane (ordered, not in the future, at most `max_range_hours`), and the policy
-    /// allows `action` on exactly this camera and range. Denials and the allowed access are
-    /// both audited (as `audit_as`) with camera, range, reason and case number.
+    /// allows `action` on exactly this camera and range — under the strictest sharing terms in
+    /// force while the range was recorded or now (issue 22 F9). Denials and the allowed access
+    /// are both audited (as `audit_as`) with camera, range, reason and case number. Returns
+    /// the camera with those terms.
     pub fn footage_access(
         &self,
         s: &Subject,
@@ -32,7 +34,7 @@ impl Program {
         action: Action,
         audit_as: AuditAction,
     ) -> Result<CameraInfo> {
-        let c = self.camera(id)?;
+        let current = self.camera(id)?;
         let reason = text("reason", q.reason, true)?;
         let case_number = q
             .case_number
@@ -68,6 +70,7 @@ impl Program {
         if q.start_us > self.store.clock().now_utc_micros() {
             return bad("range starts in the future".into());
         }
+        let c = self.terms_over(current, q.start_us, q.end_us)?;
         let requests: Vec<RequestRow> = self
             .store
             .requests()?
@@ -93,5 +96,37 @@ impl Program {
             ..ev
         })?;
         Ok(c)
+    }
+
+    /// `c` with the strictest sharing mode in force at any moment of `[start, end)` or now: a
+    /// partner who shares live today did not consent to live access to what was recorded while
+    /// the camera was on-request, and withdrawing consent covers what was recorded before.
+    fn terms_over(&self, mut c: CameraInfo, start: i64, end: i64) -> Result<CameraInfo> {
+        let history = self.store.terms_history(c.id)?;
+        let at_start = history
+            .iter()
+            .take_while(|(from, _)| *from <= start)
+            .last()
+            .map(|(_, m)| *m);
+        let during = history
+            .iter()
+            .filter(|(from, _)| start < *from && *from < end)
+            .map(|(_, m)| *m);
+        c.sharing = at_start
+            .into_iter()
+            .chain(during)
+            .chain(std::iter::once(c.sharing))
+            .min_by_key(|m| openness(*m))
+            .unwrap_or(c.sharing);
+        Ok(c)
+    }
+}
+
+/// How much a mode lets staff see: registry (nothing) < on-request < live.
+fn openness(m: SharingMode) -> u8 {
+    match m {
+        SharingMode::Registry => 0,
+        SharingMode::OnRequest => 1,
+        SharingMode::Live => 2,
     }
 }

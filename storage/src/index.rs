@@ -12,7 +12,7 @@ use crate::Error;
 ///
 /// * 1: the first.
 /// * 2: adds [`cf::LAYOUTS`] (built for existing sealed segments when a version-1 store opens).
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// Column family names.
 pub mod cf {
@@ -52,8 +52,10 @@ pub mod cf {
     pub const AUDIT: &str = "audit";
     /// export id (u64) → `ExportRow`.
     pub const EXPORTS: &str = "exports";
+    /// (camera id, from UTC µs) → `TermsRow`: the sharing terms in force from then on.
+    pub const TERMS: &str = "terms";
 
-    pub const ALL: [&str; 16] = [
+    pub const ALL: [&str; 17] = [
         META,
         CAMERAS,
         RUNS,
@@ -70,6 +72,7 @@ pub mod cf {
         TOKENS,
         AUDIT,
         EXPORTS,
+        TERMS,
     ];
 }
 

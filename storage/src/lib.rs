@@ -37,7 +37,8 @@ pub use read::{FragmentRef, Span};
 pub use recorder::{RecFrame, Recorder, RecorderOptions, RecorderStats};
 pub use registry::{
     AGENCY, CameraInfo, CameraSource, ExportRow, ExportStatus, Mask, PartnerRow, PartnerStatus,
-    RequestRow, RequestStatus, Role, SessionRow, SharingMode, TokenRow, UserRow, valid_username,
+    RequestRow, RequestStatus, Role, SessionRow, SharingMode, TermsRow, TokenRow, UserRow,
+    valid_username,
 };
 pub use retention::{RetentionPolicy, RetentionReport};
 pub use sealed::SecretBox;

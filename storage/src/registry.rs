@@ -71,6 +71,13 @@ pub struct UserRow {
     pub created_us: i64,
 }
 
+/// A camera's sharing terms from a moment on (issue 22 F9: footage is governed by the terms in
+/// force when it was recorded, not by today's).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TermsRow {
+    pub sharing: SharingMode,
+}
+
 /// What a partner lets the department do with a camera.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum SharingMode {
@@ -348,6 +355,11 @@ impl Store {
             c.id.to_be_bytes(),
             crate::index::encode(&c),
         );
+        batch.put_cf(
+            self.db.cf(cf::TERMS)?,
+            crate::index::camera_time_key(c.id, c.created_us),
+            crate::index::encode(&TermsRow { sharing: c.sharing }),
+        );
         let mut wo = rocksdb::WriteOptions::default();
         wo.set_sync(true);
         self.db.db.write_opt(batch, &wo)?;
@@ -400,8 +412,53 @@ impl Store {
         Ok(row)
     }
 
+    /// Writes a camera's record; a change of its sharing mode is entered in its terms history
+    /// at the store clock's now, in the same batch.
     pub fn put_camera_info(&self, c: &CameraInfo) -> Result<()> {
-        self.db.put_row(cf::CAMERA_INFO, &c.id.to_be_bytes(), c)
+        let _guard = self
+            .db
+            .camera_lock
+            .lock()
+            .map_err(|_| Error::ShuttingDown)?;
+        let before = self.camera_info(c.id)?;
+        let mut batch = rocksdb::WriteBatch::default();
+        batch.put_cf(
+            self.db.cf(cf::CAMERA_INFO)?,
+            c.id.to_be_bytes(),
+            crate::index::encode(c),
+        );
+        if before.is_none_or(|b| b.sharing != c.sharing) {
+            batch.put_cf(
+                self.db.cf(cf::TERMS)?,
+                crate::index::camera_time_key(c.id, self.db.now_us()),
+                crate::index::encode(&TermsRow { sharing: c.sharing }),
+            );
+        }
+        let mut wo = rocksdb::WriteOptions::default();
+        wo.set_sync(true);
+        self.db.db.write_opt(batch, &wo)?;
+        Ok(())
+    }
+
+    /// A camera's sharing terms over time, oldest first: `(from UTC µs, mode)`. Empty for
+    /// cameras whose terms never changed since before the history was kept.
+    pub fn terms_history(&self, camera: CameraId) -> Result<Vec<(i64, SharingMode)>> {
+        let cf = self.db.cf(cf::TERMS)?;
+        let prefix = camera.to_be_bytes();
+        let mode = rocksdb::IteratorMode::From(&prefix, rocksdb::Direction::Forward);
+        let mut out = Vec::new();
+        for item in self.db.db.iterator_cf(cf, mode) {
+            let (k, v) = item?;
+            let Some((cam, from)) = crate::index::parse_camera_time_key(&k) else {
+                break;
+            };
+            if cam != camera {
+                break;
+            }
+            let row: TermsRow = crate::index::decode(cf::TERMS, &k, &v)?;
+            out.push((from, row.sharing));
+        }
+        Ok(out)
     }
 
     pub fn camera_info(&self, id: CameraId) -> Result<Option<CameraInfo>> {

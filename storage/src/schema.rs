@@ -6,11 +6,12 @@ use rocksdb::WriteBatch;
 
 use crate::db::Db;
 use crate::index::{self, SegmentRow, cf, parse_camera_time_key};
+use crate::registry::{CameraInfo, TermsRow};
 use crate::{Error, Result};
 
 /// Upgraders, in order: `(version reached, step)`. The last one's version is
 /// [`index::SCHEMA_VERSION`].
-const UPGRADERS: [(u32, Upgrader); 1] = [(2, build_layouts)];
+const UPGRADERS: [(u32, Upgrader); 2] = [(2, build_layouts), (3, start_terms_history)];
 
 /// One schema step: rewrites what the previous version stored.
 type Upgrader = fn(&Db) -> Result<()>;
@@ -74,6 +75,21 @@ fn build_layouts(db: &Db) -> Result<()> {
     }
     db.db.write(batch)?;
     tracing::info!(segments = n, "built layout rows for sealed segments");
+    Ok(())
+}
+
+/// Schema 2 → 3: starts each camera's terms history with its current sharing mode from its
+/// enrollment (earlier changes were not recorded; from now on every change is).
+fn start_terms_history(db: &Db) -> Result<()> {
+    let mut batch = WriteBatch::default();
+    for c in db.all_rows::<CameraInfo>(cf::CAMERA_INFO)? {
+        batch.put_cf(
+            db.cf(cf::TERMS)?,
+            index::camera_time_key(c.id, c.created_us),
+            index::encode(&TermsRow { sharing: c.sharing }),
+        );
+    }
+    db.db.write(batch)?;
     Ok(())
 }
 

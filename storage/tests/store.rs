@@ -605,7 +605,8 @@ async fn layout_rows_match_fragment_rows_and_are_upgraded_and_repaired() {
             db.delete_cf(h, k).unwrap();
         }
     }
-    // Still marked schema 2, so no upgrade runs: the fallback to fragment rows serves the same.
+    // Still at the current schema, so no upgrade runs: the fallback to fragment rows serves the
+    // same.
     let store = open(dir.path(), clock.clone());
     assert_eq!(served(&store), packed, "fallback to fragment rows");
     let report = store.check(false).unwrap();
@@ -877,5 +878,75 @@ async fn dropped_frames_are_counted_and_the_recent_drop_rate_shows_them() {
         stats.drop_ppm.load(Relaxed) > 500_000,
         "recent drop rate {} ppm",
         stats.drop_ppm.load(Relaxed)
+    );
+}
+
+/// Issue 22 F9: each change of a camera's sharing mode is kept, at the moment it was made; a
+/// store from before the history (schema 2) starts it with each camera's terms at enrollment.
+#[test]
+fn sharing_terms_history_is_kept_and_started_by_the_upgrade() {
+    use vms_storage::index::{SCHEMA_KEY, cf};
+    use vms_storage::{CameraInfo, CameraSource, SharingMode};
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(T0));
+    let store = open(dir.path(), clock.clone());
+    let c = store
+        .enroll_camera(CameraInfo {
+            id: 0,
+            name: "porch".into(),
+            partner: 1,
+            source: CameraSource::Rtsp {
+                url: "rtsp://127.0.0.1:9/x".into(),
+            },
+            credentials: None,
+            sharing: SharingMode::OnRequest,
+            retention_days: 30,
+            location: String::new(),
+            paused: false,
+            masks: vec![],
+            created_us: T0,
+        })
+        .unwrap();
+    clock.advance_secs(60);
+    let moved = CameraInfo {
+        location: "moved".into(),
+        ..c.clone()
+    };
+    store.put_camera_info(&moved).unwrap();
+    let live = CameraInfo {
+        sharing: SharingMode::Live,
+        ..moved
+    };
+    store.put_camera_info(&live).unwrap();
+    store.put_camera_info(&live).unwrap();
+    assert_eq!(
+        store.terms_history(c.id).unwrap(),
+        [
+            (T0, SharingMode::OnRequest),
+            (T0 + 60_000_000, SharingMode::Live)
+        ],
+        "only changes of the sharing mode are entered"
+    );
+    store.shutdown();
+    drop(store);
+
+    {
+        let db = raw_index(dir.path());
+        let h = db.cf_handle(cf::TERMS).unwrap();
+        let keys: Vec<_> = db
+            .iterator_cf(h, rocksdb::IteratorMode::Start)
+            .map(|kv| kv.unwrap().0)
+            .collect();
+        for k in keys {
+            db.delete_cf(h, k).unwrap();
+        }
+        let meta = db.cf_handle(cf::META).unwrap();
+        db.put_cf(meta, SCHEMA_KEY, 2u32.to_be_bytes()).unwrap();
+    }
+    let store = open(dir.path(), clock);
+    assert_eq!(
+        store.terms_history(c.id).unwrap(),
+        [(T0, SharingMode::Live)],
+        "the upgrade starts the history with today's terms from enrollment"
     );
 }

@@ -785,3 +785,65 @@ async fn refused_sign_ins_all_look_alike() {
         assert_eq!((st, body), first, "answer {i} differs");
     }
 }
+
+/// F9: a partner who starts sharing an on-request camera live did not thereby open what was
+/// recorded while it was on-request: that footage still needs an approved request, also in a
+/// range that spans the switch; what is recorded after the switch is live footage. Tightening
+/// the terms covers the past too (consent withdrawn).
+#[tokio::test]
+async fn footage_keeps_the_terms_it_was_recorded_under() {
+    let w = world();
+    let cam = w.cams[1];
+    const MIN: i64 = 60_000_000;
+    w.clock.advance_secs(60 * 60);
+    let switched = T0 + 60 * MIN;
+    let patch = |sharing: &'static str| {
+        let w = &w;
+        async move {
+            let p1 = w.login("partner1").await;
+            let (st, v) = w
+                .call(
+                    Method::PATCH,
+                    &format!("/api/cameras/{cam}"),
+                    &p1,
+                    Some(json!({ "sharing": sharing })),
+                )
+                .await;
+            assert_eq!(st, StatusCode::OK, "{v}");
+        }
+    };
+    patch("live").await;
+    w.clock.advance_secs(60 * 60);
+    let inv = w.login("investigator").await;
+    let timeline = |start: i64, end: i64| {
+        let inv = inv.clone();
+        let w = &w;
+        async move {
+            let path =
+                format!("/api/cameras/{cam}/recordings?start={start}&end={end}&reason=canvass");
+            w.call(Method::GET, &path, &inv, None).await.0
+        }
+    };
+    assert_eq!(
+        timeline(T0 + MIN, T0 + 10 * MIN).await,
+        StatusCode::FORBIDDEN,
+        "recorded while on-request"
+    );
+    assert_eq!(
+        timeline(switched - 10 * MIN, switched + 10 * MIN).await,
+        StatusCode::FORBIDDEN,
+        "spans the switch"
+    );
+    assert_eq!(
+        timeline(switched + MIN, switched + 10 * MIN).await,
+        StatusCode::OK,
+        "recorded after the switch"
+    );
+    // Back to on-request: what was recorded while live is closed again.
+    patch("on-request").await;
+    assert_eq!(
+        timeline(switched + MIN, switched + 10 * MIN).await,
+        StatusCode::FORBIDDEN,
+        "consent withdrawn"
+    );
+}
