@@ -408,7 +408,7 @@ impl Store {
                 created_us: self.clock().now_utc_micros(),
             },
         };
-        self.put_camera_info(&row)?;
+        self.put_camera_info_locked(&row)?;
         Ok(row)
     }
 
@@ -420,6 +420,11 @@ impl Store {
             .camera_lock
             .lock()
             .map_err(|_| Error::ShuttingDown)?;
+        self.put_camera_info_locked(c)
+    }
+
+    /// [`Store::put_camera_info`] for a caller that holds the camera lock.
+    fn put_camera_info_locked(&self, c: &CameraInfo) -> Result<()> {
         let before = self.camera_info(c.id)?;
         let mut batch = rocksdb::WriteBatch::default();
         batch.put_cf(
