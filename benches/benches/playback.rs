@@ -16,7 +16,7 @@ use vms_storage::{
     ManualClock, RecFrame, RecorderOptions, Store, StoreOptions, SyncPolicy, TrackParams,
 };
 
-const T0: i64 = 1_700_000_000_000_000;
+use vms_testkit::T0;
 
 fn track() -> Arc<TrackParams> {
     Arc::new(TrackParams {

@@ -14,7 +14,7 @@ use vms_storage::fmp4::{SampleInfo, fragment_header};
 use vms_storage::index::{FragmentRow, SegmentRow, camera_time_key, cf, encode, encode_layout};
 use vms_storage::{RecFrame, RecorderOptions, Store, StoreOptions, SyncPolicy, TrackParams};
 
-const T0: i64 = 1_700_000_000_000_000;
+use vms_testkit::T0;
 
 fn gop() -> Vec<(SampleInfo, Bytes)> {
     (0..30)

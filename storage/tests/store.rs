@@ -9,7 +9,7 @@ use vms_storage::{
     ManualClock, RecFrame, RecorderOptions, RetentionPolicy, Store, StoreOptions, TrackParams,
 };
 
-const T0: i64 = 1_700_000_000_000_000;
+use vms_testkit::T0;
 
 fn track() -> Arc<TrackParams> {
     Arc::new(TrackParams {

@@ -12,7 +12,7 @@ use vms_storage::mp4read::{Movie, parse_moov, top_level_boxes};
 use vms_storage::vmp4::{Reader, VirtualMp4};
 use vms_storage::{ManualClock, RecFrame, RecorderOptions, Store, StoreOptions, TrackParams};
 
-const T0: i64 = 1_700_000_000_000_000;
+use vms_testkit::T0;
 
 fn track(entry: Entry) -> Arc<TrackParams> {
     Arc::new(TrackParams {
@@ -381,7 +381,7 @@ async fn golden_digest() {
     let mp4 = Arc::new(VirtualMp4::build(&store, cam, start, T0 + 4_000_000).unwrap());
     let digest = hex::encode(Sha256::digest(whole(&mp4)));
     assert_eq!(
-        digest, "5c6e33d5b881e36be5dfb9c9950003c29a92c2a71ec41d2cf8cd421e9802e37f",
+        digest, "07d4f3ae2b1f516fdb66a76e29ac37db2482bdeebe2e2891fac272ef6c29c714",
         "virtual MP4 bytes changed: if on purpose, bump FORMAT_VERSION and update this digest"
     );
 }
@@ -416,8 +416,8 @@ async fn golden_segment_files() {
     assert_eq!(
         files,
         [
-            "segments/00000001/0000000000000001.mp4 7ecf7475609d4a4ac36149d28149f63f628e104a839434b95bbf152052f4bc35",
-            "segments/00000001/0000000000000002.mp4 32a79b6f737f87ea5fabcacda3316f1ffcaa18c95f6100a0c06064b561b6dbf6",
+            "segments/00000001/0000000000000001.mp4 7e8c989db8d5c8584a45216eb021bea1f368dc9581b3f412dedfceca335a0f7c",
+            "segments/00000001/0000000000000002.mp4 c0f44cc5a4bf056b9a48e959d09f94c1c18c8c39c0e3c9d23c05bcac12665bc7",
         ],
         "segment file bytes changed: if on purpose, keep reading the old format and update these digests"
     );

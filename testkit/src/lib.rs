@@ -13,6 +13,10 @@ pub mod netns;
 
 use std::time::{Duration, Instant};
 
+/// The instant every test's world starts at (UTC microseconds; 2026-09-21T06:13:20Z): one
+/// value, so recordings, sessions and audit events of different tests compare.
+pub const T0: i64 = 1_790_000_000_000_000;
+
 /// A loopback port that was free a moment ago.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")

@@ -11,7 +11,7 @@ use vms_storage::export::{ExportItemSpec, ExportSpec, Progress, write_package};
 use vms_storage::{ManualClock, RecFrame, RecorderOptions, Store, StoreOptions, TrackParams};
 
 const VMS: &str = env!("CARGO_BIN_EXE_vms");
-const T0: i64 = 1_790_000_000_000_000;
+use vms_testkit::T0;
 
 /// Records 4 s of a 30 fps camera and exports 1–3 s of it; returns the package directory.
 async fn package(dir: &Path, key: &ed25519_dalek::SigningKey) -> std::path::PathBuf {

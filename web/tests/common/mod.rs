@@ -20,7 +20,7 @@ use vms_storage::{
 use vms_web::routes::RouteSpec;
 use vms_web::{AppState, Settings, app_with_table};
 
-pub const T0: i64 = 1_790_000_000_000_000;
+pub use vms_testkit::T0;
 pub const PASSWORD: &str = "correct horse battery";
 
 pub struct World {
