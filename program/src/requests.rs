@@ -77,26 +77,33 @@ impl Program {
         Ok(r)
     }
 
-    /// The requests `s` may see, newest first.
-    pub fn visible_requests(&self, s: &Subject) -> Result<Vec<RequestRow>> {
+    /// The requests `s` may see, newest first, each with the earlier denied requests it
+    /// follows (see [`earlier_denials`]).
+    pub fn visible_requests(&self, s: &Subject) -> Result<Vec<(RequestRow, Vec<u64>)>> {
         let cams = self.store.cameras_info()?;
+        let all = self.store.requests()?;
         let mut out = Vec::new();
-        for r in self.store.requests()? {
+        for r in &all {
             let rc: Vec<CameraInfo> = cams
                 .iter()
                 .filter(|c| r.cameras.contains(&c.id))
                 .cloned()
                 .collect();
             let resource = Resource::Request {
-                request: &r,
+                request: r,
                 cameras: &rc,
             };
             if authorize(s, Action::ListRequests, &resource).allow {
-                out.push(r);
+                out.push((r.clone(), earlier_denials(r, &all)));
             }
         }
         out.reverse();
         Ok(out)
+    }
+
+    /// The earlier denied requests `r` follows (see [`earlier_denials`]).
+    pub fn earlier_denials_of(&self, r: &RequestRow) -> Result<Vec<u64>> {
+        Ok(earlier_denials(r, &self.store.requests()?))
     }
 
     /// The camera's partner approves or denies a request, with an optional note.
@@ -189,4 +196,21 @@ impl Program {
         }
         Ok(())
     }
+}
+
+/// The ids of requests filed before `r` that were denied and asked for any of its cameras over
+/// an overlapping window: a request that follows a denial is shown with it, so a partner (and
+/// a supervisor asked for exigent access) sees that the same footage was refused before
+/// (issue 22 F15).
+pub fn earlier_denials(r: &RequestRow, all: &[RequestRow]) -> Vec<u64> {
+    all.iter()
+        .filter(|o| {
+            o.id < r.id
+                && o.status == RequestStatus::Denied
+                && o.cameras.iter().any(|c| r.cameras.contains(c))
+                && o.start_us < r.end_us
+                && r.start_us < o.end_us
+        })
+        .map(|o| o.id)
+        .collect()
 }

@@ -5,6 +5,11 @@
 let me = null;
 const $ = (id) => document.getElementById(id);
 const utc = (us) => new Date(us / 1000).toISOString().replace('T', ' ').slice(0, 19);
+// A request for footage that was refused before says so, wherever it is shown (issue 22 F15).
+const followsDenial = (r) => {
+  const ids = r.earlier_denied || [];
+  return ids.length ? ` — follows denied request ${ids.map((id) => `#${id}`).join(', ')}` : '';
+};
 
 // `background`: the UI's own periodic refresh, which must not keep the session from idling
 // out (the server ignores it for activity; only the user's requests count).
@@ -87,7 +92,7 @@ async function refreshPartner(bg = false) {
   fill('partner-requests', reqs, (tr, r) => {
     cell(tr, r.id); cell(tr, r.case_number); cell(tr, r.cameras.join(', '));
     cell(tr, `${utc(r.start_us)} – ${utc(r.end_us)}`); cell(tr, `${r.offence}: ${r.reason}`);
-    cell(tr, r.exigent ? `exigent (${r.decided_by}): ${r.decision_note}` : r.status, 'status');
+    cell(tr, (r.exigent ? `exigent (${r.decided_by}): ${r.decision_note}` : r.status) + followsDenial(r), 'status');
     const td = document.createElement('td');
     if (r.status === 'pending') {
       for (const [label, approve] of [['Approve', true], ['Deny', false]]) {
@@ -131,7 +136,7 @@ async function refreshStaff(bg = false) {
   }
   fill('requests', reqs, (tr, r) => {
     cell(tr, r.id); cell(tr, r.investigator); cell(tr, r.case_number); cell(tr, r.cameras.join(', '));
-    cell(tr, `${utc(r.start_us)} – ${utc(r.end_us)}`); cell(tr, r.status, 'status');
+    cell(tr, `${utc(r.start_us)} – ${utc(r.end_us)}`); cell(tr, r.status + followsDenial(r), 'status');
     const td = document.createElement('td');
     if (me.role === 'supervisor' && r.status === 'pending') {
       const b = document.createElement('button');

@@ -57,6 +57,24 @@ async fn partner_approves_a_request_and_investigator_signs_in_with_totp() {
             created_us: now,
         })
         .unwrap();
+    // Refused once already: the new request for the same footage must say so (issue 22 F15).
+    let denied = store
+        .create_request(RequestRow {
+            id: 0,
+            investigator: "investigator".into(),
+            cameras: vec![cam.id],
+            start_us: now - 3_600_000_000,
+            end_us: now - 1_800_000_000,
+            case_number: "2026-004211".into(),
+            offence: "burglary".into(),
+            reason: "first ask".into(),
+            status: RequestStatus::Denied,
+            decided_by: Some("bakery".into()),
+            decided_us: Some(now),
+            decision_note: None,
+            created_us: now,
+        })
+        .unwrap();
     let req = store
         .create_request(RequestRow {
             id: 0,
@@ -137,13 +155,17 @@ async fn partner_approves_a_request_and_investigator_signs_in_with_totp() {
             row.contains("2026-004211") && row.contains("pending"),
             "{row}"
         );
+        assert!(
+            row.contains(&format!("follows denied request #{}", denied.id)),
+            "the partner sees that this footage was refused before: {row}"
+        );
         for _ in 0..100 {
             let status = js(
                 "const s = document.querySelector('#partner-requests td.status'); \
                              return s ? s.textContent : null;",
             )
             .await?;
-            if status.as_str() == Some("approved") {
+            if status.as_str().is_some_and(|s| s.starts_with("approved")) {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(100)).await;

@@ -847,3 +847,60 @@ async fn footage_keeps_the_terms_it_was_recorded_under() {
         "consent withdrawn"
     );
 }
+
+/// F15: a request for footage its partner already refused is shown with the denial it follows
+/// — to the partner deciding it and to a supervisor asked for exigent access — and a request
+/// for other footage is not.
+#[tokio::test]
+async fn a_request_after_a_denial_is_shown_with_it() {
+    let w = world();
+    let cam = w.cams[1];
+    const H: i64 = 3_600_000_000;
+    w.clock.advance_secs(24 * 3600);
+    let inv = w.login("investigator").await;
+    let file = |start: i64, end: i64| {
+        let inv = inv.clone();
+        let w = &w;
+        async move {
+            let (st, v) = w
+                .call(
+                    Method::POST,
+                    "/api/requests",
+                    &inv,
+                    Some(json!({"cameras": [cam], "start_us": start, "end_us": end,
+                        "case_number": "C-15", "offence": "burglary", "reason": "canvass"})),
+                )
+                .await;
+            assert_eq!(st, StatusCode::CREATED, "{v}");
+            v["id"].as_u64().unwrap()
+        }
+    };
+    let first = file(T0 + H, T0 + 3 * H).await;
+    let p1 = w.login("partner1").await;
+    let (st, v) = w
+        .call(
+            Method::POST,
+            &format!("/api/requests/{first}/decision"),
+            &p1,
+            Some(json!({"approve": false})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    let again = file(T0 + 2 * H, T0 + 4 * H).await;
+    let other = file(T0 + 5 * H, T0 + 6 * H).await;
+    for who in ["partner1", "supervisor"] {
+        let s = w.login(who).await;
+        let (st, list) = w.call(Method::GET, "/api/requests", &s, None).await;
+        assert_eq!(st, StatusCode::OK, "{list}");
+        let earlier = |id: u64| {
+            list.as_array()
+                .unwrap()
+                .iter()
+                .find(|r| r["id"] == id)
+                .map(|r| r["earlier_denied"].clone())
+        };
+        assert_eq!(earlier(again), Some(json!([first])), "{who}: {list}");
+        assert_eq!(earlier(other), Some(json!([])), "{who}: {list}");
+        assert_eq!(earlier(first), Some(json!([])), "{who}: {list}");
+    }
+}

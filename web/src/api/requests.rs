@@ -37,9 +37,11 @@ pub(crate) struct RequestOut {
     decided_us: Option<i64>,
     decision_note: Option<String>,
     exigent: bool,
+    /// Earlier denied requests for any of these cameras over an overlapping window.
+    earlier_denied: Vec<u64>,
 }
 
-fn request_out(r: RequestRow) -> RequestOut {
+fn request_out(r: RequestRow, earlier_denied: Vec<u64>) -> RequestOut {
     RequestOut {
         id: r.id,
         investigator: r.investigator,
@@ -54,6 +56,7 @@ fn request_out(r: RequestRow) -> RequestOut {
         decided_us: r.decided_us,
         decision_note: r.decision_note,
         exigent: r.status == RequestStatus::Exigent,
+        earlier_denied,
     }
 }
 
@@ -74,7 +77,8 @@ pub(crate) async fn file_request(
                 reason: &b.reason,
             },
         )?;
-        Ok((StatusCode::CREATED, Json(request_out(r))))
+        let earlier = st.program.earlier_denials_of(&r)?;
+        Ok((StatusCode::CREATED, Json(request_out(r, earlier))))
     })
     .await
 }
@@ -85,7 +89,12 @@ pub(crate) async fn list_requests(
 ) -> ApiResult<Json<Vec<RequestOut>>> {
     st.blocking(move |st| {
         let requests = st.program.visible_requests(&s)?;
-        Ok(Json(requests.into_iter().map(request_out).collect()))
+        Ok(Json(
+            requests
+                .into_iter()
+                .map(|(r, earlier)| request_out(r, earlier))
+                .collect(),
+        ))
     })
     .await
 }
@@ -106,7 +115,8 @@ pub(crate) async fn decide_request(
 ) -> ApiResult<Json<RequestOut>> {
     st.blocking(move |st| {
         let r = st.program.decide_request(&s, id, b.approve, &b.note)?;
-        Ok(Json(request_out(r)))
+        let earlier = st.program.earlier_denials_of(&r)?;
+        Ok(Json(request_out(r, earlier)))
     })
     .await
 }
@@ -125,7 +135,8 @@ pub(crate) async fn exigent(
 ) -> ApiResult<Json<RequestOut>> {
     st.blocking(move |st| {
         let r = st.program.grant_exigent(&s, id, &b.justification)?;
-        Ok(Json(request_out(r)))
+        let earlier = st.program.earlier_denials_of(&r)?;
+        Ok(Json(request_out(r, earlier)))
     })
     .await
 }
