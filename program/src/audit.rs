@@ -5,8 +5,8 @@
 
 use vms_storage::{AuditEvent, AuditFilter, NewAuditEvent};
 
-use crate::policy::{Action, Resource, Subject};
-use crate::{Program, ProgramError, Result};
+use crate::policy::{Action, Subject};
+use crate::{Program, Result};
 
 macro_rules! audit_actions {
     ($($(#[$doc:meta])* $name:ident = $s:literal,)*) => {
@@ -238,15 +238,7 @@ impl Program {
     /// A partner's receipts: every video access to and footage request about its cameras
     /// (newest 1000).
     pub fn receipts(&self, s: &Subject) -> Result<Vec<AuditEvent>> {
-        let pid = s.partner.ok_or(ProgramError::Forbidden {
-            rule: "partner-account-only",
-        })?;
-        self.check(
-            s,
-            Action::ReadReceipts,
-            &Resource::Partner(pid),
-            &NewAuditEvent::default(),
-        )?;
+        let pid = self.own_partner(s, Action::ReadReceipts)?;
         let mine: Vec<u32> = self
             .store
             .cameras_info()?

@@ -103,10 +103,12 @@ impl Program {
     /// the camera was on-request, and withdrawing consent covers what was recorded before.
     fn terms_over(&self, mut c: CameraInfo, start: i64, end: i64) -> Result<CameraInfo> {
         let history = self.store.terms_history(c.id)?;
+        // Before the first entry (footage older than the history) the first known terms count.
         let at_start = history
             .iter()
             .take_while(|(from, _)| *from <= start)
             .last()
+            .or(history.first())
             .map(|(_, m)| *m);
         let during = history
             .iter()

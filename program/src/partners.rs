@@ -101,7 +101,7 @@ impl Program {
 
     /// The signed-in partner accepts the current terms (`version` must be them).
     pub fn accept_terms(&self, s: &Subject, version: &str) -> Result<PartnerRow> {
-        let pid = self.own_partner(s)?;
+        let pid = self.own_partner(s, Action::PartnerSelf)?;
         let current = &self.settings.terms_version;
         if version != current {
             return Err(ProgramError::Invalid(format!(
@@ -122,7 +122,7 @@ impl Program {
     /// The signed-in partner pauses, resumes or leaves the program (`status`: `active`,
     /// `paused` or `left`; leaving is final). The caller tells ingest that terms changed.
     pub fn set_partner_status(&self, s: &Subject, status: &str) -> Result<StatusChange> {
-        let pid = self.own_partner(s)?;
+        let pid = self.own_partner(s, Action::PartnerSelf)?;
         let mut p = self.store.partner(pid)?.ok_or(ProgramError::NotFound)?;
         if p.status == PartnerStatus::Left {
             return Err(ProgramError::Conflict(
@@ -161,14 +161,14 @@ impl Program {
         })
     }
 
-    /// The partner a partner account acts for, once the policy allows it to act for itself.
-    fn own_partner(&self, s: &Subject) -> Result<u64> {
+    /// The partner a partner account acts for, once the policy allows `action` on it.
+    pub(crate) fn own_partner(&self, s: &Subject, action: Action) -> Result<u64> {
         let pid = s.partner.ok_or(ProgramError::Forbidden {
             rule: "partner-account-only",
         })?;
         self.check(
             s,
-            Action::PartnerSelf,
+            action,
             &Resource::Partner(pid),
             &NewAuditEvent::default(),
         )?;

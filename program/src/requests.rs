@@ -80,30 +80,40 @@ impl Program {
     /// The requests `s` may see, newest first, each with the earlier denied requests it
     /// follows (see [`earlier_denials`]).
     pub fn visible_requests(&self, s: &Subject) -> Result<Vec<(RequestRow, Vec<u64>)>> {
+        let visible = self.requests_visible_to(s)?;
+        let mut out: Vec<_> = visible
+            .iter()
+            .map(|r| (r.clone(), earlier_denials(r, &visible)))
+            .collect();
+        out.reverse();
+        Ok(out)
+    }
+
+    /// The earlier denied requests `r` follows that `s` may see (see [`earlier_denials`]): an
+    /// investigator is not told about other investigators' requests.
+    pub fn earlier_denials_of(&self, s: &Subject, r: &RequestRow) -> Result<Vec<u64>> {
+        Ok(earlier_denials(r, &self.requests_visible_to(s)?))
+    }
+
+    /// The requests `s` may see, oldest first.
+    fn requests_visible_to(&self, s: &Subject) -> Result<Vec<RequestRow>> {
         let cams = self.store.cameras_info()?;
-        let all = self.store.requests()?;
         let mut out = Vec::new();
-        for r in &all {
+        for r in self.store.requests()? {
             let rc: Vec<CameraInfo> = cams
                 .iter()
                 .filter(|c| r.cameras.contains(&c.id))
                 .cloned()
                 .collect();
             let resource = Resource::Request {
-                request: r,
+                request: &r,
                 cameras: &rc,
             };
             if authorize(s, Action::ListRequests, &resource).allow {
-                out.push((r.clone(), earlier_denials(r, &all)));
+                out.push(r);
             }
         }
-        out.reverse();
         Ok(out)
-    }
-
-    /// The earlier denied requests `r` follows (see [`earlier_denials`]).
-    pub fn earlier_denials_of(&self, r: &RequestRow) -> Result<Vec<u64>> {
-        Ok(earlier_denials(r, &self.store.requests()?))
     }
 
     /// The camera's partner approves or denies a request, with an optional note.

@@ -433,9 +433,13 @@ impl Store {
             crate::index::encode(c),
         );
         if before.is_none_or(|b| b.sharing != c.sharing) {
+            // Strictly after the previous entry, so a change in the same microsecond as the
+            // last one (or after a clock step back) never overwrites or precedes it.
+            let last = self.terms_history(c.id)?.last().map(|(from, _)| *from);
+            let from = last.map_or(self.db.now_us(), |l| self.db.now_us().max(l + 1));
             batch.put_cf(
                 self.db.cf(cf::TERMS)?,
-                crate::index::camera_time_key(c.id, self.db.now_us()),
+                crate::index::camera_time_key(c.id, from),
                 crate::index::encode(&TermsRow { sharing: c.sharing }),
             );
         }

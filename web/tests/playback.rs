@@ -731,6 +731,24 @@ async fn approved_footage_leaves_without_frames_before_the_approval() {
         live.first_pts < 0.0,
         "live camera playback keeps its lead-in: {live:?}"
     );
+    // F9: the partner now shares the camera live; what it recorded while on-request still
+    // leaves without the lead-in before the approval.
+    let (st, v) = w
+        .call(
+            Method::PATCH,
+            &format!("/api/cameras/{}", w.cams[1]),
+            &p1,
+            Some(json!({"sharing": "live"})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    let (st, _, body) = get_raw(&w.app, &video_path(w.cams[1], start, end), &inv, &[]).await;
+    assert_eq!(st, StatusCode::OK);
+    let switched = probe_of("switched.mp4", &body);
+    assert!(
+        switched.first_pts >= 0.0,
+        "on-request footage gained a lead-in when the camera went live: {switched:?}"
+    );
 
     let (st, v) = post_export(&w, &inv, &[w.cams[1]], (start, end), "C-17", "burglary").await;
     assert_eq!(st, StatusCode::ACCEPTED, "{v}");

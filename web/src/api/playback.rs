@@ -107,7 +107,8 @@ pub(crate) async fn video(
     let (start, end) = (q.start, q.end);
     let mp4 = st
         .blocking(move |st| {
-            st.program.footage_access(
+            // The camera under the terms the footage was recorded under (F9).
+            let c = st.program.footage_access(
                 &s,
                 id,
                 q.range(),
@@ -115,10 +116,7 @@ pub(crate) async fn video(
                 AuditAction::VideoPlayback,
             )?;
             // Footage an approval covers exactly: nothing before its start leaves (F17).
-            let within = st
-                .store
-                .camera_info(id)?
-                .is_some_and(|c| c.sharing == vms_storage::SharingMode::OnRequest);
+            let within = c.sharing == vms_storage::SharingMode::OnRequest;
             let built = if within {
                 VirtualMp4::build_within(&st.store, id, start, end)
             } else {

@@ -4,6 +4,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
+use vms_program::policy::Subject;
 use vms_program::requests::NewRequest;
 use vms_storage::{RequestRow, RequestStatus};
 
@@ -60,6 +61,12 @@ fn request_out(r: RequestRow, earlier_denied: Vec<u64>) -> RequestOut {
     }
 }
 
+/// A request as answered after a change: with the earlier denials it follows.
+fn with_history(st: &AppState, s: &Subject, r: RequestRow) -> ApiResult<RequestOut> {
+    let earlier = st.program.earlier_denials_of(s, &r)?;
+    Ok(request_out(r, earlier))
+}
+
 pub(crate) async fn file_request(
     State(st): State<AppState>,
     Caller(s): Caller,
@@ -77,8 +84,7 @@ pub(crate) async fn file_request(
                 reason: &b.reason,
             },
         )?;
-        let earlier = st.program.earlier_denials_of(&r)?;
-        Ok((StatusCode::CREATED, Json(request_out(r, earlier))))
+        Ok((StatusCode::CREATED, Json(with_history(st, &s, r)?)))
     })
     .await
 }
@@ -115,8 +121,7 @@ pub(crate) async fn decide_request(
 ) -> ApiResult<Json<RequestOut>> {
     st.blocking(move |st| {
         let r = st.program.decide_request(&s, id, b.approve, &b.note)?;
-        let earlier = st.program.earlier_denials_of(&r)?;
-        Ok(Json(request_out(r, earlier)))
+        Ok(Json(with_history(st, &s, r)?))
     })
     .await
 }
@@ -135,8 +140,7 @@ pub(crate) async fn exigent(
 ) -> ApiResult<Json<RequestOut>> {
     st.blocking(move |st| {
         let r = st.program.grant_exigent(&s, id, &b.justification)?;
-        let earlier = st.program.earlier_denials_of(&r)?;
-        Ok(Json(request_out(r, earlier)))
+        Ok(Json(with_history(st, &s, r)?))
     })
     .await
 }

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use vms_program::audit::AuditAction;
 use vms_program::users::{NewUser, UserChange};
 
-use crate::error::{ApiJson, ApiPath, ApiResult};
+use crate::error::{ApiError, ApiJson, ApiPath, ApiResult};
 use crate::routes::Caller;
 use crate::state::AppState;
 
@@ -99,6 +99,8 @@ pub(crate) async fn update_user(
     ApiJson(b): ApiJson<UpdateUserBody>,
 ) -> ApiResult<Json<UserOut>> {
     st.blocking(move |st| {
+        // An unknown account is a 404 whatever the body says.
+        st.store.user(&name)?.ok_or(ApiError::NotFound)?;
         let change = UserChange {
             role: b.role.as_deref().map(str::parse).transpose()?,
             disabled: b.disabled,
