@@ -853,7 +853,19 @@ async fn footage_keeps_the_terms_it_was_recorded_under() {
 /// for other footage is not.
 #[tokio::test]
 async fn a_request_after_a_denial_is_shown_with_it() {
-    let w = world();
+    let mut w = world();
+    let (row, totp) = vms_program::auth::new_user(
+        "investigator2",
+        vms_storage::Role::Investigator,
+        None,
+        PASSWORD,
+        false,
+        &w.state.secrets,
+        T0,
+    )
+    .unwrap();
+    w.store.put_user(&row).unwrap();
+    w.totp.push(("investigator2".into(), totp.unwrap().0));
     let cam = w.cams[1];
     const H: i64 = 3_600_000_000;
     w.clock.advance_secs(24 * 3600);
@@ -903,4 +915,32 @@ async fn a_request_after_a_denial_is_shown_with_it() {
         assert_eq!(earlier(other), Some(json!([])), "{who}: {list}");
         assert_eq!(earlier(first), Some(json!([])), "{who}: {list}");
     }
+    // Another investigator asking for the same footage is not told about this investigation.
+    let inv2 = w.login("investigator2").await;
+    let (st, v) = w
+        .call(
+            Method::POST,
+            "/api/requests",
+            &inv2,
+            Some(
+                json!({"cameras": [cam], "start_us": T0 + 2 * H, "end_us": T0 + 3 * H,
+                "case_number": "C-16", "offence": "theft", "reason": "canvass"}),
+            ),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{v}");
+    assert_eq!(v["earlier_denied"], json!([]), "{v}");
+    let p1 = w.login("partner1").await;
+    let (_, list) = w.call(Method::GET, "/api/requests", &p1, None).await;
+    let theirs = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == v["id"])
+        .cloned();
+    assert_eq!(
+        theirs.map(|r| r["earlier_denied"].clone()),
+        Some(json!([first])),
+        "the partner, who saw both, is: {list}"
+    );
 }
