@@ -239,13 +239,7 @@ impl Program {
     /// (newest 1000).
     pub fn receipts(&self, s: &Subject) -> Result<Vec<AuditEvent>> {
         let pid = self.own_partner(s, Action::ReadReceipts)?;
-        let mine: Vec<u32> = self
-            .store
-            .cameras_info()?
-            .into_iter()
-            .filter(|c| c.partner == pid)
-            .map(|c| c.id)
-            .collect();
+        let mine = self.partner_camera_ids(pid)?;
         let events = self.store.audit_search(&AuditFilter {
             limit: 100_000,
             ..Default::default()

@@ -132,13 +132,7 @@ impl Program {
         let status = parse_status(status)?;
         p.status = status;
         self.store.put_partner(&p)?;
-        let ids: Vec<u32> = self
-            .store
-            .cameras_info()?
-            .into_iter()
-            .filter(|c| c.partner == pid)
-            .map(|c| c.id)
-            .collect();
+        let ids = self.partner_camera_ids(pid)?;
         // Only a partner who is leaving is told about holds, and only their ranges (issue 22
         // F22): case numbers and reasons are the investigation's.
         let holds = if status == PartnerStatus::Left {
@@ -159,6 +153,17 @@ impl Program {
             cameras: ids.len(),
             holds,
         })
+    }
+
+    /// The ids of a partner's cameras.
+    pub(crate) fn partner_camera_ids(&self, pid: u64) -> Result<Vec<u32>> {
+        Ok(self
+            .store
+            .cameras_info()?
+            .into_iter()
+            .filter(|c| c.partner == pid)
+            .map(|c| c.id)
+            .collect())
     }
 
     /// The partner a partner account acts for, once the policy allows `action` on it.

@@ -128,7 +128,7 @@ impl Program {
                 u.role = role;
                 Ok::<_, ProgramError>(uri)
             })?
-            .ok_or_else(|| ProgramError::Invalid(format!("no user {username:?}")))??;
+            .ok_or_else(|| no_user(username))??;
         self.audit(NewAuditEvent {
             detail: format!("{username} role={}", role.as_str()),
             ..event(actor, AuditAction::UserRole, Outcome::Ok)
@@ -146,7 +146,7 @@ impl Program {
                 u.failed_logins = 0;
                 u.locked_until_us = 0;
             })?
-            .ok_or_else(|| ProgramError::Invalid(format!("no user {username:?}")))?;
+            .ok_or_else(|| no_user(username))?;
         self.audit(NewAuditEvent {
             detail: username.to_owned(),
             ..event(actor, AuditAction::UserPasswd, Outcome::Ok)
@@ -157,7 +157,7 @@ impl Program {
     pub fn set_disabled(&self, actor: &str, username: &str, disabled: bool) -> Result<()> {
         self.store
             .update_user(username, |u| u.disabled = disabled)?
-            .ok_or_else(|| ProgramError::Invalid(format!("no user {username:?}")))?;
+            .ok_or_else(|| no_user(username))?;
         self.audit(NewAuditEvent {
             detail: format!("{username} disabled={disabled}"),
             ..event(actor, AuditAction::UserDisable, Outcome::Ok)
@@ -169,7 +169,7 @@ impl Program {
     pub fn add_token(&self, actor: &str, username: &str, label: &str) -> Result<String> {
         self.store
             .user(username)?
-            .ok_or_else(|| ProgramError::Invalid(format!("no user {username:?}")))?;
+            .ok_or_else(|| no_user(username))?;
         let token = auth::random_token();
         self.store.put_token(
             &auth::token_hash(&token),
@@ -191,6 +191,11 @@ impl Program {
 /// example an administrator made before administrators needed one).
 pub fn lacks_second_factor(u: &UserRow) -> bool {
     role_needs_mfa(u.role) && u.totp_secret.is_none()
+}
+
+/// The CLI's answer for a name no account has.
+fn no_user(username: &str) -> ProgramError {
+    ProgramError::Invalid(format!("no user {username:?}"))
 }
 
 /// Partner accounts stay partner accounts and staff accounts stay staff.

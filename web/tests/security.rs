@@ -259,18 +259,7 @@ async fn a_lockout_does_not_sign_out_the_account_holder() {
 #[tokio::test]
 async fn an_exigent_grant_needs_a_second_supervisor() {
     let mut w = world();
-    let (row, totp) = vms_program::auth::new_user(
-        "supervisor2",
-        vms_storage::Role::Supervisor,
-        None,
-        PASSWORD,
-        false,
-        &w.state.secrets,
-        T0,
-    )
-    .unwrap();
-    w.store.put_user(&row).unwrap();
-    w.totp.push(("supervisor2".into(), totp.unwrap().0));
+    w.add_user("supervisor2", vms_storage::Role::Supervisor);
     let sup = w.login("supervisor").await;
     let (st, v) = w
         .call(
@@ -854,18 +843,7 @@ async fn footage_keeps_the_terms_it_was_recorded_under() {
 #[tokio::test]
 async fn a_request_after_a_denial_is_shown_with_it() {
     let mut w = world();
-    let (row, totp) = vms_program::auth::new_user(
-        "investigator2",
-        vms_storage::Role::Investigator,
-        None,
-        PASSWORD,
-        false,
-        &w.state.secrets,
-        T0,
-    )
-    .unwrap();
-    w.store.put_user(&row).unwrap();
-    w.totp.push(("investigator2".into(), totp.unwrap().0));
+    w.add_user("investigator2", vms_storage::Role::Investigator);
     let cam = w.cams[1];
     const H: i64 = 3_600_000_000;
     w.clock.advance_secs(24 * 3600);

@@ -226,6 +226,16 @@ impl World {
         (st, v)
     }
 
+    /// Adds an account (with a second factor when its role needs one) that `login` can use.
+    pub fn add_user(&mut self, name: &str, role: Role) {
+        let (row, totp) =
+            auth::new_user(name, role, None, PASSWORD, false, &self.state.secrets, T0).unwrap();
+        self.store.put_user(&row).unwrap();
+        if let Some((secret, _)) = totp {
+            self.totp.push((name.to_owned(), secret));
+        }
+    }
+
     pub fn last_audit(&self) -> vms_storage::AuditEvent {
         self.store
             .audit_search(&vms_storage::AuditFilter {
