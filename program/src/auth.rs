@@ -39,6 +39,9 @@ pub enum LoginError {
         until_us: i64,
     },
     Disabled,
+    /// The password chosen while enrolling a second factor is not acceptable (the caller
+    /// knew the account's password, so the reason may be shown).
+    NewPassword(String),
     Internal(String),
 }
 
@@ -144,9 +147,15 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 pub fn new_totp_secret(username: &str) -> (Vec<u8>, String) {
     let mut secret = vec![0u8; 20];
     rand::rng().fill_bytes(&mut secret);
-    let b32 = data_encoding::BASE32_NOPAD.encode(&secret);
-    let uri = format!("otpauth://totp/VMS:{username}?secret={b32}&issuer=VMS&digits=6&period=30");
+    let uri = totp_uri(username, &secret).0;
     (secret, uri)
+}
+
+/// A secret's `otpauth://` URI and its base32 text.
+pub fn totp_uri(username: &str, secret: &[u8]) -> (String, String) {
+    let b32 = data_encoding::BASE32_NOPAD.encode(secret);
+    let uri = format!("otpauth://totp/VMS:{username}?secret={b32}&issuer=VMS&digits=6&period=30");
+    (uri, b32)
 }
 
 /// A random token for sessions, CSRF and API clients (32 bytes, URL-safe base64).
@@ -163,8 +172,9 @@ pub fn token_hash(token: &str) -> [u8; 32] {
 /// A new TOTP secret and its `otpauth://` URI.
 pub type NewTotp = (Vec<u8>, String);
 
-/// Creates a user: hashes the password and, for roles that see video (or when `with_totp`),
-/// makes a sealed TOTP secret. Returns the row and the `otpauth://` URI to show once.
+/// Makes an account row: hashes the password and, when `with_totp`, a sealed TOTP secret whose
+/// `otpauth://` URI is returned. Accounts made for people get none: their owner enrols one at
+/// first sign-in ([`login`]); a secret made here is for fixtures and the single-operator demo.
 pub fn new_user(
     username: &str,
     role: Role,
@@ -176,7 +186,7 @@ pub fn new_user(
 ) -> Result<(UserRow, Option<NewTotp>), String> {
     check_password_strength(password)?;
     let hash = hash_password(password)?;
-    let totp = (with_totp || role_needs_mfa(role)).then(|| new_totp_secret(username));
+    let totp = with_totp.then(|| new_totp_secret(username));
     let row = UserRow {
         username: username.to_owned(),
         role,
@@ -188,8 +198,20 @@ pub fn new_user(
         locked_until_us: 0,
         disabled: false,
         created_us: now_us,
+        totp_pending: None,
     };
     Ok((row, totp))
+}
+
+/// What a person signing in sends.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Credentials<'a> {
+    pub username: &'a str,
+    pub password: &'a str,
+    /// The authenticator's current code.
+    pub code: Option<&'a str>,
+    /// The password of their own choosing, sent to finish enrolling a second factor.
+    pub new_password: Option<&'a str>,
 }
 
 /// Outcome of a successful login.
@@ -198,30 +220,54 @@ pub struct LoggedIn {
     pub subject: Subject,
     pub session_token: String,
     pub csrf: String,
+    /// The owner has just enrolled their second factor (and chosen their password).
+    pub enrolled: bool,
+}
+
+/// A second factor to enrol: the right password was given for an account that needs one and
+/// has none. Shown only to whoever knows the password; no session is opened until a code
+/// from it comes back with a new password.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Enrolment {
+    /// For authenticator apps.
+    pub otpauth_uri: String,
+    /// The same secret in base32, to type in.
+    pub secret_base32: String,
+}
+
+/// What a correct password leads to.
+#[derive(Debug)]
+pub enum SignIn {
+    Session(LoggedIn),
+    /// The account's owner must enrol a second factor first.
+    Enrol(Enrolment),
 }
 
 /// Checks credentials and opens a session. Counts failures and locks the account after
-/// [`MAX_FAILED_LOGINS`]. The second factor is required when the role can see video or the
-/// user has one configured.
+/// [`MAX_FAILED_LOGINS`]. The second factor is required when the role can see video, when
+/// `mfa_for_all`, or when the user has one. An account that needs one and has none is
+/// enrolled by its owner here (issue 22 F5): the password (the administrator's initial one)
+/// earns a pending secret ([`SignIn::Enrol`]); a code from it together with a new password of
+/// the owner's choosing makes it the account's second factor and opens the session, so the
+/// administrator who made the account never holds both factors unnoticed.
 pub fn login(
     store: &Store,
     secrets: &SecretBox,
-    username: &str,
-    password: &str,
-    code: Option<&str>,
+    c: Credentials<'_>,
+    mfa_for_all: bool,
     memory: &mut HashMemory,
-) -> Result<LoggedIn, LoginError> {
+) -> Result<SignIn, LoginError> {
     let now = store.clock().now_utc_micros();
     let internal = |e: vms_storage::Error| LoginError::Internal(e.to_string());
-    let Some(user) = store.user(username).map_err(internal)? else {
+    let Some(user) = store.user(c.username).map_err(internal)? else {
         // Spend the same time as a real check so usernames cannot be probed by timing.
-        let _ = verify_password(password, DUMMY_HASH, memory);
+        let _ = verify_password(c.password, DUMMY_HASH, memory);
         return Err(LoginError::Invalid);
     };
     // Every attempt on an existing account pays the same Argon2 check, disabled or locked
     // too, so timing tells nothing apart (issue 22 F18).
     if user.disabled || user.locked_until_us > now {
-        let _ = verify_password(password, &user.password_hash, memory);
+        let _ = verify_password(c.password, &user.password_hash, memory);
         return Err(if user.disabled {
             LoginError::Disabled
         } else {
@@ -233,17 +279,27 @@ pub fn login(
     // The slow parts (Argon2, unsealing) run unlocked; the verdict is taken on the row as it
     // is *now*, under the account lock, so concurrent attempts can neither lose failure counts
     // nor slip past a lock set meanwhile, and one TOTP code opens one session (issue 22 F2, F7).
-    let password_ok = verify_password(password, &user.password_hash, memory);
-    let secret = match &user.totp_secret {
-        Some(sealed) => Some(
-            secrets
-                .open(sealed)
-                .map_err(|e| LoginError::Internal(e.to_string()))?,
-        ),
-        None => None,
+    let password_ok = verify_password(c.password, &user.password_hash, memory);
+    let open = |sealed: &Option<Vec<u8>>| -> Result<Option<Vec<u8>>, LoginError> {
+        sealed
+            .as_ref()
+            .map(|s| {
+                secrets
+                    .open(s)
+                    .map_err(|e| LoginError::Internal(e.to_string()))
+            })
+            .transpose()
     };
+    let secret = open(&user.totp_secret)?;
+    let enrolling = user.totp_secret.is_none() && (mfa_for_all || role_needs_mfa(user.role));
+    // Finishing an enrolment: the new password is checked and hashed here, unlocked.
+    let new_hash = match (enrolling && password_ok, c.new_password) {
+        (true, Some(np)) => Some(new_password_hash(np, c.password)?),
+        _ => None,
+    };
+    let fresh = new_totp_secret(c.username).0;
     let verdict = store
-        .update_user(username, |u| {
+        .update_user(c.username, |u| {
             if u.disabled {
                 return Err(LoginError::Disabled);
             }
@@ -259,9 +315,12 @@ pub fn login(
             if !password_ok {
                 return Err(record_failure(u, now, LoginError::Invalid));
             }
+            if enrolling {
+                return enrol(u, c, new_hash.clone(), &fresh, secrets, now);
+            }
             let mfa = match &secret {
                 Some(secret) => {
-                    let Some(code) = code.filter(|c| !c.is_empty()) else {
+                    let Some(code) = c.code.filter(|c| !c.is_empty()) else {
                         return Err(LoginError::NeedTotp);
                     };
                     match totp_verify(secret, code.trim(), now / 1_000_000, u.totp_last_step) {
@@ -272,18 +331,24 @@ pub fn login(
                         None => return Err(record_failure(u, now, LoginError::Invalid)),
                     }
                 }
-                None if role_needs_mfa(u.role) => {
-                    return Err(LoginError::Internal(
-                        "account has no second factor configured; ask an admin".into(),
-                    ));
-                }
                 None => false,
             };
             u.failed_logins = 0;
-            Ok((mfa, u.clone()))
+            Ok(Verdict::Session {
+                mfa,
+                enrolled: false,
+                user: u.clone(),
+            })
         })
         .map_err(internal)?;
-    let (mfa, user) = verdict.ok_or(LoginError::Invalid)??;
+    let (mfa, enrolled, user) = match verdict.ok_or(LoginError::Invalid)?? {
+        Verdict::Enrol(e) => return Ok(SignIn::Enrol(e)),
+        Verdict::Session {
+            mfa,
+            enrolled,
+            user,
+        } => (mfa, enrolled, user),
+    };
     let session_token = random_token();
     let csrf = random_token();
     store
@@ -298,7 +363,7 @@ pub fn login(
             },
         )
         .map_err(internal)?;
-    Ok(LoggedIn {
+    Ok(SignIn::Session(LoggedIn {
         subject: Subject {
             username: user.username,
             role: user.role,
@@ -307,7 +372,75 @@ pub fn login(
         },
         session_token,
         csrf,
+        enrolled,
+    }))
+}
+
+/// The verdict on a sign-in taken under the account lock.
+enum Verdict {
+    Session {
+        mfa: bool,
+        enrolled: bool,
+        user: UserRow,
+    },
+    Enrol(Enrolment),
+}
+
+/// One step of an owner's enrolment, on the locked row of an account that needs a second
+/// factor and has none, after its password was found right. Without a pending secret one is
+/// made (`fresh`); without a code and a new password the pending one is shown again; with
+/// both, a code from the pending secret makes it the account's factor and the new password
+/// its password. A wrong code counts as a failed sign-in.
+fn enrol(
+    u: &mut UserRow,
+    c: Credentials<'_>,
+    new_hash: Option<String>,
+    fresh: &[u8],
+    secrets: &SecretBox,
+    now: i64,
+) -> Result<Verdict, LoginError> {
+    let pending = match &u.totp_pending {
+        Some(sealed) => secrets
+            .open(sealed)
+            .map_err(|e| LoginError::Internal(e.to_string()))?,
+        None => {
+            u.totp_pending = Some(secrets.seal(fresh));
+            fresh.to_vec()
+        }
+    };
+    let (Some(code), Some(new_hash)) = (c.code.filter(|c| !c.is_empty()), new_hash) else {
+        u.failed_logins = 0;
+        let (uri, secret_base32) = totp_uri(c.username, &pending);
+        return Ok(Verdict::Enrol(Enrolment {
+            otpauth_uri: uri,
+            secret_base32,
+        }));
+    };
+    let Some(step) = totp_verify(&pending, code.trim(), now / 1_000_000, 0) else {
+        return Err(record_failure(u, now, LoginError::Invalid));
+    };
+    u.totp_secret = u.totp_pending.take();
+    u.totp_last_step = step;
+    u.password_hash = new_hash;
+    u.failed_logins = 0;
+    tracing::info!(user = %u.username, "second factor enrolled by the account's owner");
+    Ok(Verdict::Session {
+        mfa: true,
+        enrolled: true,
+        user: u.clone(),
     })
+}
+
+/// Hashes the password an owner chooses while enrolling; it must be strong and not the one
+/// they were given.
+fn new_password_hash(new: &str, given: &str) -> Result<String, LoginError> {
+    check_password_strength(new).map_err(LoginError::NewPassword)?;
+    if new == given {
+        return Err(LoginError::NewPassword(
+            "choose a password of your own, not the one you were given".into(),
+        ));
+    }
+    hash_password(new).map_err(LoginError::Internal)
 }
 
 /// Counts a failed attempt on `user` (the caller holds the account lock), locking the account

@@ -26,17 +26,15 @@ pub struct UserChange {
     pub disabled: Option<bool>,
     /// Clears a lockout.
     pub unlock: bool,
+    /// Forgets the second factor (a lost phone): the owner enrols a new one at their next
+    /// sign-in, with their password.
+    pub reset_second_factor: bool,
 }
 
 impl Program {
-    /// Creates an account for `actor`. Returns the row and, for accounts with a second
-    /// factor, the `otpauth://` URI to show once.
-    pub fn create_user(
-        &self,
-        actor: &str,
-        secrets: &SecretBox,
-        u: NewUser<'_>,
-    ) -> Result<(UserRow, Option<String>)> {
+    /// Creates an account for `actor`. No second factor is made here: the account's owner
+    /// enrols one at first sign-in (issue 22 F5), so whoever created it never holds it.
+    pub fn create_user(&self, actor: &str, secrets: &SecretBox, u: NewUser<'_>) -> Result<UserRow> {
         let taken = || ProgramError::Conflict(format!("user {:?} exists", u.username));
         // Answered before the (slow) password hashing; `insert_user` settles a race.
         if self.store.user(u.username)?.is_some() {
@@ -48,14 +46,8 @@ impl Program {
                 .ok_or_else(|| ProgramError::Invalid(format!("no partner {p}")))?;
         }
         let now = self.store.clock().now_utc_micros();
-        let (row, totp) = auth::new_user(
-            u.username,
-            u.role,
-            u.partner,
-            u.password,
-            self.settings.mfa_for_all,
-            secrets,
-            now,
+        let (row, _) = auth::new_user(
+            u.username, u.role, u.partner, u.password, false, secrets, now,
         )
         .map_err(ProgramError::Invalid)?;
         if !self.store.insert_user(&row)? {
@@ -65,24 +57,23 @@ impl Program {
             detail: format!("{} role={}", row.username, u.role.as_str()),
             ..event(actor, AuditAction::UserCreate, Outcome::Ok)
         })?;
-        Ok((row, totp.map(|t| t.1)))
+        Ok(row)
     }
 
-    /// Changes role, disabled state or lockout. A role that sees video needs a second factor
-    /// set up first (the CLI's [`Program::set_role`] issues one).
+    /// Changes role, disabled state, lockout or second factor. An account given a role that
+    /// needs a second factor and lacking one enrols it at its owner's next sign-in.
     pub fn update_user(&self, actor: &str, username: &str, c: UserChange) -> Result<UserRow> {
         let u = self
             .store
             .update_user(username, |u| {
                 if let Some(role) = c.role {
                     same_kind(u, role)?;
-                    if role_needs_mfa(role) && u.totp_secret.is_none() {
-                        return Err(ProgramError::Invalid(
-                            "this role sees video: set up a second factor first (vms user totp)"
-                                .into(),
-                        ));
-                    }
                     u.role = role;
+                }
+                if c.reset_second_factor {
+                    u.totp_secret = None;
+                    u.totp_pending = None;
+                    u.totp_last_step = 0;
                 }
                 if let Some(d) = c.disabled {
                     u.disabled = d;
@@ -96,44 +87,35 @@ impl Program {
             .ok_or(ProgramError::NotFound)??;
         self.audit(NewAuditEvent {
             detail: format!(
-                "{} role={} disabled={}",
+                "{} role={} disabled={}{}",
                 u.username,
                 u.role.as_str(),
-                u.disabled
+                u.disabled,
+                if c.reset_second_factor {
+                    " second-factor=reset"
+                } else {
+                    ""
+                }
             ),
             ..event(actor, AuditAction::UserUpdate, Outcome::Ok)
         })?;
         Ok(u)
     }
 
-    /// Gives an account a new role; one that sees video and has no second factor gets one,
-    /// whose `otpauth://` URI is returned to show once.
-    pub fn set_role(
-        &self,
-        actor: &str,
-        secrets: &SecretBox,
-        username: &str,
-        role: Role,
-    ) -> Result<Option<String>> {
-        let uri = self
-            .store
+    /// Gives an account a new role. One that needs a second factor and has none enrols it at
+    /// its owner's next sign-in.
+    pub fn set_role(&self, actor: &str, username: &str, role: Role) -> Result<()> {
+        self.store
             .update_user(username, |u| {
                 same_kind(u, role)?;
-                let mut uri = None;
-                if role_needs_mfa(role) && u.totp_secret.is_none() {
-                    let (secret, link) = auth::new_totp_secret(username);
-                    u.totp_secret = Some(secrets.seal(&secret));
-                    uri = Some(link);
-                }
                 u.role = role;
-                Ok::<_, ProgramError>(uri)
+                Ok::<_, ProgramError>(())
             })?
             .ok_or_else(|| no_user(username))??;
         self.audit(NewAuditEvent {
             detail: format!("{username} role={}", role.as_str()),
             ..event(actor, AuditAction::UserRole, Outcome::Ok)
-        })?;
-        Ok(uri)
+        })
     }
 
     /// Sets a new password (strength-checked) and clears a lockout.
@@ -187,9 +169,9 @@ impl Program {
     }
 }
 
-/// Whether an account cannot sign in for want of a second factor its role requires (for
-/// example an administrator made before administrators needed one).
-pub fn lacks_second_factor(u: &UserRow) -> bool {
+/// Whether an account's owner still has to enrol the second factor its role requires (they
+/// do at their next sign-in).
+pub fn awaits_second_factor(u: &UserRow) -> bool {
     role_needs_mfa(u.role) && u.totp_secret.is_none()
 }
 

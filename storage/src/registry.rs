@@ -69,6 +69,10 @@ pub struct UserRow {
     pub locked_until_us: i64,
     pub disabled: bool,
     pub created_us: i64,
+    /// A TOTP secret its owner is enrolling (sealed): shown to them at sign-in with their
+    /// password, and made `totp_secret` once they answer with a code from it (issue 22 F5: an
+    /// account's second factor is never handed to the administrator who made it).
+    pub totp_pending: Option<Vec<u8>>,
 }
 
 /// A camera's sharing terms from a moment on (issue 22 F9: footage is governed by the terms in

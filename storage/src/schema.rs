@@ -6,12 +6,16 @@ use rocksdb::WriteBatch;
 
 use crate::db::Db;
 use crate::index::{self, SegmentRow, cf, parse_camera_time_key};
-use crate::registry::{CameraInfo, TermsRow};
+use crate::registry::{CameraInfo, Role, TermsRow, UserRow};
 use crate::{Error, Result};
 
 /// Upgraders, in order: `(version reached, step)`. The last one's version is
 /// [`index::SCHEMA_VERSION`].
-const UPGRADERS: [(u32, Upgrader); 2] = [(2, build_layouts), (3, start_terms_history)];
+const UPGRADERS: [(u32, Upgrader); 3] = [
+    (2, build_layouts),
+    (3, start_terms_history),
+    (4, add_pending_second_factor),
+];
 
 /// One schema step: rewrites what the previous version stored.
 type Upgrader = fn(&Db) -> Result<()>;
@@ -88,6 +92,49 @@ fn start_terms_history(db: &Db) -> Result<()> {
             index::camera_time_key(c.id, c.created_us),
             index::encode(&TermsRow { sharing: c.sharing }),
         );
+    }
+    db.db.write(batch)?;
+    Ok(())
+}
+
+/// An account as schema 3 stored it: without a pending second factor.
+#[derive(serde::Deserialize)]
+struct UserRowV3 {
+    username: String,
+    role: Role,
+    partner: Option<u64>,
+    password_hash: String,
+    totp_secret: Option<Vec<u8>>,
+    totp_last_step: u64,
+    failed_logins: u32,
+    locked_until_us: i64,
+    disabled: bool,
+    created_us: i64,
+}
+
+/// Schema 3 → 4: accounts gain `totp_pending` (none is being enrolled yet).
+fn add_pending_second_factor(db: &Db) -> Result<()> {
+    let mut batch = WriteBatch::default();
+    for item in db
+        .db
+        .iterator_cf(db.cf(cf::USERS)?, rocksdb::IteratorMode::Start)
+    {
+        let (k, v) = item?;
+        let u: UserRowV3 = index::decode(cf::USERS, &k, &v)?;
+        let row = UserRow {
+            username: u.username,
+            role: u.role,
+            partner: u.partner,
+            password_hash: u.password_hash,
+            totp_secret: u.totp_secret,
+            totp_last_step: u.totp_last_step,
+            failed_logins: u.failed_logins,
+            locked_until_us: u.locked_until_us,
+            disabled: u.disabled,
+            created_us: u.created_us,
+            totp_pending: None,
+        };
+        batch.put_cf(db.cf(cf::USERS)?, &k, index::encode(&row));
     }
     db.db.write(batch)?;
     Ok(())

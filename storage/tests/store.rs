@@ -950,3 +950,43 @@ fn sharing_terms_history_is_kept_and_started_by_the_upgrade() {
         "the upgrade starts the history with today's terms from enrollment"
     );
 }
+
+/// Issue 22 F5: accounts stored before owners enrolled their own second factor (schema 3) are
+/// read after the upgrade with their secret, counters and state kept, and nothing pending.
+#[test]
+fn accounts_survive_the_upgrade_to_owner_enrolment() {
+    use vms_storage::Role;
+    use vms_storage::index::{SCHEMA_KEY, cf, encode};
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(T0));
+    let store = open(dir.path(), clock.clone());
+    store.shutdown();
+    drop(store);
+    {
+        let db = raw_index(dir.path());
+        // Schema 3's row: postcard writes a struct as its fields in order, as this tuple.
+        let v3 = (
+            "officer".to_owned(),
+            Role::Supervisor,
+            None::<u64>,
+            "$argon2id$hash".to_owned(),
+            Some(vec![7u8; 20]),
+            123u64,
+            2u32,
+            0i64,
+            false,
+            T0,
+        );
+        db.put_cf(db.cf_handle(cf::USERS).unwrap(), b"officer", encode(&v3))
+            .unwrap();
+        let meta = db.cf_handle(cf::META).unwrap();
+        db.put_cf(meta, SCHEMA_KEY, 3u32.to_be_bytes()).unwrap();
+    }
+    let store = open(dir.path(), clock);
+    let u = store.user("officer").unwrap().unwrap();
+    assert_eq!(u.role, Role::Supervisor);
+    assert_eq!(u.password_hash, "$argon2id$hash");
+    assert_eq!(u.totp_secret, Some(vec![7u8; 20]));
+    assert_eq!((u.totp_last_step, u.failed_logins), (123, 2));
+    assert_eq!(u.totp_pending, None);
+}

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
+use vms_program::policy::role_needs_mfa;
 use vms_program::users::{self, NewUser};
 use vms_program::{Program, ProgramSettings, auth};
 use vms_storage::{
@@ -41,7 +42,10 @@ fn actor() -> String {
     format!("cli:{user}")
 }
 
-/// Creates a user; returns the `otpauth://` URI when a second factor was set up.
+/// What the CLI tells the operator who made an account (issue 22 F5).
+pub const FIRST_SIGN_IN: &str = "give its owner the password; at first sign-in they set up their      authenticator app and choose a password of their own";
+
+/// Creates a user (its owner enrols a second factor at first sign-in).
 pub fn user_add(
     store: &Arc<Store>,
     secrets: &SecretBox,
@@ -49,28 +53,37 @@ pub fn user_add(
     role: Role,
     partner: Option<u64>,
     password: &str,
-) -> anyhow::Result<Option<String>> {
+) -> anyhow::Result<()> {
     let new = NewUser {
         username,
         role,
         partner,
         password,
     };
-    Ok(program(store).create_user(&actor(), secrets, new)?.1)
+    program(store).create_user(&actor(), secrets, new)?;
+    Ok(())
 }
 
 pub fn user_passwd(store: &Arc<Store>, username: &str, password: &str) -> anyhow::Result<()> {
     Ok(program(store).set_password(&actor(), username, password)?)
 }
 
-/// Changes a user's role; returns the `otpauth://` URI when a second factor was set up.
-pub fn user_role(
-    store: &Arc<Store>,
-    secrets: &SecretBox,
-    username: &str,
-    role: Role,
-) -> anyhow::Result<Option<String>> {
-    Ok(program(store).set_role(&actor(), secrets, username, role)?)
+/// Changes a user's role.
+pub fn user_role(store: &Arc<Store>, username: &str, role: Role) -> anyhow::Result<()> {
+    Ok(program(store).set_role(&actor(), username, role)?)
+}
+
+/// Forgets a user's second factor; they enrol a new one at next sign-in.
+pub fn user_reset_second_factor(store: &Arc<Store>, username: &str) -> anyhow::Result<()> {
+    store
+        .user(username)?
+        .with_context(|| format!("no user {username:?}"))?;
+    let change = users::UserChange {
+        reset_second_factor: true,
+        ..Default::default()
+    };
+    program(store).update_user(&actor(), username, change)?;
+    Ok(())
 }
 
 pub fn user_disable(store: &Arc<Store>, username: &str, disabled: bool) -> anyhow::Result<()> {
@@ -112,15 +125,6 @@ pub fn seed_demo(
             "(accounts from an earlier demo run are kept; their passwords were printed then)"
                 .into(),
         );
-        // Administrators of a demo made before they needed a second factor get one now, or
-        // could not sign in (issue 22 F5).
-        for u in store.users()? {
-            if users::lacks_second_factor(&u)
-                && let Some(uri) = user_role(store, secrets, &u.username, u.role)?
-            {
-                lines.push(format!("{:<13} now needs a TOTP code: {uri}", u.username));
-            }
-        }
         return Ok(DemoLogins { lines });
     }
     let now = store.clock().now_utc_micros();
@@ -172,13 +176,16 @@ pub fn seed_demo(
             "demo-{}",
             auth::random_token().get(..12).unwrap_or("password0000")
         );
-        let uri = user_add(store, secrets, name, role, partner_id, &password)?;
-        let secret = uri
-            .as_deref()
-            .and_then(|u| u.split("secret=").nth(1))
-            .and_then(|s| s.split('&').next())
-            .map(|s| format!("  TOTP secret {s}"))
-            .unwrap_or_default();
+        user_add(store, secrets, name, role, partner_id, &password)?;
+        // The demo's one person is every account, so its staff come enrolled (a real account's
+        // owner enrols at first sign-in).
+        let secret = if role_needs_mfa(role) {
+            let (secret, _) = auth::new_totp_secret(name);
+            store.update_user(name, |u| u.totp_secret = Some(secrets.seal(&secret)))?;
+            format!("  TOTP secret {}", auth::totp_uri(name, &secret).1)
+        } else {
+            String::new()
+        };
         lines.push(format!(
             "{name:<13} {:<12} password {password}{secret}",
             role.as_str()

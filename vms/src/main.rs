@@ -148,7 +148,8 @@ enum Command {
 
 #[derive(Subcommand, Debug)]
 enum UserAction {
-    /// Add a user; prints the TOTP enrolment URI for roles that see video.
+    /// Add a user. Its owner enrols their second factor and chooses their own password at
+    /// first sign-in.
     Add {
         username: String,
         #[arg(long)]
@@ -160,6 +161,8 @@ enum UserAction {
     Passwd { username: String },
     /// Change a user's role.
     Role { username: String, role: Role },
+    /// Forget a user's second factor (a lost phone); they enrol a new one at next sign-in.
+    ResetTotp { username: String },
     /// Disable (or with --enable, re-enable) a user.
     Disable {
         username: String,
@@ -221,7 +224,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             if st.users()?.iter().any(|u| u.role == Role::Admin) {
                 anyhow::bail!("an administrator already exists; use `vms user add`");
             }
-            let totp = admin::user_add(
+            admin::user_add(
                 &st,
                 &secrets,
                 &name,
@@ -231,9 +234,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             )?;
             println!("administrator {name:?} created");
             // Administrators sign in with a second factor too (issue 22 F5).
-            if let Some(uri) = totp {
-                println!("add this to an authenticator app: {uri}");
-            }
+            println!("{}", admin::FIRST_SIGN_IN);
             Ok(ok)
         }
         Command::User { store, action } => {
@@ -246,7 +247,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                     role,
                     partner,
                 } => {
-                    let uri = admin::user_add(
+                    admin::user_add(
                         &st,
                         &secrets,
                         &username,
@@ -255,19 +256,21 @@ async fn dispatch(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                         &admin::read_password()?,
                     )?;
                     println!("user {username:?} created");
-                    if let Some(uri) = uri {
-                        println!("add this to the user's authenticator app (shown once): {uri}");
-                    }
+                    println!("{}", admin::FIRST_SIGN_IN);
                 }
                 UserAction::Passwd { username } => {
                     admin::user_passwd(&st, &username, &admin::read_password()?)?;
                     println!("password changed");
                 }
                 UserAction::Role { username, role } => {
-                    if let Some(uri) = admin::user_role(&st, &secrets, &username, role)? {
-                        println!("second factor set up (shown once): {uri}");
-                    }
+                    admin::user_role(&st, &username, role)?;
                     println!("role changed");
+                }
+                UserAction::ResetTotp { username } => {
+                    admin::user_reset_second_factor(&st, &username)?;
+                    println!(
+                        "second factor forgotten; {username:?} enrols a new one at next sign-in"
+                    );
                 }
                 UserAction::Disable { username, enable } => {
                     admin::user_disable(&st, &username, !enable)?;
@@ -389,16 +392,6 @@ async fn run(config_path: &Path) -> anyhow::Result<std::process::ExitCode> {
         policy,
         Duration::from_secs(cfg.storage.retention_interval_secs.max(1)),
     );
-    for u in store.users()? {
-        if vms_program::users::lacks_second_factor(&u) && !u.disabled {
-            tracing::warn!(
-                user = %u.username,
-                role = u.role.as_str(),
-                "this account has no second factor and cannot sign in; give it one with \
-                 `vms user role NAME ROLE` (prints the TOTP secret)"
-            );
-        }
-    }
     let mut settings = cfg.web.settings()?;
     settings.live = cfg.live.settings()?;
     settings.destinations = cfg.partner_network.destinations()?;

@@ -235,14 +235,45 @@ async function refreshExports(bg = false) {
   });
 }
 
+// The name and password that earned a second factor to enrol, kept only until it is done.
+let enrolling = null;
+
 $('login-form').onsubmit = async (ev) => {
   ev.preventDefault();
   $('login-error').textContent = '';
   try {
-    me = await api('POST', '/api/login', { username: $('username').value, password: $('password').value, totp: $('totp').value || null });
+    const creds = { username: $('username').value, password: $('password').value };
+    const r = await api('POST', '/api/login', { ...creds, totp: $('totp').value || null });
     $('password').value = ''; $('totp').value = '';
+    if (r.enrol) {
+      // First sign-in: the owner enrols their own authenticator (the server opened no session).
+      enrolling = creds;
+      $('enrol-link').href = r.enrol.otpauth_uri;
+      $('enrol-secret').textContent = r.enrol.secret;
+      $('login').classList.add('hidden');
+      $('enrol').classList.remove('hidden');
+      $('enrol-code').focus();
+      return;
+    }
+    me = r;
     await showApp();
   } catch (e) { $('login-error').textContent = e.message; }
+};
+
+$('enrol-form').onsubmit = async (ev) => {
+  ev.preventDefault();
+  $('enrol-error').textContent = '';
+  if ($('enrol-password').value !== $('enrol-password2').value) {
+    $('enrol-error').textContent = 'The two new passwords differ.';
+    return;
+  }
+  try {
+    me = await api('POST', '/api/login', { ...enrolling, totp: $('enrol-code').value, new_password: $('enrol-password').value });
+    enrolling = null;
+    for (const id of ['enrol-code', 'enrol-password', 'enrol-password2']) $(id).value = '';
+    $('enrol').classList.add('hidden');
+    await showApp();
+  } catch (e) { $('enrol-error').textContent = e.message; }
 };
 
 $('request-form').onsubmit = async (ev) => {

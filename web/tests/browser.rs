@@ -108,13 +108,25 @@ async fn partner_approves_a_request_and_investigator_signs_in_with_totp() {
         Role::Investigator,
         None,
         PASSWORD,
-        false,
+        true,
         &secrets,
         now,
     )
     .unwrap();
     store.put_user(&inv_user).unwrap();
     let inv_secret = inv_totp.unwrap().0;
+    // An account whose owner has yet to enrol a second factor (issue 22 F5).
+    let (new_sup, _) = auth::new_user(
+        "sgt-new",
+        Role::Supervisor,
+        None,
+        PASSWORD,
+        false,
+        &secrets,
+        now,
+    )
+    .unwrap();
+    store.put_user(&new_sup).unwrap();
 
     let state = AppState::new(
         store.clone(),
@@ -228,6 +240,59 @@ async fn partner_approves_a_request_and_investigator_signs_in_with_totp() {
             text.contains("back-door") && text.contains("on-request"),
             "{text}"
         );
+
+        // A new supervisor's first sign-in: the page shows a secret to enrol, the owner
+        // answers with its code and a password of their own, by keyboard, and is signed in.
+        c.find(Locator::Id("logout")).await?.click().await?;
+        let user = c
+            .wait()
+            .at_most(Duration::from_secs(10))
+            .for_element(Locator::Css("#login:not(.hidden) #username"))
+            .await?;
+        user.clear().await?;
+        user.send_keys("sgt-new").await?;
+        c.find(Locator::Id("password"))
+            .await?
+            .send_keys(&format!("{PASSWORD}\u{E007}"))
+            .await?;
+        let mut b32 = String::new();
+        for _ in 0..100 {
+            let t = js(
+                "const e = document.querySelector('#enrol:not(.hidden) #enrol-secret'); \
+                        return e ? e.textContent : null;",
+            )
+            .await?;
+            if let Some(t) = t.as_str().filter(|t| !t.is_empty()) {
+                b32 = t.to_owned();
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let secret = data_encoding::BASE32_NOPAD
+            .decode(b32.as_bytes())
+            .unwrap_or_else(|e| panic!("enrolment secret {b32:?}: {e}"));
+        let code = totp(&secret, vms_storage::clock::system_now_micros() / 1_000_000);
+        c.find(Locator::Id("enrol-code"))
+            .await?
+            .send_keys(&code)
+            .await?;
+        c.find(Locator::Id("enrol-password"))
+            .await?
+            .send_keys("my own password 1")
+            .await?;
+        c.find(Locator::Id("enrol-password2"))
+            .await?
+            .send_keys("my own password 1\u{E007}")
+            .await?;
+        let mut who = String::new();
+        for _ in 0..100 {
+            who = c.find(Locator::Id("who")).await?.text().await?;
+            if who.contains("sgt-new") {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert!(who.contains("sgt-new (supervisor)"), "{who}");
         Ok::<_, fantoccini::error::CmdError>(())
     };
     let result = tokio::time::timeout(Duration::from_secs(60), run).await;

@@ -922,3 +922,124 @@ async fn a_request_after_a_denial_is_shown_with_it() {
         "the partner, who saw both, is: {list}"
     );
 }
+
+/// The secret bytes behind an enrolment answer's base32 text.
+fn enrolment_secret(v: &serde_json::Value) -> Vec<u8> {
+    let b32 = v["enrol"]["secret"].as_str().unwrap();
+    assert!(
+        v["enrol"]["otpauth_uri"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("secret={b32}")),
+        "{v}"
+    );
+    data_encoding::BASE32_NOPAD.decode(b32.as_bytes()).unwrap()
+}
+
+/// F5: an administrator creating a supervisor received its TOTP URI, so one person held both
+/// factors of an account that reaches video. Now the creator gets no second factor; the
+/// owner, with the password they were given, enrols one at first sign-in and must choose a
+/// password of their own in the same step, after which the creator's password is useless.
+#[tokio::test]
+async fn a_new_accounts_owner_enrols_its_second_factor() {
+    let w = world();
+    let admin = w.login("admin").await;
+    let given = "initial password 1";
+    let (st, v) = w
+        .call(
+            Method::POST,
+            "/api/users",
+            &admin,
+            Some(json!({"username": "sgt-ng", "role": "supervisor", "password": given})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{v}");
+    assert!(
+        !v.to_string().contains("otpauth"),
+        "the creator got a second factor: {v}"
+    );
+    assert_eq!(v["awaits_second_factor"], true);
+    assert!(
+        w.store
+            .user("sgt-ng")
+            .unwrap()
+            .unwrap()
+            .totp_secret
+            .is_none()
+    );
+
+    // The right password earns a secret to enrol, and no session.
+    let (st, first, headers) = login_attempt(&w, "sgt-ng", given, None).await;
+    assert_eq!(st, StatusCode::OK, "{first}");
+    assert!(headers.get(axum::http::header::SET_COOKIE).is_none());
+    assert!(first["csrf"].is_null(), "{first}");
+    let secret = enrolment_secret(&first);
+    // Asked again (a reload), the same pending secret is shown.
+    let (_, again, _) = login_attempt(&w, "sgt-ng", given, None).await;
+    assert_eq!(enrolment_secret(&again), secret);
+    // A wrong password earns nothing.
+    let (st, _, _) = login_attempt(&w, "sgt-ng", "wrong password 12", None).await;
+    assert_eq!(st, StatusCode::UNAUTHORIZED);
+
+    let code = vms_program::auth::totp(&secret, T0 / 1_000_000);
+    let finish = |code: &str, new_password: &str| {
+        send(
+            &w.app,
+            request(
+                Method::POST,
+                "/api/login",
+                None,
+                Some(
+                    json!({"username": "sgt-ng", "password": given, "totp": code, "new_password": new_password}),
+                ),
+            ),
+        )
+    };
+    // The given password cannot be kept, and a weak one is refused with its reason.
+    let (st, v, _) = finish(&code, given).await;
+    assert_eq!(st, StatusCode::BAD_REQUEST, "{v}");
+    let (st, v, _) = finish(&code, "short").await;
+    assert_eq!(st, StatusCode::BAD_REQUEST, "{v}");
+    assert!(
+        v["error"].as_str().unwrap().contains("12 characters"),
+        "{v}"
+    );
+    // A code from another secret fails and counts as a failed sign-in (as the wrong
+    // password above did).
+    let (st, _, _) = finish("000000", "my own password 1").await;
+    assert_eq!(st, StatusCode::UNAUTHORIZED);
+    assert_eq!(w.store.user("sgt-ng").unwrap().unwrap().failed_logins, 2);
+
+    let (st, v, headers) = finish(&code, "my own password 1").await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    assert!(headers.get(axum::http::header::SET_COOKIE).is_some());
+    assert_eq!(v["mfa"], true, "{v}");
+    assert_eq!(w.last_audit().event.rule, "second-factor-enrolled");
+    let u = w.store.user("sgt-ng").unwrap().unwrap();
+    assert!(u.totp_secret.is_some() && u.totp_pending.is_none());
+
+    // The creator's password no longer opens anything; the owner's does, with a code.
+    w.clock.advance_secs(30);
+    let now = T0 / 1_000_000 + 30;
+    let (st, v, _) = login_attempt(&w, "sgt-ng", given, None).await;
+    assert_eq!(st, StatusCode::UNAUTHORIZED, "{v}");
+    let code = vms_program::auth::totp(&secret, now);
+    let (st, v, _) = login_attempt(&w, "sgt-ng", "my own password 1", Some(code)).await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    assert_eq!(v["mfa"], true, "{v}");
+
+    // A lost phone: the administrator resets the factor, and the owner enrols a new one.
+    let (st, v) = w
+        .call(
+            Method::PATCH,
+            "/api/users/sgt-ng",
+            &admin,
+            Some(json!({"reset_second_factor": true})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    assert_eq!(v["awaits_second_factor"], true);
+    let (st, v, _) = login_attempt(&w, "sgt-ng", "my own password 1", None).await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    assert_ne!(enrolment_secret(&v), secret, "a reset makes a new secret");
+}

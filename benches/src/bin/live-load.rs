@@ -207,7 +207,7 @@ async fn run(cli: &Cli) -> anyhow::Result<()> {
         Role::Viewer,
         None,
         "bench password 1234",
-        false,
+        true,
         &secrets,
         now,
     )

@@ -20,6 +20,22 @@ pub(crate) struct LoginBody {
     password: String,
     #[serde(default)]
     totp: Option<String>,
+    /// Sent with a code to finish enrolling a second factor: the owner's own password.
+    #[serde(default)]
+    new_password: Option<String>,
+}
+
+/// The answer to a right password for an account whose owner must enrol a second factor:
+/// no session yet (HTTP 200, no cookie).
+#[derive(Serialize)]
+pub(crate) struct EnrolResponse {
+    enrol: EnrolOut,
+}
+
+#[derive(Serialize)]
+pub(crate) struct EnrolOut {
+    otpauth_uri: String,
+    secret: String,
 }
 
 #[derive(Serialize)]
@@ -40,7 +56,10 @@ pub(crate) async fn login(
     peer: Option<axum::Extension<axum::extract::ConnectInfo<crate::server::PeerAddr>>>,
     ApiJson(b): ApiJson<LoginBody>,
 ) -> ApiResult<Response> {
-    if b.username.len() > 64 || b.password.len() > 1024 {
+    if b.username.len() > 64
+        || b.password.len() > 1024
+        || b.new_password.as_ref().is_some_and(|p| p.len() > 1024)
+    {
         return Err(ApiError::BadRequest("username or password too long".into()));
     }
     let secure = st.settings.secure_cookie;
@@ -60,13 +79,20 @@ pub(crate) async fn login(
         let r = auth::login(
             &st.store,
             &st.secrets,
-            &b.username,
-            &b.password,
-            b.totp.as_deref(),
+            auth::Credentials {
+                username: &b.username,
+                password: &b.password,
+                code: b.totp.as_deref(),
+                new_password: b.new_password.as_deref(),
+            },
+            st.program.settings().mfa_for_all,
             slot.memory(),
         );
         let (outcome, rule) = match &r {
-            Ok(_) => ("ok", ""),
+            Ok(auth::SignIn::Session(l)) if l.enrolled => ("ok", "second-factor-enrolled"),
+            Ok(auth::SignIn::Session(_)) => ("ok", ""),
+            Ok(auth::SignIn::Enrol(_)) => ("fail", "second-factor-enrolment"),
+            Err(LoginError::NewPassword(_)) => ("fail", "new-password-refused"),
             Err(LoginError::Invalid) => ("fail", "bad-credentials"),
             Err(LoginError::NeedTotp) => ("fail", "second-factor-required"),
             Err(LoginError::Locked { .. }) => ("deny", "account-locked"),
@@ -84,7 +110,17 @@ pub(crate) async fn login(
         // and a locked account: none of them may tell a guesser which it was (issue 22 F18).
         // The audit log keeps the difference for administrators.
         let l = match r {
-            Ok(l) => l,
+            Ok(auth::SignIn::Session(l)) => l,
+            Ok(auth::SignIn::Enrol(e)) => {
+                return Ok(Json(EnrolResponse {
+                    enrol: EnrolOut {
+                        otpauth_uri: e.otpauth_uri,
+                        secret: e.secret_base32,
+                    },
+                })
+                .into_response());
+            }
+            Err(LoginError::NewPassword(m)) => return Err(ApiError::BadRequest(m)),
             Err(
                 LoginError::Invalid
                 | LoginError::Disabled

@@ -27,21 +27,21 @@ pub(crate) struct UserOut {
     partner: Option<u64>,
     disabled: bool,
     locked: bool,
+    /// The owner has enrolled a second factor.
     totp: bool,
-    /// Shown once, at creation: the `otpauth://` URI for the user's authenticator app.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    totp_uri: Option<String>,
+    /// The role needs a second factor its owner has yet to enrol (at their next sign-in).
+    awaits_second_factor: bool,
 }
 
-fn user_out(u: vms_storage::UserRow, now_us: i64, totp_uri: Option<String>) -> UserOut {
+fn user_out(u: vms_storage::UserRow, now_us: i64) -> UserOut {
     UserOut {
         locked: u.locked_until_us > now_us,
         totp: u.totp_secret.is_some(),
+        awaits_second_factor: vms_program::users::awaits_second_factor(&u),
         username: u.username,
         role: u.role.as_str(),
         partner: u.partner,
         disabled: u.disabled,
-        totp_uri,
     }
 }
 
@@ -57,9 +57,9 @@ pub(crate) async fn create_user(
             partner: b.partner_id,
             password: &b.password,
         };
-        let (user, totp_uri) = st.program.create_user(&s.username, &st.secrets, new)?;
+        let user = st.program.create_user(&s.username, &st.secrets, new)?;
         let now = st.store.clock().now_utc_micros();
-        Ok((StatusCode::CREATED, Json(user_out(user, now, totp_uri))))
+        Ok((StatusCode::CREATED, Json(user_out(user, now))))
     })
     .await
 }
@@ -76,9 +76,7 @@ pub(crate) async fn list_users(
             AuditAction::UsersRead,
             format!("{} accounts", users.len()),
         )?;
-        Ok(Json(
-            users.into_iter().map(|u| user_out(u, now, None)).collect(),
-        ))
+        Ok(Json(users.into_iter().map(|u| user_out(u, now)).collect()))
     })
     .await
 }
@@ -90,6 +88,8 @@ pub(crate) struct UpdateUserBody {
     disabled: Option<bool>,
     /// Clears a lockout.
     unlock: Option<bool>,
+    /// Forgets the second factor; the owner enrols a new one at next sign-in.
+    reset_second_factor: Option<bool>,
 }
 
 pub(crate) async fn update_user(
@@ -105,10 +105,11 @@ pub(crate) async fn update_user(
             role: b.role.as_deref().map(str::parse).transpose()?,
             disabled: b.disabled,
             unlock: b.unlock == Some(true),
+            reset_second_factor: b.reset_second_factor == Some(true),
         };
         let u = st.program.update_user(&s.username, &name, change)?;
         let now = st.store.clock().now_utc_micros();
-        Ok(Json(user_out(u, now, None)))
+        Ok(Json(user_out(u, now)))
     })
     .await
 }

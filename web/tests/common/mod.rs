@@ -13,6 +13,7 @@ use axum::http::{Method, Request, StatusCode, header};
 use serde_json::{Value, json};
 use tower::ServiceExt;
 use vms_program::auth::{self, totp};
+use vms_program::policy::role_needs_mfa;
 use vms_storage::{
     CameraInfo, CameraSource, ManualClock, PartnerRow, PartnerStatus, Role, SecretBox, SharingMode,
     Store, StoreOptions,
@@ -115,7 +116,16 @@ pub fn world_with(f: impl FnOnce(&mut Settings)) -> World {
         ("partner1", Role::Partner, Some(partners[0])),
         ("partner2", Role::Partner, Some(partners[1])),
     ] {
-        let (row, t) = auth::new_user(name, role, partner, PASSWORD, false, &secrets, T0).unwrap();
+        let (row, t) = auth::new_user(
+            name,
+            role,
+            partner,
+            PASSWORD,
+            role_needs_mfa(role),
+            &secrets,
+            T0,
+        )
+        .unwrap();
         store.put_user(&row).unwrap();
         if let Some((secret, _)) = t {
             totp_secrets.push((name.to_owned(), secret));
@@ -228,8 +238,16 @@ impl World {
 
     /// Adds an account (with a second factor when its role needs one) that `login` can use.
     pub fn add_user(&mut self, name: &str, role: Role) {
-        let (row, totp) =
-            auth::new_user(name, role, None, PASSWORD, false, &self.state.secrets, T0).unwrap();
+        let (row, totp) = auth::new_user(
+            name,
+            role,
+            None,
+            PASSWORD,
+            role_needs_mfa(role),
+            &self.state.secrets,
+            T0,
+        )
+        .unwrap();
         self.store.put_user(&row).unwrap();
         if let Some((secret, _)) = totp {
             self.totp.push((name.to_owned(), secret));
