@@ -25,6 +25,7 @@ fn gop() -> Vec<(SampleInfo, Bytes)> {
                     duration: 3000,
                     size: size as u32,
                     keyframe: i == 0,
+                    composition_offset: 0,
                 },
                 Bytes::from(vec![i as u8; size]),
             )
@@ -144,7 +145,7 @@ fn lookup_in(c: &mut Criterion, n: i64) {
                 base_decode_90k: i as u64 * 90_000,
                 duration_90k: 90_000,
                 frames: 30,
-                starts_with_key: true,
+                flags: vms_storage::index::FragmentFlags::new(true, false),
             };
             batch.put_cf(frags, camera_time_key(1, t), encode(&row));
             seg_rows.push((t, row));

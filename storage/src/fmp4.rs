@@ -35,6 +35,10 @@ pub struct SampleInfo {
     /// Size in bytes of the sample's data (length-prefixed NAL units).
     pub size: u32,
     pub keyframe: bool,
+    /// Presentation minus decode time, [`TIMESCALE`] units: non-zero only for streams with
+    /// B-frames, whose frames arrive (and are decoded) out of presentation order. Signed
+    /// (`trun` version 1), so decode times can be the presentation times sorted.
+    pub composition_offset: i32,
 }
 
 /// Errors from building or parsing boxes. Small on purpose: callers add camera and file context.
@@ -177,6 +181,12 @@ pub struct FragmentHeader {
     pub bytes: Vec<u8>,
 }
 
+/// Whether any sample of a fragment presents at other than its decode time (B-frames): its
+/// `trun` then carries composition offsets, 4 bytes more per sample.
+pub fn has_composition_offsets(samples: &[SampleInfo]) -> bool {
+    samples.iter().any(|s| s.composition_offset != 0)
+}
+
 /// Builds `prft` + `moof` + the `mdat` header for a fragment.
 ///
 /// `base_decode_time` is the first sample's decode time within the run (in [`TIMESCALE`]
@@ -203,8 +213,11 @@ pub fn fragment_header(
             // default-base-is-moof: trun offsets count from the start of this moof.
             write_full_box(b, b"tfhd", 0, 0x02_0000, |b| b.put_u32(1));
             write_full_box(b, b"tfdt", 1, 0, |b| b.put_u64(base_decode_time));
-            // data-offset, sample-duration, sample-size, sample-flags present.
-            write_full_box(b, b"trun", 0, 0x000_701, |b| {
+            // data-offset, sample-duration, sample-size, sample-flags present; with B-frames
+            // also signed (version 1) sample-composition-time-offsets.
+            let cto = has_composition_offsets(samples);
+            let (version, flags) = if cto { (1, 0x000_f01) } else { (0, 0x000_701) };
+            write_full_box(b, b"trun", version, flags, |b| {
                 b.put_u32(u32::try_from(samples.len()).unwrap_or(u32::MAX));
                 data_offset_pos = b.len();
                 b.put_u32(0); // data_offset, patched below
@@ -216,6 +229,9 @@ pub fn fragment_header(
                     } else {
                         SAMPLE_FLAGS_NON_SYNC
                     });
+                    if cto {
+                        b.put_i32(s.composition_offset);
+                    }
                 }
             });
         });
@@ -231,11 +247,12 @@ pub fn fragment_header(
 }
 
 /// Length of what [`fragment_header`] writes for `samples` samples: `prft` (32) + `moof` with
-/// `mfhd`, `tfhd`, `tfdt` and a `trun` of 12 bytes a sample (88 + 12 n) + the `mdat` header (8).
-/// Fixed by construction, so a fragment's sample data can be located from its index row alone
-/// (playback lays out a whole virtual file without reading any fragment).
-pub const fn fragment_header_len(samples: u32) -> u64 {
-    128 + 12 * samples as u64
+/// `mfhd`, `tfhd`, `tfdt` and a `trun` of 12 bytes a sample, 16 with composition offsets
+/// (88 + 12 n or 16 n) + the `mdat` header (8). Fixed by construction, so a fragment's sample
+/// data can be located from its index row alone (playback lays out a whole virtual file without
+/// reading any fragment); the row says whether the fragment has composition offsets.
+pub const fn fragment_header_len(samples: u32, composition_offsets: bool) -> u64 {
+    128 + if composition_offsets { 16 } else { 12 } * samples as u64
 }
 
 /// Converts Unix microseconds to a 64-bit NTP timestamp (32.32 fixed point since 1900).
@@ -434,7 +451,8 @@ fn parse_trun(body: &[u8]) -> Result<(Option<u32>, Vec<SampleInfo>), BoxError> {
         buf: body,
         what: "trun",
     };
-    let flags = r.u32()? & 0x00ff_ffff;
+    let version_flags = r.u32()?;
+    let (version, flags) = (version_flags >> 24, version_flags & 0x00ff_ffff);
     let count = r.u32()? as usize;
     let data_offset = if flags & 0x1 != 0 {
         Some(r.u32()?)
@@ -464,13 +482,22 @@ fn parse_trun(body: &[u8]) -> Result<(Option<u32>, Vec<SampleInfo>), BoxError> {
         } else {
             0
         };
-        if flags & 0x800 != 0 {
-            r.u32()?;
-        }
+        let composition_offset = if flags & 0x800 != 0 {
+            let raw = r.u32()?;
+            // Version 0 offsets are unsigned; larger than i32 would be nonsense anyway.
+            if version == 0 {
+                i32::try_from(raw).map_err(|_| BoxError::Invalid("trun"))?
+            } else {
+                raw as i32
+            }
+        } else {
+            0
+        };
         samples.push(SampleInfo {
             duration,
             size,
             keyframe: sflags & 0x0001_0000 == 0,
+            composition_offset,
         });
     }
     Ok((data_offset, samples))
@@ -540,11 +567,13 @@ mod tests {
                 duration: 3000,
                 size: 10,
                 keyframe: true,
+                composition_offset: 0,
             },
             SampleInfo {
                 duration: 3003,
                 size: 5,
                 keyframe: false,
+                composition_offset: 0,
             },
         ];
         let h = fragment_header(7, 123_456_789_000, 1_700_000_000_123_456, &samples).unwrap();
@@ -571,6 +600,7 @@ mod tests {
                 duration: 1,
                 size: 1,
                 keyframe: true,
+                composition_offset: 0,
             }],
         )
         .unwrap();
@@ -592,17 +622,43 @@ mod tests {
     #[test]
     fn fragment_header_len_matches_what_is_written() {
         for n in [1u32, 2, 30, 600] {
-            let samples = vec![
-                SampleInfo {
-                    duration: 3000,
-                    size: 7,
-                    keyframe: false,
-                };
-                n as usize
-            ];
-            let h = fragment_header(1, 0, 0, &samples).unwrap();
-            assert_eq!(h.bytes.len() as u64, fragment_header_len(n));
+            for cto in [0, -3000] {
+                let mut samples = vec![
+                    SampleInfo {
+                        duration: 3000,
+                        size: 7,
+                        keyframe: false,
+                        composition_offset: 0,
+                    };
+                    n as usize
+                ];
+                samples[n as usize - 1].composition_offset = cto;
+                let h = fragment_header(1, 0, 0, &samples).unwrap();
+                assert_eq!(
+                    h.bytes.len() as u64,
+                    fragment_header_len(n, has_composition_offsets(&samples))
+                );
+            }
         }
+    }
+
+    #[test]
+    fn composition_offsets_round_trip_signed() {
+        // Decode order I P B B, presented I B B P: decode times are the sorted presentation
+        // times, so the B-frames present before their decode time.
+        let samples: Vec<SampleInfo> = [(true, 0), (false, 6000), (false, -3000), (false, -3000)]
+            .into_iter()
+            .map(|(keyframe, composition_offset)| SampleInfo {
+                duration: 3000,
+                size: 4,
+                keyframe,
+                composition_offset,
+            })
+            .collect();
+        let h = fragment_header(2, 90_000, 0, &samples).unwrap();
+        let trun = h.bytes.windows(4).position(|w| w == b"trun").unwrap();
+        assert_eq!(h.bytes[trun + 4], 1, "signed offsets need trun version 1");
+        assert_eq!(parse_fragment(&h.bytes).unwrap().samples, samples);
     }
 
     #[test]

@@ -216,8 +216,53 @@ pub struct FragmentRow {
     pub base_decode_90k: u64,
     pub duration_90k: u32,
     pub frames: u32,
+    /// Whether the first sample is a keyframe (playback may start here) and whether the
+    /// `trun` carries composition offsets (B-frames; it fixes the header's length).
+    pub flags: FragmentFlags,
+}
+
+impl FragmentRow {
     /// Whether the first sample is a keyframe (playback may start here).
-    pub starts_with_key: bool,
+    pub fn starts_with_key(&self) -> bool {
+        self.flags.starts_with_key()
+    }
+
+    /// Length of the fragment's header (everything before its sample data).
+    pub fn header_len(&self) -> u64 {
+        crate::fmp4::fragment_header_len(self.frames, self.flags.composition_offsets())
+    }
+}
+
+/// A fragment's flags in one byte. Stored where a `bool starts_with_key` was: postcard writes
+/// a bool as the byte 0 or 1 and a `u8` as itself, so rows written before composition offsets
+/// existed read unchanged (no schema step over millions of fragment rows).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct FragmentFlags(u8);
+
+impl FragmentFlags {
+    const KEY: u8 = 1;
+    const COMPOSITION_OFFSETS: u8 = 2;
+
+    pub fn new(starts_with_key: bool, composition_offsets: bool) -> Self {
+        FragmentFlags(
+            if starts_with_key { Self::KEY } else { 0 }
+                | if composition_offsets {
+                    Self::COMPOSITION_OFFSETS
+                } else {
+                    0
+                },
+        )
+    }
+
+    pub fn starts_with_key(self) -> bool {
+        self.0 & Self::KEY != 0
+    }
+
+    /// The fragment's `trun` has (signed) composition time offsets: the stream has B-frames.
+    pub fn composition_offsets(self) -> bool {
+        self.0 & Self::COMPOSITION_OFFSETS != 0
+    }
 }
 
 /// Bytes per fragment in a layout row: start, end, offset, len, base decode time, duration,
@@ -239,7 +284,7 @@ pub fn encode_layout(frags: &[(i64, FragmentRow)]) -> Vec<u8> {
         out.extend_from_slice(&r.base_decode_90k.to_le_bytes());
         out.extend_from_slice(&r.duration_90k.to_le_bytes());
         out.extend_from_slice(&r.frames.to_le_bytes());
-        out.push(u8::from(r.starts_with_key));
+        out.push(r.flags.0);
     }
     out
 }
@@ -291,7 +336,7 @@ pub fn decode_layout(
                 base_decode_90k: u64::from_le_bytes(base),
                 duration_90k: u32::from_le_bytes(duration),
                 frames: u32::from_le_bytes(frames),
-                starts_with_key: e.first() == Some(&1),
+                flags: FragmentFlags(e.first().copied().unwrap_or(0)),
             },
         );
     }
@@ -369,7 +414,7 @@ mod tests {
             base_decode_90k: u64::from(i) * 90_000,
             duration_90k: 90_000 + i,
             frames: 30 - i,
-            starts_with_key: i.is_multiple_of(2),
+            flags: FragmentFlags::new(i.is_multiple_of(2), i.is_multiple_of(3)),
         };
         let frags: Vec<(i64, FragmentRow)> = (0..5)
             .map(|i| (i64::from(i) * 1_000_000 - 5, row(i)))

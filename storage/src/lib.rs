@@ -19,6 +19,7 @@ mod read;
 mod recorder;
 mod recovery;
 pub mod registry;
+pub mod reorder;
 mod retention;
 mod schema;
 mod sealed;

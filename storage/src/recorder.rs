@@ -2,9 +2,13 @@
 //! `max_fragment`) and segment files (about `segment_target` each).
 //!
 //! Timestamps are where recorders break, so the rules live here, next to the fMP4 invariant
-//! they protect (every sample duration positive): a frame whose RTP timestamp does not advance,
-//! or jumps further than `max_frame_gap`, ends the run and starts a new one at the next
-//! keyframe. Recording never stops because of bad timestamps.
+//! they protect (every sample duration positive). RTP timestamps are presentation times and
+//! frames arrive in decode order, so with B-frames they go backwards by design: decode times
+//! are the presentation times sorted over a small window ([`crate::reorder`]) and each sample
+//! carries its composition offset. A frame that presents before a decode time already given
+//! out (deeper reordering than the window, a clock stepping back), repeats one, or jumps
+//! further than `max_frame_gap` ends the run and starts a new one at the next keyframe.
+//! Recording never stops because of bad timestamps.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
@@ -12,7 +16,8 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use bytes::Bytes;
 
 use crate::fmp4::{self, SampleInfo, TIMESCALE, TrackParams};
-use crate::index::{CameraId, FragmentRow, RunRow, SegmentRow};
+use crate::index::{CameraId, FragmentFlags, FragmentRow, RunRow, SegmentRow};
+use crate::reorder::{Reorder, Timed};
 use crate::segments;
 use crate::store::Store;
 use crate::writer::{Op, OpenSegment};
@@ -44,6 +49,9 @@ pub struct RecorderOptions {
     /// Largest rate, in parts per million, at which index time is pulled toward the server
     /// clock when the camera's clock drifts.
     pub max_drift_ppm: u32,
+    /// Deepest frame reordering (B-frames) the recorder follows; each fragment is committed
+    /// this many frames after its last frame arrives.
+    pub max_reorder_frames: u8,
 }
 
 impl Default for RecorderOptions {
@@ -53,6 +61,7 @@ impl Default for RecorderOptions {
             max_fragment_ms: 2_000,
             max_frame_gap_ms: 5_000,
             max_drift_ppm: 500,
+            max_reorder_frames: 4,
         }
     }
 }
@@ -93,15 +102,16 @@ struct Run {
     id: u64,
     init: Arc<[u8]>,
     params: Arc<TrackParams>,
-    first_pts: i64,
+    /// Decode time of the run's first sample (its smallest presentation time).
+    first_dts: Option<i64>,
     /// UTC where the next fragment starts (fragments are contiguous within a run).
     next_utc: i64,
     sequence: u32,
 }
 
+/// A frame waiting for its decode time.
 #[derive(Debug)]
 struct Pending {
-    pts: i64,
     wall_us: i64,
     keyframe: bool,
     data: Bytes,
@@ -111,7 +121,7 @@ struct Pending {
 struct FragmentBuilder {
     samples: Vec<SampleInfo>,
     data: Vec<Bytes>,
-    first_pts: i64,
+    first_dts: i64,
     first_wall_us: i64,
     duration: u64,
 }
@@ -127,7 +137,8 @@ pub struct Recorder {
     params: Option<Arc<TrackParams>>,
     run: Option<Run>,
     seg: Option<OpenSegment>,
-    pending: Option<Pending>,
+    /// The current run's frames until their decode times are known.
+    reorder: Reorder<Pending>,
     frag: FragmentBuilder,
     last_duration: u32,
     /// End of the camera's last committed video, so a stepped-back system clock can never
@@ -145,6 +156,7 @@ impl Store {
         let last_end_utc = self
             .last_segment(camera)?
             .map_or(i64::MIN, |(_, r)| r.end_utc);
+        let depth = opts.max_reorder_frames;
         Ok(Recorder {
             store: self.clone(),
             camera,
@@ -153,7 +165,7 @@ impl Store {
             params: None,
             run: None,
             seg: None,
-            pending: None,
+            reorder: Reorder::new(usize::from(depth)),
             frag: FragmentBuilder::default(),
             last_duration: 3000,
             last_end_utc,
@@ -186,30 +198,20 @@ impl Recorder {
             self.params = Some(params);
             self.resync = false;
         }
-        if let Some(p) = self.pending.take() {
-            let delta = f.pts_90k - p.pts;
+        if !self.reorder.is_empty() {
             let max_gap = i64::from(self.opts.max_frame_gap_ms) * i64::from(TIMESCALE) / 1000;
-            if delta <= 0 || delta > max_gap {
+            if let Err(anomaly) = self.reorder.check(f.pts_90k, max_gap) {
                 self.stats
                     .timestamp_anomalies
                     .fetch_add(1, Ordering::Relaxed);
                 tracing::warn!(
                     camera = self.camera,
-                    delta_90k = delta,
+                    ?anomaly,
+                    pts_90k = f.pts_90k,
                     "timestamp anomaly; starting a new run"
                 );
-                let d = self.last_duration;
-                self.add_sample(p, d);
                 self.end_run().await?;
                 self.resync = true;
-            } else {
-                let d = u32::try_from(delta).unwrap_or(u32::MAX);
-                self.last_duration = d;
-                self.add_sample(p, d);
-                let max_frag = u64::from(self.opts.max_fragment_ms) * u64::from(TIMESCALE) / 1000;
-                if f.keyframe || self.frag.duration >= max_frag {
-                    self.flush_fragment().await?;
-                }
             }
         }
         if self.run.is_none() && !self.start_run(&f)? {
@@ -226,21 +228,25 @@ impl Recorder {
         }
         self.resync = false;
         self.note_drop(false);
-        self.pending = Some(Pending {
-            pts: f.pts_90k,
-            wall_us: f.wall_us,
-            keyframe: f.keyframe,
-            data: f.data,
-        });
+        self.reorder.push(
+            f.pts_90k,
+            Pending {
+                wall_us: f.wall_us,
+                keyframe: f.keyframe,
+                data: f.data,
+            },
+        );
+        while let Some(t) = self.reorder.pop_ready() {
+            self.add_sample(t).await?;
+        }
         Ok(())
     }
 
     /// Ends the current run (the camera session ended): commits what is buffered, giving the
     /// last frame the previous frame's duration, and seals the segment.
     pub async fn end_run(&mut self) -> Result<()> {
-        if let Some(p) = self.pending.take() {
-            let d = self.last_duration;
-            self.add_sample(p, d);
+        for t in self.reorder.drain(i64::from(self.last_duration)) {
+            self.add_sample(t).await?;
         }
         self.flush_fragment().await?;
         self.close_segment().await?;
@@ -277,26 +283,42 @@ impl Recorder {
             id,
             init,
             params,
-            first_pts: f.pts_90k,
+            first_dts: None,
             next_utc: start_utc,
             sequence: 1,
         });
         Ok(true)
     }
 
-    fn add_sample(&mut self, p: Pending, duration: u32) {
+    /// Appends a frame whose decode time is settled to the fragment, first committing the
+    /// fragment so far when this frame starts a GOP or the fragment is long enough.
+    async fn add_sample(&mut self, t: Timed<Pending>) -> Result<()> {
+        let max_frag = u64::from(self.opts.max_fragment_ms) * u64::from(TIMESCALE) / 1000;
+        if !self.frag.samples.is_empty() && (t.item.keyframe || self.frag.duration >= max_frag) {
+            self.flush_fragment().await?;
+        }
+        // Durations are positive by construction (strictly increasing decode times); a
+        // composition offset beyond ±6 h of 90 kHz ticks cannot come from a real stream.
+        let duration = u32::try_from(t.duration).unwrap_or(u32::MAX).max(1);
+        let composition_offset = i32::try_from(t.composition_offset()).unwrap_or(0);
+        self.last_duration = duration;
+        if let Some(run) = self.run.as_mut() {
+            run.first_dts.get_or_insert(t.dts);
+        }
         let fr = &mut self.frag;
         if fr.samples.is_empty() {
-            fr.first_pts = p.pts;
-            fr.first_wall_us = p.wall_us;
+            fr.first_dts = t.dts;
+            fr.first_wall_us = t.item.wall_us;
         }
         fr.samples.push(SampleInfo {
             duration,
-            size: u32::try_from(p.data.len()).unwrap_or(u32::MAX),
-            keyframe: p.keyframe,
+            size: u32::try_from(t.item.data.len()).unwrap_or(u32::MAX),
+            keyframe: t.item.keyframe,
+            composition_offset,
         });
         fr.duration += u64::from(duration);
-        fr.data.push(p.data);
+        fr.data.push(t.item.data);
+        Ok(())
     }
 
     async fn flush_fragment(&mut self) -> Result<()> {
@@ -317,7 +339,9 @@ impl Recorder {
         let err = frag.first_wall_us - start_utc;
         let allowed = nominal_us * i64::from(self.opts.max_drift_ppm) / 1_000_000;
         let end_utc = start_utc + nominal_us + err.clamp(-allowed, allowed);
-        let base_decode = u64::try_from(frag.first_pts - run.first_pts).unwrap_or(0);
+        let base_decode =
+            u64::try_from(frag.first_dts - run.first_dts.unwrap_or(frag.first_dts)).unwrap_or(0);
+        let composition_offsets = fmp4::has_composition_offsets(&frag.samples);
 
         // Roll the segment over at a keyframe once it is long enough.
         let target = i64::from(self.opts.segment_target_secs) * 1_000_000;
@@ -369,7 +393,7 @@ impl Recorder {
             base_decode_90k: base_decode,
             duration_90k: u32::try_from(frag.duration).unwrap_or(u32::MAX),
             frames,
-            starts_with_key,
+            flags: FragmentFlags::new(starts_with_key, composition_offsets),
         };
         let op = Op::Append {
             init: run.init.clone(),

@@ -15,14 +15,17 @@
 //! ```text
 //! ftyp
 //! moov  mvhd · trak(tkhd · edts/elst · mdia(mdhd · hdlr · minf(vmhd · dinf · stbl(
-//!         stsd · stsc · co64 · stss · stts[lazy] · stsz[lazy]))))
+//!         stsd · stsc · co64 · stss · stts[lazy] · ctts[lazy, B-frames only] · stsz[lazy]))))
 //! mdat  (64-bit size) the fragments' sample data, in order; one chunk per fragment
 //! ```
 //!
 //! Time: media time 0 is the first included keyframe. Within a run, durations are the camera's
 //! RTP durations, unchanged. Where the camera was offline (a new run starts later), the last
 //! sample before the gap lasts until the next run starts, so media time plus the start UTC
-//! stays the capture time across gaps and players show the gap as a held frame. The edit list
+//! stays the capture time across gaps and players show the gap as a held frame. With B-frames
+//! the recorded decode times are the presentation times sorted and `ctts` (version 1, signed,
+//! one entry per sample) carries each frame's offset, so composition time is the camera's
+//! presentation time and media time stays UTC-aligned as without them. The edit list
 //! starts presentation exactly at the requested `start` and ends it at `end`; frames after the
 //! last one that starts before `end` are not included at all.
 
@@ -54,8 +57,10 @@ struct Piece {
     file: u32,
     /// Where the fragment (its `prft`) starts in the segment file.
     offset: u64,
-    /// Samples the fragment holds on disk (fixes its header length).
+    /// Samples the fragment holds on disk (fixes its header length, with
+    /// `composition_offsets`).
     recorded_frames: u32,
+    composition_offsets: bool,
     /// Samples used: all, or fewer in the last fragment when it reaches past `end`.
     frames: u32,
     /// Bytes of sample data used.
@@ -104,6 +109,8 @@ pub struct VirtualMp4 {
     cum_data: Vec<u64>,
     /// `ftyp` through the `stts` header.
     head: Vec<u8>,
+    /// The `ctts` header; empty when no frame has a composition offset.
+    ctts_head: Vec<u8>,
     /// The `stsz` header.
     stsz_head: Vec<u8>,
     /// The `mdat` header.
@@ -122,10 +129,37 @@ pub struct VirtualMp4 {
 enum Region {
     Head,
     Stts,
+    CttsHead,
+    Ctts,
     StszHead,
     Stsz,
     MdatHead,
     Data,
+}
+
+impl Piece {
+    /// Length of the recorded fragment's header, before its sample data.
+    fn header_len(&self) -> u64 {
+        fmp4::fragment_header_len(self.recorded_frames, self.composition_offsets)
+    }
+}
+
+/// The lazily filled sample tables.
+#[derive(Clone, Copy)]
+enum Table {
+    Stts,
+    Ctts,
+    Stsz,
+}
+
+impl Table {
+    /// Bytes per sample.
+    fn width(self) -> u64 {
+        match self {
+            Table::Stts | Table::Ctts => 8,
+            Table::Stsz => 4,
+        }
+    }
 }
 
 /// Turns fragment rows, as the index yields them, into pieces.
@@ -164,7 +198,7 @@ impl Collect<'_> {
                 self.files.len() - 1
             }
         };
-        let header = fmp4::fragment_header_len(row.frames);
+        let header = row.header_len();
         let data_len = u64::from(row.len).checked_sub(header).ok_or_else(|| {
             corrupt_row(self.camera, start_utc, "fragment shorter than its header")
         })?;
@@ -172,12 +206,13 @@ impl Collect<'_> {
             file: file as u32,
             offset: row.offset,
             recorded_frames: row.frames,
+            composition_offsets: row.flags.composition_offsets(),
             frames: row.frames,
             data_len,
             duration_90k: u64::from(row.duration_90k),
             extra_90k: 0,
             sample_description,
-            starts_with_key: row.starts_with_key,
+            starts_with_key: row.starts_with_key(),
             start_utc,
             run: row.run,
             media_start_90k: 0,
@@ -252,10 +287,10 @@ impl VirtualMp4 {
             last_end_utc: i64::MIN,
         };
         store.for_each_fragment(camera, start, end, |file, t, row| {
-            if !lead_in && c.pieces.is_empty() && (t < start || !row.starts_with_key) {
+            if !lead_in && c.pieces.is_empty() && (t < start || !row.starts_with_key()) {
                 return Ok(());
             }
-            if c.pieces.is_empty() && !row.starts_with_key {
+            if c.pieces.is_empty() && !row.starts_with_key() {
                 for lead in lead_in_from_keyframe(store, camera, row.run, t)? {
                     c.add(&lead.file, lead.start_utc, &lead.row)?;
                 }
@@ -362,6 +397,7 @@ impl VirtualMp4 {
             cum_frames,
             cum_data,
             head: Vec::new(),
+            ctts_head: Vec::new(),
             stsz_head: Vec::new(),
             mdat_head: Vec::new(),
             len: 0,
@@ -396,8 +432,9 @@ impl VirtualMp4 {
         let co64 = 16 + 8 * f;
         let stss = 16 + 4 * keys;
         let stts = 16 + 8 * n;
+        let ctts = if self.has_ctts() { 16 + 8 * n } else { 0 };
         let stsz = 20 + 4 * n;
-        let stbl = 8 + stsd + stsc + co64 + stss + stts + stsz;
+        let stbl = 8 + stsd + stsc + co64 + stss + stts + ctts + stsz;
         let vmhd = 20;
         let dinf = 36;
         let minf = 8 + vmhd + dinf + stbl;
@@ -420,6 +457,7 @@ impl VirtualMp4 {
         let created = (self.actual.0.div_euclid(1_000_000) + MP4_UNIX_OFFSET_SECS).max(0) as u64;
         let h = &mut self.head;
         h.reserve(usize::try_from(ftyp + moov - 8 * n - 4 * n).unwrap_or(0));
+        let ctts_entries = if ctts > 0 { 8 * n } else { 0 };
         boxed(h, ftyp, b"ftyp");
         h.put_slice(b"isom");
         h.put_u32(0x200);
@@ -506,6 +544,12 @@ impl VirtualMp4 {
         full(h, stts, b"stts", 0, 0);
         h.put_u32(n as u32);
 
+        if ctts > 0 {
+            let c = &mut self.ctts_head;
+            full(c, ctts, b"ctts", 1, 0);
+            c.put_u32(n as u32);
+        }
+
         let s = &mut self.stsz_head;
         full(s, stsz, b"stsz", 0, 0);
         s.put_u32(0); // sample_size: sizes follow
@@ -518,7 +562,10 @@ impl VirtualMp4 {
         m.put_u64(16 + data_len);
 
         self.len = data_start + data_len;
-        debug_assert_eq!(self.head.len() as u64 + 8 * n, ftyp + moov - 20 - 4 * n);
+        debug_assert_eq!(
+            self.head.len() as u64 + 8 * n + self.ctts_head.len() as u64 + ctts_entries,
+            ftyp + moov - 20 - 4 * n
+        );
         Ok(())
     }
 
@@ -676,11 +723,20 @@ impl VirtualMp4 {
             })
     }
 
-    fn regions(&self) -> [(Region, u64); 6] {
+    /// Whether any frame presents at other than its decode time (B-frames): then the file
+    /// has a `ctts` box.
+    fn has_ctts(&self) -> bool {
+        self.pieces.iter().any(|p| p.composition_offsets)
+    }
+
+    fn regions(&self) -> [(Region, u64); 8] {
         let n = self.frames();
+        let ctts = if self.ctts_head.is_empty() { 0 } else { 8 * n };
         [
             (Region::Head, self.head.len() as u64),
             (Region::Stts, 8 * n),
+            (Region::CttsHead, self.ctts_head.len() as u64),
+            (Region::Ctts, ctts),
             (Region::StszHead, self.stsz_head.len() as u64),
             (Region::Stsz, 4 * n),
             (Region::MdatHead, self.mdat_head.len() as u64),
@@ -729,14 +785,18 @@ impl Reader {
                 let (a, b) = (from - region_start, to - region_start);
                 match region {
                     Region::Head => out.extend_from_slice(&mp4.head[a as usize..b as usize]),
+                    Region::CttsHead => {
+                        out.extend_from_slice(&mp4.ctts_head[a as usize..b as usize])
+                    }
                     Region::StszHead => {
                         out.extend_from_slice(&mp4.stsz_head[a as usize..b as usize])
                     }
                     Region::MdatHead => {
                         out.extend_from_slice(&mp4.mdat_head[a as usize..b as usize])
                     }
-                    Region::Stts => self.table(a..b, 8, out)?,
-                    Region::Stsz => self.table(a..b, 4, out)?,
+                    Region::Stts => self.table(a..b, Table::Stts, out)?,
+                    Region::Ctts => self.table(a..b, Table::Ctts, out)?,
+                    Region::Stsz => self.table(a..b, Table::Stsz, out)?,
                     Region::Data => self.data(a..b, out)?,
                 }
             }
@@ -745,8 +805,10 @@ impl Reader {
         Ok(())
     }
 
-    /// Table entries (`stts` at 8 bytes a sample, `stsz` at 4) for bytes `r` of the table.
-    fn table(&mut self, r: Range<u64>, width: u64, out: &mut Vec<u8>) -> Result<()> {
+    /// Table entries (`stts` and `ctts` at 8 bytes a sample, `stsz` at 4) for bytes `r` of
+    /// the table.
+    fn table(&mut self, r: Range<u64>, table: Table, out: &mut Vec<u8>) -> Result<()> {
+        let width = table.width();
         let mp4 = Arc::clone(&self.mp4);
         let mut pos = r.start;
         while pos < r.end {
@@ -757,16 +819,21 @@ impl Reader {
             let mut piece = Vec::with_capacity(samples.len() * width as usize);
             let extra = mp4.pieces[i].extra_90k;
             for (k, s) in samples.iter().enumerate() {
-                if width == 8 {
-                    let d = if k + 1 == samples.len() {
-                        s.duration.saturating_add(extra)
-                    } else {
-                        s.duration
-                    };
-                    piece.put_u32(1);
-                    piece.put_u32(d);
-                } else {
-                    piece.put_u32(s.size);
+                match table {
+                    Table::Stts => {
+                        let d = if k + 1 == samples.len() {
+                            s.duration.saturating_add(extra)
+                        } else {
+                            s.duration
+                        };
+                        piece.put_u32(1);
+                        piece.put_u32(d);
+                    }
+                    Table::Ctts => {
+                        piece.put_u32(1);
+                        piece.put_i32(s.composition_offset);
+                    }
+                    Table::Stsz => piece.put_u32(s.size),
                 }
             }
             let a = (pos - first) as usize;
@@ -786,7 +853,7 @@ impl Reader {
             let p = &mp4.pieces[i];
             let within = pos - mp4.cum_data[i];
             let n = (r.end - pos).min(p.data_len - within);
-            let at = p.offset + fmp4::fragment_header_len(p.recorded_frames) + within;
+            let at = p.offset + p.header_len() + within;
             let start = out.len();
             out.resize(start + n as usize, 0);
             self.file(p.file)?.read_exact_at(&mut out[start..], at)?;
@@ -825,7 +892,7 @@ impl Reader {
 /// the used samples.
 fn read_samples_from(f: &SegmentReader, p: &Piece) -> Result<Vec<SampleInfo>> {
     let path = f.path();
-    let mut buf = vec![0; fmp4::fragment_header_len(p.recorded_frames) as usize];
+    let mut buf = vec![0; p.header_len() as usize];
     f.read_exact_at(&mut buf, p.offset)?;
     let parsed = fmp4::parse_fragment(&buf).map_err(|source| Error::Mp4 {
         path: path.display().to_string(),
@@ -872,7 +939,7 @@ fn lead_in_from_keyframe(
             .into_iter()
             .filter(|f| f.start_utc < at && f.row.run == run)
             .collect();
-        if let Some(k) = same_run.iter().rposition(|f| f.row.starts_with_key) {
+        if let Some(k) = same_run.iter().rposition(|f| f.row.starts_with_key()) {
             return Ok(same_run.into_iter().skip(k).collect());
         }
         if window >= MAX_KEYFRAME_LOOKBACK_US {

@@ -77,7 +77,7 @@ async fn records_fragments_segments_and_spans() {
     let frags = store.fragments(cam, T0, T0 + 20_000_000).unwrap();
     assert_eq!(frags.len(), 10, "one fragment per GOP");
     assert_eq!(frags.iter().map(|f| f.row.frames).sum::<u32>(), 300);
-    assert!(frags.iter().all(|f| f.row.starts_with_key));
+    assert!(frags.iter().all(|f| f.row.starts_with_key()));
     for w in frags.windows(2) {
         assert_eq!(w[0].row.end_utc, w[1].start_utc, "fragments are contiguous");
     }

@@ -214,7 +214,7 @@ async fn long_gop_lead_in_reaches_back_through_fragments_to_the_keyframe() {
     let frags = store.fragments(cam, at(100), at(101)).unwrap();
     assert_eq!(frags.len(), 1);
     assert!(
-        !frags[0].row.starts_with_key,
+        !frags[0].row.starts_with_key(),
         "the test needs a non-key fragment"
     );
     let mp4 = Arc::new(VirtualMp4::build(&store, cam, at(100), at(130)).unwrap());

@@ -2,7 +2,10 @@
 """An independent RTSP server for interop tests: GStreamer's rtsp-server serving live x264
 (or x265) video on 127.0.0.1. Run with Debian's /usr/bin/python3 (the GI bindings live there).
 
-usage: gst_rtsp_server.py PORT [h264|h265]   -> serves rtsp://127.0.0.1:PORT/test, prints READY
+usage: gst_rtsp_server.py PORT [PROFILE]   -> serves rtsp://127.0.0.1:PORT/test, prints READY
+
+Profiles: h264 (Main, no B-frames), h264-bframes (High, 2 B-frames, B-pyramid, as many
+cameras and every x264 default send), h265, h265-bframes (3 B-frames).
 """
 import sys
 
@@ -22,11 +25,22 @@ def main() -> None:
     server.set_service(port)
     factory = GstRtspServer.RTSPMediaFactory()
     src = "videotestsrc is-live=true pattern=ball ! video/x-raw,width=640,height=360,framerate=30/1"
-    if codec == "h265":
-        enc = "x265enc tune=zerolatency key-int-max=30 speed-preset=ultrafast ! rtph265pay name=pay0 pt=96 config-interval=-1"
-    else:
-        enc = ("x264enc tune=zerolatency key-int-max=30 bframes=0 speed-preset=ultrafast "
-               "! video/x-h264,profile=main ! rtph264pay name=pay0 pt=96 config-interval=-1")
+    encoders = {
+        "h265": "x265enc tune=zerolatency key-int-max=30 speed-preset=ultrafast "
+                "! rtph265pay name=pay0 pt=96 config-interval=-1",
+        "h265-bframes": "x265enc key-int-max=30 speed-preset=ultrafast "
+                        "option-string=bframes=3:b-adapt=0:open-gop=0:rc-lookahead=5 "
+                        "! rtph265pay name=pay0 pt=96 config-interval=-1",
+        "h264": "x264enc tune=zerolatency key-int-max=30 bframes=0 speed-preset=ultrafast "
+                "! video/x-h264,profile=main ! rtph264pay name=pay0 pt=96 config-interval=-1",
+        "h264-bframes": "x264enc key-int-max=30 bframes=2 b-adapt=false b-pyramid=true "
+                        "rc-lookahead=5 speed-preset=ultrafast "
+                        "! video/x-h264,profile=high ! rtph264pay name=pay0 pt=96 config-interval=-1",
+    }
+    enc = encoders.get(codec)
+    if enc is None:
+        print(f"FAILED unknown profile {codec}", flush=True)
+        sys.exit(1)
     factory.set_launch(f"( {src} ! {enc} )")
     factory.set_shared(True)
     server.get_mount_points().add_factory("/test", factory)

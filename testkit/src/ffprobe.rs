@@ -65,3 +65,44 @@ pub fn ffprobe_tolerating(path: &Path, tolerated: impl Fn(&str) -> bool) -> Prob
         packets: packets.len() as u64,
     }
 }
+
+/// One decoded frame, as ffprobe outputs them: in presentation order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DecodedFrame {
+    /// Presentation time, seconds.
+    pub pts: f64,
+    /// `I`, `P` or `B`.
+    pub pict_type: String,
+}
+
+/// Decodes every frame of `path`'s first video stream and lists them in the order a player
+/// presents them. Fails the test on any decoder complaint.
+pub fn decoded_frames(path: &Path) -> Vec<DecodedFrame> {
+    let out = Command::new("ffprobe")
+        .args(["-v", "error", "-select_streams", "v:0"])
+        .args(["-show_entries", "frame=pts_time,pict_type"])
+        .args(["-of", "json"])
+        .arg(path)
+        .output()
+        .expect("ffprobe runs (apt-get install ffmpeg)");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && stderr.trim().is_empty(),
+        "ffprobe {}: {stderr}",
+        path.display(),
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).expect("ffprobe writes JSON");
+    v["frames"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .map(|f| DecodedFrame {
+            pts: f["pts_time"]
+                .as_str()
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(f64::NAN),
+            pict_type: f["pict_type"].as_str().unwrap_or_default().to_owned(),
+        })
+        .collect()
+}

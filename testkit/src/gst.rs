@@ -12,8 +12,13 @@ use tokio::process::{Child, Command};
 /// Video a [`GstCamera`] sends.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum GstCodec {
+    /// H.264 Main, no B-frames.
     H264,
+    /// H.264 High with 2 B-frames and B-pyramid (frames arrive out of presentation order).
+    H264BFrames,
     H265,
+    /// H.265 with 3 B-frames.
+    H265BFrames,
 }
 
 /// A running GStreamer RTSP server on 127.0.0.1; killed on drop.
@@ -26,12 +31,17 @@ pub struct GstCamera {
 impl GstCamera {
     /// Starts the server on `port` and waits (up to 20 s) until it serves.
     pub async fn start(port: u16, codec: GstCodec) -> io::Result<GstCamera> {
-        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/peers/gst_rtsp_server.py");
+        // Embedded rather than found by path: a build shared between checkouts (the CI clone
+        // and a work tree) must not run another checkout's copy.
+        let script = include_str!("../peers/gst_rtsp_server.py");
         let codec = match codec {
             GstCodec::H264 => "h264",
+            GstCodec::H264BFrames => "h264-bframes",
             GstCodec::H265 => "h265",
+            GstCodec::H265BFrames => "h265-bframes",
         };
         let mut child = Command::new("/usr/bin/python3")
+            .arg("-c")
             .arg(script)
             .arg(port.to_string())
             .arg(codec)

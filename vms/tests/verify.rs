@@ -15,6 +15,26 @@ use vms_testkit::T0;
 
 /// Records 4 s of a 30 fps camera and exports 1–3 s of it; returns the package directory.
 async fn package(dir: &Path, key: &ed25519_dalek::SigningKey) -> std::path::PathBuf {
+    package_of(dir, key, |d| d).await
+}
+
+/// Decode order I0 P3 B1 B2 P6 B4 B5 …: the presentation frame number of the `d`-th frame
+/// decoded, as a camera with one B-frame pair between anchors sends them.
+fn b_frame_order(d: i64) -> i64 {
+    if d == 0 {
+        return 0;
+    }
+    let (group, r) = ((d - 1) / 3, (d - 1) % 3);
+    [3 * group + 3, 3 * group + 1, 3 * group + 2][r as usize]
+}
+
+/// As [`package`], the camera sending frames in decode order `order(d)` (presentation frame
+/// numbers); frames presented at whole seconds are keyframes.
+async fn package_of(
+    dir: &Path,
+    key: &ed25519_dalek::SigningKey,
+    order: fn(i64) -> i64,
+) -> std::path::PathBuf {
     let store = Store::open(
         &dir.join("data"),
         StoreOptions {
@@ -32,11 +52,12 @@ async fn package(dir: &Path, key: &ed25519_dalek::SigningKey) -> std::path::Path
     });
     let mut rec = store.recorder(cam, RecorderOptions::default()).unwrap();
     for i in 0..120i64 {
+        let frame = order(i);
         rec.push(RecFrame {
             new_run: (i == 0).then(|| track.clone()),
-            pts_90k: i * 3000,
+            pts_90k: frame * 3000,
             wall_us: T0 + i * 1_000_000 / 30,
-            keyframe: i % 30 == 0,
+            keyframe: frame % 30 == 0,
             data: Bytes::from(vec![i as u8; 500 + i as usize]),
         })
         .await
@@ -85,6 +106,27 @@ fn verify(pkg: &Path, key: Option<&str>) -> (i32, String) {
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
     )
+}
+
+/// Issue 15: footage from a camera with B-frames exports with its composition offsets
+/// (`ctts`) and verifies like any other; the sample data stays the recorded bytes.
+#[tokio::test]
+async fn a_package_of_b_frame_video_verifies() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = ed25519_dalek::SigningKey::from_bytes(&[5; 32]);
+    let pkg = package_of(dir.path(), &key, b_frame_order).await;
+    let (code, out) = verify(&pkg, None);
+    assert_eq!(code, 0, "{out}");
+    let video = std::fs::read_dir(&pkg)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "mp4"))
+        .unwrap();
+    let bytes = std::fs::read(video).unwrap();
+    assert!(
+        bytes.windows(4).any(|w| w == b"ctts"),
+        "no composition offsets in the export"
+    );
 }
 
 #[tokio::test]
