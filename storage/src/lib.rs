@@ -25,6 +25,7 @@ mod schema;
 mod sealed;
 mod segments;
 mod store;
+pub mod timeline;
 pub mod vmp4;
 mod writer;
 

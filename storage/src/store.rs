@@ -8,7 +8,7 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
 use crate::clock::Clock;
-use crate::db::{Db, StoreOptions, SyncPolicy};
+use crate::db::{Db, StoreOptions};
 use crate::index::{self, CameraId, CameraRow, RunRow, cf, u64_key};
 use crate::writer::WriterPool;
 use crate::{Error, Result, recovery, schema};
@@ -130,14 +130,9 @@ impl Store {
         Ok(out)
     }
 
-    pub(crate) fn create_run(&self, row: &RunRow) -> Result<u64> {
-        let id = self.db.next_run.fetch_add(1, Ordering::SeqCst);
-        let mut wo = rocksdb::WriteOptions::default();
-        wo.set_sync(self.db.opts.sync == SyncPolicy::Always);
-        self.db
-            .db
-            .put_cf_opt(self.db.cf(cf::RUNS)?, u64_key(id), index::encode(row), &wo)?;
-        Ok(id)
+    /// A new run id; the run's row is written with its first fragment.
+    pub(crate) fn next_run_id(&self) -> u64 {
+        self.db.next_run.fetch_add(1, Ordering::SeqCst)
     }
 
     pub(crate) fn next_segment_id(&self) -> u64 {

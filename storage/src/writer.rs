@@ -14,7 +14,7 @@ use sha2::{Digest, Sha256};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::db::{Db, SyncPolicy};
-use crate::index::{self, CameraId, FragmentRow, SegmentRow, camera_time_key, cf};
+use crate::index::{self, CameraId, FragmentRow, RunRow, SegmentRow, camera_time_key, cf, u64_key};
 use crate::segments::Appender;
 use crate::{Error, Result};
 
@@ -48,6 +48,9 @@ pub(crate) enum Op {
         data: Vec<Bytes>,
         start_utc: i64,
         row: FragmentRow,
+        /// The run's row, committed with the run's first fragment (and again with the next
+        /// if that write failed).
+        run: Option<Box<(u64, RunRow)>>,
     },
     /// Seal the segment: store its SHA-256 and stop writing to it.
     Close,
@@ -195,6 +198,7 @@ fn apply(db: &Db, seg: &mut OpenSegment, op: &Op, batch: &mut WriteBatch) -> Res
             data,
             start_utc,
             row,
+            run,
         } => {
             let mut appended = 0u64;
             if seg.file.is_none() {
@@ -237,6 +241,10 @@ fn apply(db: &Db, seg: &mut OpenSegment, op: &Op, batch: &mut WriteBatch) -> Res
                 index::encode(&frag),
             );
             db.put_segment(batch, seg.camera, seg.row.start_utc, &seg.row)?;
+            if let Some(run) = run {
+                let (id, row) = &**run;
+                batch.put_cf(db.cf(cf::RUNS)?, u64_key(*id), index::encode(row));
+            }
             Ok(Applied {
                 appended: appended + len,
                 ..prev

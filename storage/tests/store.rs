@@ -826,8 +826,8 @@ async fn a_slow_camera_clock_is_pulled_back_at_the_clamp_rate_and_reported() {
     );
 }
 
-/// Issue 15 (honest health): a camera whose timestamps keep ending runs (here B-frames, whose
-/// RTP times go backwards in decode order) loses most frames; the recorder counts them and its
+/// Issue 15 (honest health): a camera whose timestamps keep ending runs (here B-frames
+/// reordered deeper than the recorder follows) loses most frames; the recorder counts them and its
 /// recent drop rate says so, while a clean stream's stays at zero — including the wait for the
 /// first keyframe when a session starts mid-GOP.
 #[tokio::test]
@@ -852,10 +852,10 @@ async fn dropped_frames_are_counted_and_the_recent_drop_rate_shows_them() {
     assert_eq!(stats.frames_dropped_resync.load(Relaxed), 0);
     assert_eq!(stats.drop_ppm.load(Relaxed), 0);
 
-    // I P B B P B B …: presentation times in decode order go 0, 3, 1, 2, 6, 4, 5, …
-    let bframes = store.camera_id("bframes").unwrap();
-    let mut rec = store.recorder(bframes, RecorderOptions::default()).unwrap();
-    let stats = rec.stats().clone();
+    // I P B B P B B …: presentation times in decode order go 0, 3, 1, 2, 6, 4, 5, … A recorder
+    // that follows one frame of reordering keeps them all (issue 15); one that follows none
+    // (as before B-frames were understood) ends a run at each B-frame and loses the rest of
+    // the GOP, and says so.
     let order = |i: i64| {
         if i == 0 {
             return 0;
@@ -863,15 +863,28 @@ async fn dropped_frames_are_counted_and_the_recent_drop_rate_shows_them() {
         let (g, r) = ((i - 1) / 3, (i - 1) % 3);
         3 * g + [3, 1, 2][r as usize]
     };
-    for i in 0..300i64 {
-        let mut f = frames(1, 1, T0).remove(0);
-        f.new_run = (i == 0).then(track);
-        f.pts_90k = 1_000_000 + order(i) * 3000;
-        f.wall_us = T0 + i * 1_000_000 / 30;
-        f.keyframe = i % 30 == 0;
-        rec.push(f).await.unwrap();
+    let bframes = store.camera_id("bframes").unwrap();
+    let mut stats = Vec::new();
+    for depth in [1, 0] {
+        let opts = RecorderOptions {
+            max_reorder_frames: depth,
+            ..RecorderOptions::default()
+        };
+        let mut rec = store.recorder(bframes, opts).unwrap();
+        stats.push(rec.stats().clone());
+        for i in 0..300i64 {
+            let mut f = frames(1, 1, T0).remove(0);
+            f.new_run = (i == 0).then(track);
+            f.pts_90k = 1_000_000 + order(i) * 3000;
+            f.wall_us = T0 + (i + 400 * i64::from(1 - depth)) * 1_000_000 / 30;
+            f.keyframe = order(i) % 30 == 0;
+            rec.push(f).await.unwrap();
+        }
+        rec.close().await.unwrap();
     }
-    rec.close().await.unwrap();
+    assert_eq!(stats[0].frames.load(Relaxed), 300);
+    assert_eq!(stats[0].timestamp_anomalies.load(Relaxed), 0);
+    let stats = &stats[1];
     let dropped = stats.frames_dropped_resync.load(Relaxed);
     assert!(dropped > 200, "{dropped} of 300 frames dropped");
     assert!(
