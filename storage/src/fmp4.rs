@@ -471,6 +471,11 @@ fn parse_trun(body: &[u8]) -> Result<(Option<u32>, Vec<SampleInfo>), BoxError> {
     if r.buf.len() < count.saturating_mul(per_sample * 4) {
         return Err(BoxError::Truncated("trun"));
     }
+    if per_sample == 0 && count > 0 {
+        // Sizes and durations from defaults are never written here; without per-sample
+        // fields a lying count would only allocate.
+        return Err(BoxError::Invalid("trun"));
+    }
     let mut samples = Vec::with_capacity(count);
     for i in 0..count {
         let duration = if flags & 0x100 != 0 { r.u32()? } else { 0 };

@@ -28,7 +28,8 @@ pub enum Anomaly {
     Backward,
     /// Another frame in flight presents at the same time (it would last zero ticks).
     Duplicate,
-    /// It presents further after every earlier frame than the largest allowed gap.
+    /// It presents further from the latest presentation time than the largest allowed gap,
+    /// forwards or (before any decode time was handed out to catch it) backwards.
     Jump,
 }
 
@@ -93,7 +94,12 @@ impl<T> Reorder<T> {
         if self.unassigned.iter().any(|Reverse(p)| *p == pts) {
             return Err(Anomaly::Duplicate);
         }
-        if self.max_pts.is_some_and(|m| pts - m > max_gap) {
+        // Reordering moves a frame a few frame intervals back, never by more than the gap: a
+        // larger step back is a clock fault even while the window hands out no decode time.
+        if self
+            .max_pts
+            .is_some_and(|m| pts - m > max_gap || m - pts > max_gap)
+        {
             return Err(Anomaly::Jump);
         }
         Ok(())
@@ -239,6 +245,9 @@ mod tests {
         assert_eq!(run(4, &[0, 3000, 1000]).map(|_| ()), Ok(()));
         assert_eq!(run(4, &[0, 3000, 60_000]), Err((2, Anomaly::Jump)));
         assert_eq!(run(0, &[6000, 3000]), Err((1, Anomaly::Backward)));
+        // Found by fuzzing: within the first window no decode time is out yet, so a huge step
+        // back was taken for reordering and made a 13-hour sample.
+        assert_eq!(run(4, &[0, -4_000_000_000]), Err((1, Anomaly::Jump)));
     }
 
     #[test]

@@ -15,6 +15,8 @@ pub(crate) mod session;
 pub(crate) mod system;
 pub(crate) mod users;
 
+pub use playback::{RangeError, parse_range};
+
 use axum::http::Method;
 use vms_program::Action;
 
