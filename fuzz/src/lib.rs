@@ -107,7 +107,7 @@ pub fn timeline(data: &[u8]) {
                     last_end = f.row.end_utc;
                     *accounted += u64::from(f.row.frames);
                 }
-                Step::Dropped { .. } => *accounted += 1,
+                Step::Dropped { .. } | Step::Merged => *accounted += 1,
                 Step::Lost { frames, .. } => *accounted += u64::from(frames),
                 Step::RunStarted { .. } | Step::CloseSegment | Step::Anomaly { .. } => {}
             }

@@ -32,6 +32,8 @@ pub struct RecorderStats {
     pub drop_ppm: AtomicU64,
     /// Timestamp jumps or reversals that ended a run.
     pub timestamp_anomalies: AtomicU64,
+    /// Access units that carried the previous one's timestamp and were joined to it.
+    pub frames_merged: AtomicU64,
     /// Fragments that could not be written (disk full, I/O error) and their frames.
     pub write_errors: AtomicU64,
     pub frames_lost: AtomicU64,
@@ -160,6 +162,9 @@ impl Recorder {
                     }
                 }
                 Step::Lost { frames, error } => self.count_lost(frames, &error),
+                Step::Merged => {
+                    self.stats.frames_merged.fetch_add(1, Ordering::Relaxed);
+                }
             }
         }
         Ok(())

@@ -105,6 +105,19 @@ impl<T> Reorder<T> {
         Ok(())
     }
 
+    /// Lets `merge` extend the frame pushed last if it presents at `pts` too: one picture
+    /// that reached the recorder as two access units (a camera or packetizer splitting it,
+    /// parameter sets sent apart). Returns whether it did.
+    pub fn merge_into_last(&mut self, pts: i64, merge: impl FnOnce(&mut T)) -> bool {
+        match self.frames.back_mut() {
+            Some(last) if last.pts == pts => {
+                merge(&mut last.item);
+                true
+            }
+            _ => false,
+        }
+    }
+
     /// Adds the next frame in decode order (after [`Reorder::check`]).
     pub fn push(&mut self, pts: i64, item: T) {
         self.frames.push_back(InFlight {

@@ -86,6 +86,9 @@ pub enum Step {
     Dropped { resync: bool },
     /// A fragment whose header could not be built (too large): its frames are lost.
     Lost { frames: u32, error: String },
+    /// The frame carried the previous frame's timestamp and joined it (one picture that came
+    /// as two access units).
+    Merged,
 }
 
 /// One fragment to append, with everything the writer and the statistics need.
@@ -203,6 +206,19 @@ impl Timeline {
             self.end_run_with(ids, &mut steps);
             self.params = Some(params);
             self.resync = false;
+        }
+        // A second access unit with the picture's timestamp belongs to that picture.
+        if self.run.is_some()
+            && self.reorder.merge_into_last(f.pts_90k, |last| {
+                last.keyframe |= f.keyframe;
+                let mut data = Vec::with_capacity(last.data.len() + f.data.len());
+                data.extend_from_slice(&last.data);
+                data.extend_from_slice(&f.data);
+                last.data = Bytes::from(data);
+            })
+        {
+            steps.push(Step::Merged);
+            return steps;
         }
         if !self.reorder.is_empty() {
             let max_gap = i64::from(self.opts.max_frame_gap_ms) * i64::from(TIMESCALE) / 1000;
@@ -595,6 +611,7 @@ mod tests {
                 Step::Dropped { resync: true } => "lost",
                 Step::Dropped { resync: false } => "wait",
                 Step::Lost { .. } => "io",
+                Step::Merged => "merged",
             })
             .collect();
         assert_eq!(
@@ -608,6 +625,22 @@ mod tests {
         assert_eq!(f[1].row.frames, 5, "frames 30..35 kept with the old run");
         assert!(f[2].run_row.is_some(), "the new run's row");
         assert!(f[2].start_utc >= f[1].row.end_utc, "no overlap");
+    }
+
+    #[test]
+    fn a_picture_split_in_two_access_units_is_one_sample() {
+        let mut t = Timeline::new(1, opts(), i64::MIN);
+        let mut frames: Vec<RecFrame> = (0..30).map(|i| frame(i, 30)).collect();
+        let mut second_half = frame(1, 30);
+        second_half.data = Bytes::from_static(&[1; 4]);
+        frames.insert(2, second_half);
+        let steps = drive(&mut t, frames);
+        assert!(steps.iter().any(|s| matches!(s, Step::Merged)));
+        assert!(!steps.iter().any(|s| matches!(s, Step::Anomaly { .. })));
+        let f = fragments(&steps);
+        assert_eq!(f.len(), 1);
+        assert_eq!(f[0].row.frames, 30);
+        assert_eq!(f[0].data[1].len(), 14, "both halves, in order");
     }
 
     #[test]

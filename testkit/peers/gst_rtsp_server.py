@@ -4,8 +4,9 @@
 
 usage: gst_rtsp_server.py PORT [PROFILE]   -> serves rtsp://127.0.0.1:PORT/test, prints READY
 
-Profiles: h264 (Main, no B-frames), h264-bframes (High, 2 B-frames, B-pyramid, as many
-cameras and every x264 default send), h265, h265-bframes (3 B-frames).
+Profiles: h264 (Main, no B-frames, 640x360), h264-bframes (High, 2 B-frames, B-pyramid, as
+many cameras and every x264 default send), h265, h265-bframes (3 B-frames), h264-gop8 (one
+keyframe every 8 s), h264-1080p (1920x1080 at 4 Mbit/s).
 """
 import sys
 
@@ -24,7 +25,8 @@ def main() -> None:
     server.set_address("127.0.0.1")
     server.set_service(port)
     factory = GstRtspServer.RTSPMediaFactory()
-    src = "videotestsrc is-live=true pattern=ball ! video/x-raw,width=640,height=360,framerate=30/1"
+    size = "width=1920,height=1080" if codec == "h264-1080p" else "width=640,height=360"
+    src = f"videotestsrc is-live=true pattern=ball ! video/x-raw,{size},framerate=30/1"
     encoders = {
         "h265": "x265enc tune=zerolatency key-int-max=30 speed-preset=ultrafast "
                 "! rtph265pay name=pay0 pt=96 config-interval=-1",
@@ -33,6 +35,11 @@ def main() -> None:
                         "! rtph265pay name=pay0 pt=96 config-interval=-1",
         "h264": "x264enc tune=zerolatency key-int-max=30 bframes=0 speed-preset=ultrafast "
                 "! video/x-h264,profile=main ! rtph264pay name=pay0 pt=96 config-interval=-1",
+        "h264-gop8": "x264enc tune=zerolatency key-int-max=240 bframes=0 speed-preset=ultrafast "
+                     "! video/x-h264,profile=main ! rtph264pay name=pay0 pt=96 config-interval=-1",
+        "h264-1080p": "x264enc tune=zerolatency key-int-max=30 bframes=0 speed-preset=ultrafast "
+                      "bitrate=4000 ! video/x-h264,profile=main "
+                      "! rtph264pay name=pay0 pt=96 config-interval=-1",
         "h264-bframes": "x264enc key-int-max=30 bframes=2 b-adapt=false b-pyramid=true "
                         "rc-lookahead=5 speed-preset=ultrafast "
                         "! video/x-h264,profile=high ! rtph264pay name=pay0 pt=96 config-interval=-1",

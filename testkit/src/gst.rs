@@ -19,6 +19,10 @@ pub enum GstCodec {
     H265,
     /// H.265 with 3 B-frames.
     H265BFrames,
+    /// H.264 Main with one keyframe every 8 s.
+    H264Gop8,
+    /// H.264 Main, 1920x1080 at 4 Mbit/s.
+    H264Full,
 }
 
 /// A running GStreamer RTSP server on 127.0.0.1; killed on drop.
@@ -39,6 +43,8 @@ impl GstCamera {
             GstCodec::H264BFrames => "h264-bframes",
             GstCodec::H265 => "h265",
             GstCodec::H265BFrames => "h265-bframes",
+            GstCodec::H264Gop8 => "h264-gop8",
+            GstCodec::H264Full => "h264-1080p",
         };
         let mut child = Command::new("/usr/bin/python3")
             .arg("-c")
