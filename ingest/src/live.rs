@@ -33,6 +33,8 @@ struct Inner {
     /// Cancelled when the camera stops being recorded. Viewers hold clones of the feed (and so
     /// of `tx`), so the broadcast itself never reports "closed".
     closed: CancellationToken,
+    /// This session's frames arrive out of presentation order (B-frames).
+    reorders: std::sync::atomic::AtomicBool,
 }
 
 #[derive(Debug, Default)]
@@ -41,6 +43,8 @@ struct Gop {
     bytes: usize,
     /// Set when the GOP outgrew [`MAX_GOP_BYTES`]: nothing is kept until the next keyframe.
     overflowed: bool,
+    /// Session and presentation time of the last frame published.
+    last: Option<(u64, i64)>,
 }
 
 impl Default for LiveFeed {
@@ -50,6 +54,7 @@ impl Default for LiveFeed {
                 tx: broadcast::channel(BROADCAST_FRAMES).0,
                 gop: Mutex::default(),
                 closed: CancellationToken::new(),
+                reorders: std::sync::atomic::AtomicBool::new(false),
             }),
         }
     }
@@ -61,10 +66,21 @@ impl LiveFeed {
         let Ok(mut gop) = self.inner.gop.lock() else {
             return;
         };
+        if gop
+            .last
+            .is_some_and(|(s, pts)| s == frame.session && frame.pts_90k < pts)
+        {
+            self.inner
+                .reorders
+                .store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+        gop.last = Some((frame.session, frame.pts_90k));
         if frame.keyframe {
-            gop.frames.clear();
-            gop.bytes = 0;
-            gop.overflowed = false;
+            let last = gop.last;
+            *gop = Gop {
+                last,
+                ..Gop::default()
+            };
         }
         // Frames before the first keyframe (or after an overflow) cannot start a decoder.
         let keep = frame.keyframe || (!gop.overflowed && !gop.frames.is_empty());
@@ -86,6 +102,18 @@ impl LiveFeed {
         if let Ok(mut gop) = self.inner.gop.lock() {
             *gop = Gop::default();
         }
+        self.inner
+            .reorders
+            .store(false, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Whether the current session's frames arrive out of presentation order (B-frames):
+    /// browsers' WebRTC players do not present such a stream in order, so live view refuses
+    /// it (see `docs/design/live-view.md`).
+    pub fn reorders(&self) -> bool {
+        self.inner
+            .reorders
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Marks the feed finished (the camera is no longer recorded); its viewers end.
@@ -188,5 +216,25 @@ mod tests {
         assert!(feed.subscribe().0.is_empty());
         feed.publish(frame(3, true));
         assert_eq!(feed.subscribe().0.len(), 1);
+    }
+
+    #[test]
+    fn frames_out_of_presentation_order_mark_the_session_until_it_ends() {
+        let feed = LiveFeed::default();
+        for n in [0, 1, 2, 3] {
+            feed.publish(frame(n, n == 0));
+        }
+        assert!(!feed.reorders(), "in order");
+        // I P B B: the B-frames present before the P-frame decoded ahead of them.
+        for n in [4, 7, 5, 6] {
+            feed.publish(frame(n, false));
+        }
+        assert!(feed.reorders());
+        feed.session_ended();
+        assert!(!feed.reorders(), "a new session is judged afresh");
+        let mut next = frame(0, true);
+        next.session = 2;
+        feed.publish(next);
+        assert!(!feed.reorders());
     }
 }

@@ -278,6 +278,7 @@ impl LiveConfig {
             max_per_user: self.max_views_per_user,
             connect_timeout: Duration::from_secs(self.connect_timeout_secs),
             peer_timeout: Duration::from_secs(self.peer_timeout_secs),
+            pass_b_frames: false,
         })
     }
 }

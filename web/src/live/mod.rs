@@ -111,6 +111,7 @@ pub(crate) async fn offer(
         metrics,
         connect_timeout: live.connect_timeout,
         peer_timeout: live.peer_timeout,
+        pass_b_frames: live.pass_b_frames,
         connected: false,
     };
     let span = tracing::info_span!("live", camera = %camera.name, session = %&sid[..8], user = %s.username, udp = %local_addr);
@@ -193,6 +194,13 @@ async fn authorize_view(
     .await
 }
 
+/// Why a camera with B-frames has no live view: Chromium, sent such a stream unchanged,
+/// presented one frame in about 30 (measured, `chromium_refuses_nothing_but_shows_why` in
+/// `web/tests/live_browser.rs` and `docs/design/live-view.md`).
+pub const B_FRAMES_REFUSED: &str = "live view cannot show this camera: it sends B-frames \
+     (frames out of presentation order), which browsers' WebRTC players do not present in \
+     order; turn B-frames off on the camera's stream (or a sub-stream), or use playback";
+
 /// The camera's live feed, if this offer can be served from it now. Refusals that are not the
 /// policy's (camera down, codec, offer, capacity) are not views: they are not audited, so a
 /// wall display retrying a dead camera cannot flood the trail.
@@ -209,6 +217,9 @@ fn servable_feed(st: &AppState, id: u32, sdp: &str) -> ApiResult<vms_ingest::Liv
              to H.264, or use playback"
                 .into(),
         ));
+    }
+    if feed.reorders() && !st.settings.live.pass_b_frames {
+        return Err(ApiError::Unprocessable(B_FRAMES_REFUSED.into()));
     }
     if !h264::offer_has_h264_video(sdp) {
         return Err(ApiError::Unprocessable(

@@ -44,6 +44,8 @@ pub enum EndReason {
     CameraGone,
     /// The camera switched to a codec live view cannot pass through.
     NotH264,
+    /// The camera's frames arrive out of presentation order (B-frames).
+    BFrames,
     /// The WebRTC stack or the socket failed.
     Failed,
     /// The policy no longer allows the view (sharing changed, camera paused).
@@ -58,6 +60,7 @@ impl EndReason {
             EndReason::PeerGone => "peer-gone",
             EndReason::CameraGone => "camera-gone",
             EndReason::NotH264 => "not-h264",
+            EndReason::BFrames => "b-frames",
             EndReason::Failed => "failed",
             EndReason::Revoked => "revoked",
         }
@@ -76,6 +79,8 @@ pub struct Viewer {
     pub metrics: Arc<CameraLiveMetrics>,
     pub connect_timeout: Duration,
     pub peer_timeout: Duration,
+    /// Sends frames out of presentation order (B-frames) anyway (browser tests only).
+    pub pass_b_frames: bool,
     /// Set by [`Viewer::drain`] when str0m reports ICE and DTLS done.
     pub connected: bool,
     /// Told once, when the viewer connects (the view is audited then).
@@ -245,6 +250,14 @@ impl Viewer {
     async fn forward(&mut self, f: &Frame, c: &mut Cursor, burst: bool) -> Result<(), EndReason> {
         if f.params.codec != Codec::H264 {
             return Err(EndReason::NotH264);
+        }
+        // A view that started before the feed showed reordering ends at the first frame that
+        // goes back (the offer of a new view is refused from then on).
+        if !self.pass_b_frames
+            && c.last
+                .is_some_and(|(s, pts, _)| s == f.session && f.pts_90k < pts)
+        {
+            return Err(EndReason::BFrames);
         }
         let new_session = c.last.is_some_and(|(s, _, _)| s != f.session);
         if new_session && !f.keyframe {
