@@ -30,22 +30,19 @@ pub fn ffprobe(path: &Path) -> Probe {
 /// As [`ffprobe`], allowing on standard error only lines for which `tolerated` is true (for a
 /// known, named quirk of FFmpeg's); anything else fails the test.
 pub fn ffprobe_tolerating(path: &Path, tolerated: impl Fn(&str) -> bool) -> Probe {
-    let out = Command::new("ffprobe")
-        .args(["-v", "error", "-count_frames", "-select_streams", "v:0"])
-        .args(["-show_entries", "stream=codec_name,width,nb_read_frames"])
-        .args(["-show_entries", "format=duration"])
-        .args(["-show_entries", "packet=pts_time,duration_time"])
-        .args(["-of", "json"])
-        .arg(path)
-        .output()
-        .expect("ffprobe runs (apt-get install ffmpeg)");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success() && stderr.lines().all(|l| tolerated(l.trim())),
-        "ffprobe {}: {stderr}",
-        path.display(),
+    let v = run_ffprobe(
+        path,
+        &[
+            "-count_frames",
+            "-show_entries",
+            "stream=codec_name,width,nb_read_frames",
+            "-show_entries",
+            "format=duration",
+            "-show_entries",
+            "packet=pts_time,duration_time",
+        ],
+        tolerated,
     );
-    let v: Value = serde_json::from_slice(&out.stdout).expect("ffprobe writes JSON");
     let s = &v["streams"][0];
     let num = |x: &Value| x.as_str().and_then(|s| s.parse::<f64>().ok());
     let packets = v["packets"].as_array().cloned().unwrap_or_default();
@@ -78,20 +75,9 @@ pub struct DecodedFrame {
 /// Decodes every frame of `path`'s first video stream and lists them in the order a player
 /// presents them. Fails the test on any decoder complaint.
 pub fn decoded_frames(path: &Path) -> Vec<DecodedFrame> {
-    let out = Command::new("ffprobe")
-        .args(["-v", "error", "-select_streams", "v:0"])
-        .args(["-show_entries", "frame=pts_time,pict_type"])
-        .args(["-of", "json"])
-        .arg(path)
-        .output()
-        .expect("ffprobe runs (apt-get install ffmpeg)");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success() && stderr.trim().is_empty(),
-        "ffprobe {}: {stderr}",
-        path.display(),
-    );
-    let v: Value = serde_json::from_slice(&out.stdout).expect("ffprobe writes JSON");
+    let v = run_ffprobe(path, &["-show_entries", "frame=pts_time,pict_type"], |_| {
+        false
+    });
     v["frames"]
         .as_array()
         .cloned()
@@ -105,4 +91,22 @@ pub fn decoded_frames(path: &Path) -> Vec<DecodedFrame> {
             pict_type: f["pict_type"].as_str().unwrap_or_default().to_owned(),
         })
         .collect()
+}
+
+/// Runs ffprobe on the first video stream of `path` with `args`, JSON out. Fails the test if
+/// it fails or writes to standard error anything `tolerated` does not accept.
+fn run_ffprobe(path: &Path, args: &[&str], tolerated: impl Fn(&str) -> bool) -> Value {
+    let out = Command::new("ffprobe")
+        .args(["-v", "error", "-select_streams", "v:0", "-of", "json"])
+        .args(args)
+        .arg(path)
+        .output()
+        .expect("ffprobe runs (apt-get install ffmpeg)");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && stderr.lines().all(|l| tolerated(l.trim())),
+        "ffprobe {}: {stderr}",
+        path.display(),
+    );
+    serde_json::from_slice(&out.stdout).expect("ffprobe writes JSON")
 }

@@ -184,20 +184,8 @@ async fn partner_approves_a_request_and_investigator_signs_in_with_totp() {
         }
         let png = c.screenshot().await?;
         std::fs::write(std::env::temp_dir().join("vms-partner-portal.png"), png).ok();
-        c.find(Locator::Id("logout")).await?.click().await?;
-
         // Investigator: a wrong code is refused, the right one works.
-        let user = c
-            .wait()
-            .at_most(Duration::from_secs(10))
-            .for_element(Locator::Css("#login:not(.hidden) #username"))
-            .await?;
-        user.clear().await?;
-        user.send_keys("investigator").await?;
-        c.find(Locator::Id("password"))
-            .await?
-            .send_keys(PASSWORD)
-            .await?;
+        sign_out_and_type(&c, "investigator", PASSWORD).await?;
         c.find(Locator::Id("totp"))
             .await?
             .send_keys("000000")
@@ -243,18 +231,7 @@ async fn partner_approves_a_request_and_investigator_signs_in_with_totp() {
 
         // A new supervisor's first sign-in: the page shows a secret to enrol, the owner
         // answers with its code and a password of their own, by keyboard, and is signed in.
-        c.find(Locator::Id("logout")).await?.click().await?;
-        let user = c
-            .wait()
-            .at_most(Duration::from_secs(10))
-            .for_element(Locator::Css("#login:not(.hidden) #username"))
-            .await?;
-        user.clear().await?;
-        user.send_keys("sgt-new").await?;
-        c.find(Locator::Id("password"))
-            .await?
-            .send_keys(&format!("{PASSWORD}\u{E007}"))
-            .await?;
+        sign_out_and_type(&c, "sgt-new", &format!("{PASSWORD}\u{E007}")).await?;
         let mut b32 = String::new();
         for _ in 0..100 {
             let t = js(
@@ -428,4 +405,26 @@ async fn investigator_plays_back_a_recording() {
         ev.iter()
             .any(|e| e.event.action == "video.playback" && e.event.outcome == "allow")
     );
+}
+
+/// Signs out and types `username` and `password` (with `\u{E007}`, Enter, to submit) into the
+/// sign-in form once it is back.
+async fn sign_out_and_type(
+    c: &fantoccini::Client,
+    username: &str,
+    password: &str,
+) -> Result<(), fantoccini::error::CmdError> {
+    c.find(Locator::Id("logout")).await?.click().await?;
+    let user = c
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css("#login:not(.hidden) #username"))
+        .await?;
+    user.clear().await?;
+    user.send_keys(username).await?;
+    c.find(Locator::Id("password"))
+        .await?
+        .send_keys(password)
+        .await?;
+    Ok(())
 }

@@ -94,8 +94,17 @@ async fn wait_frames(c: &fantoccini::Client, base: &[(u64, u64)], n: u64, secs: 
     panic!("tiles did not decode {n} more frames in {secs} s: {last:?}; page {page:?}");
 }
 
-#[test]
-fn chromium_watches_live_cameras_over_webrtc() {
+/// Chromium as the live-view tests run it: video plays unprompted and host candidates are the
+/// real addresses (not mDNS names the server cannot resolve).
+const LIVE_ARGS: [&str; 2] = [
+    "--autoplay-policy=no-user-gesture-required",
+    "--disable-features=WebRtcHideLocalIpsWithMdns",
+];
+
+/// Runs `name` in its own network namespace with a veth pair (10.99.0.1/24, default route),
+/// where Chromium gathers ICE candidates, on a two-worker runtime; false when this is the
+/// outer call (the namespace ran it).
+fn in_browser_netns(name: &str, limit: Duration) -> Option<tokio::runtime::Runtime> {
     let veth = [
         "ip link add vms-a type veth peer name vms-b",
         "ip addr add 10.99.0.1/24 dev vms-a",
@@ -103,18 +112,26 @@ fn chromium_watches_live_cameras_over_webrtc() {
         "ip link set vms-b up",
         "ip route add default dev vms-a",
     ];
-    if !in_netns(
-        "chromium_watches_live_cameras_over_webrtc",
-        &veth,
-        Duration::from_secs(300),
-    ) {
-        return;
+    if !in_netns(name, &veth, limit) {
+        return None;
     }
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    Some(
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap(),
+    )
+}
+
+#[test]
+fn chromium_watches_live_cameras_over_webrtc() {
+    let Some(rt) = in_browser_netns(
+        "chromium_watches_live_cameras_over_webrtc",
+        Duration::from_secs(300),
+    ) else {
+        return;
+    };
     rt.block_on(async {
         let w = common::world();
         let sim_main = SimServer::start(SimOptions::new(1)).await.unwrap();
@@ -133,11 +150,7 @@ fn chromium_watches_live_cameras_over_webrtc() {
         )
         .await
         .unwrap();
-        let (_driver, c, _profile) = start_browser(&[
-            "--autoplay-policy=no-user-gesture-required",
-            "--disable-features=WebRtcHideLocalIpsWithMdns",
-        ])
-        .await;
+        let (_driver, c, _profile) = start_browser(&LIVE_ARGS).await;
         let code = w.code("viewer").unwrap();
         let base = format!("http://{addr}/");
         let run = async {
@@ -250,25 +263,12 @@ fn chromium_watches_live_cameras_over_webrtc() {
 /// Should a Chromium release present them properly, the first assertion says to reconsider.
 #[test]
 fn chromium_cannot_present_b_frames_so_live_view_says_why() {
-    let veth = [
-        "ip link add vms-a type veth peer name vms-b",
-        "ip addr add 10.99.0.1/24 dev vms-a",
-        "ip link set vms-a up",
-        "ip link set vms-b up",
-        "ip route add default dev vms-a",
-    ];
-    if !in_netns(
+    let Some(rt) = in_browser_netns(
         "chromium_cannot_present_b_frames_so_live_view_says_why",
-        &veth,
         Duration::from_secs(200),
-    ) {
+    ) else {
         return;
-    }
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    };
     rt.block_on(async {
         let mut camera = vms_testkit::gst::GstCamera::start(
             vms_testkit::free_port(),
@@ -298,11 +298,7 @@ fn chromium_cannot_present_b_frames_so_live_view_says_why() {
             feeds.push((cam, server));
             bases.push(format!("http://{addr}/"));
         }
-        let (_driver, c, _profile) = start_browser(&[
-            "--autoplay-policy=no-user-gesture-required",
-            "--disable-features=WebRtcHideLocalIpsWithMdns",
-        ])
-        .await;
+        let (_driver, c, _profile) = start_browser(&LIVE_ARGS).await;
         let cam0 = u64::from(passing.cams[0]);
         let tile = |cam: u64| {
             let c = &c;
