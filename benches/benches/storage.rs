@@ -223,5 +223,69 @@ fn lookup_in(c: &mut Criterion, n: i64) {
     grp.finish();
 }
 
-criterion_group!(benches, fragment, record, lookup);
+/// The recorder's rules alone (no I/O): ten seconds of a 30 fps camera, in presentation
+/// order and with B-frames (I P B B, decode times sorted over the reorder window), against
+/// the baseline of merely moving the same frames through a `Vec`.
+fn timeline(c: &mut Criterion) {
+    use vms_storage::timeline::{Ids, Timeline};
+    struct Counter(u64);
+    impl Ids for Counter {
+        fn run_id(&mut self) -> u64 {
+            self.0 += 1;
+            self.0
+        }
+        fn segment_id(&mut self) -> u64 {
+            self.0 += 1;
+            self.0
+        }
+    }
+    let track = Arc::new(TrackParams {
+        codec: "avc1.4D401F".into(),
+        width: 1280,
+        height: 720,
+        sample_entry: Bytes::from_static(b"\0\0\0\x08avc1"),
+    });
+    let data = Bytes::from(vec![0u8; 8_000]);
+    let frames = |b_frames: bool| -> Vec<RecFrame> {
+        (0..300i64)
+            .map(|d| {
+                let n = if !b_frames || d == 0 {
+                    d
+                } else {
+                    let (g, r) = ((d - 1) / 3, (d - 1) % 3);
+                    3 * g + [3, 1, 2][r as usize]
+                };
+                RecFrame {
+                    new_run: (d == 0).then(|| track.clone()),
+                    pts_90k: n * 3000,
+                    wall_us: T0 + d * 33_333,
+                    keyframe: n % 30 == 0,
+                    data: data.clone(),
+                }
+            })
+            .collect()
+    };
+    let mut grp = c.benchmark_group("timeline_300_frames");
+    for (name, b_frames) in [("in_order", false), ("b_frames", true)] {
+        let input = frames(b_frames);
+        grp.bench_function(name, |b| {
+            b.iter(|| {
+                let mut t = Timeline::new(1, RecorderOptions::default(), i64::MIN);
+                let mut ids = Counter(0);
+                let mut n = 0usize;
+                for f in input.iter().cloned() {
+                    n += t.push(f, &mut ids).len();
+                }
+                n + t.end_run(&mut ids).len()
+            })
+        });
+    }
+    let input = frames(false);
+    grp.bench_function("baseline_move_frames", |b| {
+        b.iter(|| input.to_vec().len())
+    });
+    grp.finish();
+}
+
+criterion_group!(benches, fragment, record, lookup, timeline);
 criterion_main!(benches);
