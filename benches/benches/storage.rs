@@ -281,9 +281,7 @@ fn timeline(c: &mut Criterion) {
         });
     }
     let input = frames(false);
-    grp.bench_function("baseline_move_frames", |b| {
-        b.iter(|| input.to_vec().len())
-    });
+    grp.bench_function("baseline_move_frames", |b| b.iter(|| input.to_vec().len()));
     grp.finish();
 }
 

@@ -252,6 +252,10 @@ fn user_cli_and_audit_verify_detect_a_tampered_event() {
         !out.contains("otpauth://") && out.contains("authenticator app"),
         "{out}"
     );
+    let (ok, out, err) = vms_with_stdin(&["user", "--data-dir", d, "reset-totp", "officer-k"], "");
+    assert!(ok && out.contains("enrols a new one"), "{out}{err}");
+    let (ok, _, err) = vms_with_stdin(&["user", "--data-dir", d, "reset-totp", "nobody"], "");
+    assert!(!ok && err.contains("no user"), "{err}");
     let (ok, _, err) = vms_with_stdin(
         &["user", "--data-dir", d, "add", "weak", "--role", "viewer"],
         "short\n",
@@ -265,9 +269,10 @@ fn user_cli_and_audit_verify_detect_a_tampered_event() {
     let (ok, _, _) = vms_with_stdin(&["user", "--data-dir", d, "disable", "officer-k"], "");
     assert!(ok);
     let (ok, out, _) = vms_with_stdin(&["audit", "--data-dir", d, "verify"], "");
-    assert!(ok && out.contains("intact: 3 events"), "{out}");
+    assert!(ok && out.contains("intact: 4 events"), "{out}");
 
-    // Edit the second event (the user creation) in RocksDB, keeping it decodable.
+    // Edit the second event (the user creation) in RocksDB, keeping it decodable (the
+    // reset of the second factor and the disabling follow it).
     {
         let db = rocksdb::DB::open_cf(
             &rocksdb::Options::default(),
