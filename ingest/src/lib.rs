@@ -8,13 +8,15 @@
 mod batch;
 pub mod camera;
 pub mod destinations;
+mod error;
 pub mod live;
 pub mod onvif;
 pub mod session;
+pub mod source;
 
 pub use camera::{
     CameraConfig, Codec, Credentials, Frame, Health, HealthSnapshot, OnvifSource, Secret,
     SessionState, Transport, VideoParams,
 };
 pub use live::LiveFeed;
-pub use session::{CameraHandle, SessionError, spawn_camera};
+pub use session::{CameraHandle, SessionError, spawn_camera, spawn_camera_with};

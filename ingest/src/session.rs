@@ -7,43 +7,21 @@
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use bytes::Bytes;
 use futures::{FutureExt, StreamExt};
 use rand::Rng;
-use retina::client::{PlayOptions, SessionOptions, SetupOptions};
-use retina::codec::{CodecItem, FrameFormat, ParametersRef, VideoParametersCodec};
 use tokio::sync::mpsc;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use crate::batch::ReadBatch;
-use crate::camera::{CameraConfig, Codec, Frame, Health, SessionState, Transport, VideoParams};
+use crate::camera::{CameraConfig, Frame, Health, SessionState, Transport, VideoParams};
 use crate::live::LiveFeed;
+use crate::source::{Opener, Rtsp, SourceItem};
 
-/// Why a session ended.
-#[derive(Debug, thiserror::Error)]
-pub enum SessionError {
-    #[error("RTSP: {0}")]
-    Rtsp(#[from] retina::Error),
-    #[error("timed out {0}")]
-    Timeout(&'static str),
-    #[error("no frame for {0:?} (stalled)")]
-    Stalled(Duration),
-    #[error("camera offers no H.264 or H.265 video stream")]
-    NoVideo,
-    #[error("stream parameters unusable: {0}")]
-    BadParameters(String),
-    #[error("camera closed the stream")]
-    Eof,
-    #[error("recorder is gone")]
-    RecorderGone,
-    #[error("ONVIF: {0}")]
-    Onvif(String),
-    #[error("{0}")]
-    Destination(#[from] crate::destinations::DestinationError),
-}
+pub use crate::error::SessionError;
 
 /// An ONVIF camera's stream URI is asked of the device again after this many sessions in a
 /// row that got no frame: cameras change URIs (and profile tokens) when they reboot.
@@ -77,13 +55,30 @@ impl CameraHandle {
 /// Starts supervising one camera. Frames go to `recorder` (awaited: a slow disk slows reading
 /// from the camera instead of dropping video) and to live subscribers.
 pub fn spawn_camera(cfg: CameraConfig, recorder: mpsc::Sender<Frame>) -> CameraHandle {
+    spawn_camera_with(cfg, recorder, Arc::new(Rtsp))
+}
+
+/// As [`spawn_camera`], opening sessions with `opener` (tests give scripted cameras).
+pub fn spawn_camera_with(
+    cfg: CameraConfig,
+    recorder: mpsc::Sender<Frame>,
+    opener: Arc<dyn Opener>,
+) -> CameraHandle {
     let health = Arc::new(Health::default());
     let live = LiveFeed::default();
     let cancel = CancellationToken::new();
     let span = tracing::info_span!("camera", camera = %cfg.name);
     let name = cfg.name.clone();
     let task = tokio::spawn(
-        supervise(cfg, recorder, live.clone(), health.clone(), cancel.clone()).instrument(span),
+        supervise(
+            cfg,
+            opener,
+            recorder,
+            live.clone(),
+            health.clone(),
+            cancel.clone(),
+        )
+        .instrument(span),
     );
     CameraHandle {
         name,
@@ -96,6 +91,7 @@ pub fn spawn_camera(cfg: CameraConfig, recorder: mpsc::Sender<Frame>) -> CameraH
 
 async fn supervise(
     cfg: CameraConfig,
+    opener: Arc<dyn Opener>,
     recorder: mpsc::Sender<Frame>,
     live: LiveFeed,
     health: Arc<Health>,
@@ -139,7 +135,7 @@ async fn supervise(
         let result = match url.clone() {
             Some(u) => tokio::select! {
                 _ = cancel.cancelled() => break,
-                r = run_session(&cfg, &u, session_no, &recorder, &live, &health)
+                r = run_session(&cfg, &*opener, &u, session_no, &recorder, &live, &health)
                     .instrument(tracing::info_span!("session", n = session_no)) => r,
             },
             None => Err(SessionError::Onvif("stream URI not resolved yet".into())),
@@ -257,28 +253,6 @@ async fn resolve_onvif(
     }
 }
 
-fn video_params(p: &retina::codec::VideoParameters) -> Result<VideoParams, SessionError> {
-    let codec = match p.codec_params() {
-        VideoParametersCodec::H264 { .. } => Codec::H264,
-        VideoParametersCodec::H265 { .. } => Codec::H265,
-        _ => return Err(SessionError::NoVideo),
-    };
-    let sample_entry = p
-        .mp4_sample_entry()
-        .build()
-        .map_err(|e| SessionError::BadParameters(e.to_string()))?;
-    let (w, h) = p.pixel_dimensions();
-    Ok(VideoParams {
-        codec,
-        rfc6381: p.rfc6381_codec().to_owned(),
-        width: u16::try_from(w).map_err(|_| SessionError::BadParameters(format!("width {w}")))?,
-        height: u16::try_from(h).map_err(|_| SessionError::BadParameters(format!("height {h}")))?,
-        sample_entry: Bytes::from(sample_entry),
-        extra_data: Bytes::copy_from_slice(p.extra_data()),
-        clock_offset_us: None,
-    })
-}
-
 /// Ends the session if no video frame came for `timeout` since `last_item`.
 fn check_stall(last_item: Instant, timeout: Duration) -> Result<(), SessionError> {
     if last_item.elapsed() >= timeout {
@@ -296,58 +270,14 @@ fn now_us() -> i64 {
 
 async fn run_session(
     cfg: &CameraConfig,
+    opener: &dyn Opener,
     url: &url::Url,
     session_no: u64,
     recorder: &mpsc::Sender<Frame>,
     live: &LiveFeed,
     health: &Health,
 ) -> Result<(), SessionError> {
-    if !cfg.destinations.unrestricted {
-        cfg.destinations
-            .resolve_url(url, cfg.connect_timeout)
-            .await?;
-    }
-    let setup = async {
-        let creds = cfg
-            .credentials
-            .as_ref()
-            .map(|c| retina::client::Credentials {
-                username: c.username.clone(),
-                password: c.password.expose().to_owned(),
-            });
-        let mut session = retina::client::Session::describe(
-            url.clone(),
-            SessionOptions::default()
-                .creds(creds)
-                .user_agent(concat!("vms/", env!("CARGO_PKG_VERSION")).to_owned()),
-        )
-        .await?;
-        let stream_i = session
-            .streams()
-            .iter()
-            .position(|s| s.media() == "video" && matches!(s.encoding_name(), "h264" | "h265"))
-            .ok_or(SessionError::NoVideo)?;
-        let transport = match cfg.transport {
-            Transport::Tcp => retina::client::Transport::Tcp(Default::default()),
-            Transport::Udp => retina::client::Transport::Udp(Default::default()),
-        };
-        session
-            .setup(
-                stream_i,
-                SetupOptions::default()
-                    .transport(transport)
-                    .frame_format(FrameFormat::MP4),
-            )
-            .await?;
-        let playing = session.play(PlayOptions::default()).await?;
-        Ok::<_, SessionError>((playing.demuxed()?, stream_i))
-    };
-    let (mut demuxed, stream_i) = tokio::time::timeout(cfg.connect_timeout, setup)
-        .await
-        .map_err(|_| SessionError::Timeout("connecting"))??;
-    // Some cameras take credentials in the query string: never log it (issue 22 C6).
-    tracing::info!(url = %crate::onvif::redact_url(url), "session playing");
-
+    let mut demuxed = opener.open(cfg, url).await?;
     let mut params: Option<Arc<VideoParams>> = None;
     let mut window_start = Instant::now();
     let (mut window_frames, mut window_bytes) = (0u64, 0u64);
@@ -401,23 +331,23 @@ async fn run_session(
             None => return Err(SessionError::Eof),
             Some(item) => item?,
         };
-        let CodecItem::VideoFrame(vf) = item else {
+        let SourceItem::Video {
+            params: new,
+            pts_90k,
+            keyframe,
+            data,
+        } = item
+        else {
             continue;
         };
-        if vf.stream_id() != stream_i {
-            continue;
-        }
         // Only video proves the camera is alive: a frozen encoder keeps RTCP sender reports
         // (and audio) flowing over a healthy connection (issue 21).
         last_item = Instant::now();
         let mut new_params = None;
-        if params.is_none() || vf.has_new_parameters() {
-            let Some(ParametersRef::Video(p)) = demuxed.streams()[stream_i].parameters() else {
-                return Err(SessionError::BadParameters("no video parameters".into()));
-            };
+        if let Some(p) = new {
             let p = Arc::new(VideoParams {
                 clock_offset_us: health.clock_offset_us(),
-                ..video_params(p)?
+                ..p
             });
             tracing::info!(codec = %p.rfc6381, width = p.width, height = p.height, "stream parameters");
             health.set_codec(&p.rfc6381);
@@ -432,10 +362,10 @@ async fn run_session(
             session: session_no,
             new_params,
             params: current,
-            pts_90k: vf.timestamp().timestamp(),
+            pts_90k,
             wall_us,
-            keyframe: vf.is_random_access_point(),
-            data: Bytes::from(vf.into_data()),
+            keyframe,
+            data,
         };
         let len = frame.data.len() as u64;
         if let Some(b) = batch.as_mut() {
