@@ -67,7 +67,7 @@ impl Ids for Counter {
 }
 
 /// The recorder's timestamp rules fed a camera's worst: every 4 bytes are a frame — flags
-/// (keyframe, new session, huge jump), a signed presentation step and an arrival step. After
+/// (keyframe, new session, huge jump, a picture's later slice), a signed presentation step and an arrival step. After
 /// every step: each fragment's header parses back with as many samples as its row says, every
 /// duration is positive and they sum to the row's; index time never goes backwards and moves
 /// at most `max_drift_ppm` off the nominal duration; and every frame pushed is accounted for
@@ -123,7 +123,12 @@ pub fn timeline(data: &[u8]) {
             pts_90k: pts,
             wall_us: wall,
             keyframe: flags & 1 != 0,
-            data: Bytes::from_static(b"\0\0\0\x01\x65"),
+            // A picture's first slice, or (flag 8) a later slice of it.
+            data: if flags & 8 != 0 {
+                Bytes::from_static(&[0, 0, 0, 2, 0x41, 0x40])
+            } else {
+                Bytes::from_static(&[0, 0, 0, 2, 0x65, 0x88])
+            },
         };
         pushed += 1;
         check(t.push(f, &mut ids), &mut accounted);

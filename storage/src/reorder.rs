@@ -105,15 +105,12 @@ impl<T> Reorder<T> {
         Ok(())
     }
 
-    /// Lets `merge` extend the frame pushed last if it presents at `pts` too: one picture
-    /// that reached the recorder as two access units (a camera or packetizer splitting it,
-    /// parameter sets sent apart). Returns whether it did.
-    pub fn merge_into_last(&mut self, pts: i64, merge: impl FnOnce(&mut T)) -> bool {
+    /// Offers the frame pushed last to `merge` if it presents at `pts` too (one picture that
+    /// reached the recorder as two access units: a camera or packetizer splitting it, parameter
+    /// sets sent apart). `merge` extends it and says whether it did.
+    pub fn merge_into_last(&mut self, pts: i64, merge: impl FnOnce(&mut T) -> bool) -> bool {
         match self.frames.back_mut() {
-            Some(last) if last.pts == pts => {
-                merge(&mut last.item);
-                true
-            }
+            Some(last) if last.pts == pts => merge(&mut last.item),
             _ => false,
         }
     }

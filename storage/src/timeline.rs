@@ -207,14 +207,24 @@ impl Timeline {
             self.params = Some(params);
             self.resync = false;
         }
-        // A second access unit with the picture's timestamp belongs to that picture.
+        // A second access unit with the picture's timestamp belongs to that picture if one of
+        // them holds no slice that starts a picture (parameter sets sent ahead, a picture's
+        // later slices); two pictures with one timestamp are an anomaly like any repeated one.
+        let hevc = self
+            .params
+            .as_ref()
+            .is_some_and(|p| p.codec.starts_with("hvc1") || p.codec.starts_with("hev1"));
         if self.run.is_some()
             && self.reorder.merge_into_last(f.pts_90k, |last| {
+                if !same_picture(&last.data, &f.data, hevc) {
+                    return false;
+                }
                 last.keyframe |= f.keyframe;
                 let mut data = Vec::with_capacity(last.data.len() + f.data.len());
                 data.extend_from_slice(&last.data);
                 data.extend_from_slice(&f.data);
                 last.data = Bytes::from(data);
+                true
             })
         {
             steps.push(Step::Merged);
@@ -435,6 +445,60 @@ impl Timeline {
     }
 }
 
+/// What an access unit's first slice says about it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum FirstSlice {
+    /// No slice: parameter sets, SEI and the like only.
+    None,
+    /// It starts a picture: an H.264 slice whose `first_mb_in_slice` is 0 (its ue(v) code
+    /// starts with a 1 bit), an H.265 segment with `first_slice_segment_in_pic_flag`.
+    Starts,
+    /// It continues a picture begun in an earlier access unit.
+    Continues,
+    /// The length prefixes do not add up.
+    Malformed,
+}
+
+/// Reads an access unit (4-byte length-prefixed NAL units) up to its first slice.
+fn first_slice(data: &[u8], hevc: bool) -> FirstSlice {
+    let mut rest = data;
+    while !rest.is_empty() {
+        let Some((len, tail)) = rest.split_first_chunk::<4>() else {
+            return FirstSlice::Malformed;
+        };
+        let len = u32::from_be_bytes(*len) as usize;
+        let Some(nal) = tail.get(..len) else {
+            return FirstSlice::Malformed;
+        };
+        rest = &tail[len..];
+        let (vcl, header) = if hevc {
+            (nal.first().is_some_and(|b| (b >> 1) & 0x3f < 32), 2)
+        } else {
+            (nal.first().is_some_and(|b| matches!(b & 0x1f, 1..=5)), 1)
+        };
+        if vcl {
+            return match nal.get(header) {
+                Some(b) if b & 0x80 == 0 => FirstSlice::Continues,
+                Some(_) => FirstSlice::Starts,
+                None => FirstSlice::Malformed,
+            };
+        }
+    }
+    FirstSlice::None
+}
+
+/// Whether access unit `next`, with the same timestamp as `last`, is part of `last`'s
+/// picture: it continues a picture, or `last` held no slice (parameter sets sent ahead).
+/// Malformed data is never glued onto anything.
+fn same_picture(last: &[u8], next: &[u8], hevc: bool) -> bool {
+    match (first_slice(last, hevc), first_slice(next, hevc)) {
+        (FirstSlice::Malformed, _) | (_, FirstSlice::Malformed) => false,
+        (_, FirstSlice::None | FirstSlice::Continues) => true,
+        (FirstSlice::None, FirstSlice::Starts) => true,
+        (_, FirstSlice::Starts) => false,
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -476,7 +540,8 @@ mod tests {
             pts_90k: i * 3000,
             wall_us: T0 + i * 1_000_000 / 30,
             keyframe: i % gop == 0,
-            data: Bytes::from(vec![0u8; 10]),
+            // One slice that starts its picture, 10 bytes in all.
+            data: Bytes::from_static(&[0, 0, 0, 6, 0x65, 0x88, 0, 0, 0, 0]),
         }
     }
 
@@ -631,8 +696,9 @@ mod tests {
     fn a_picture_split_in_two_access_units_is_one_sample() {
         let mut t = Timeline::new(1, opts(), i64::MIN);
         let mut frames: Vec<RecFrame> = (0..30).map(|i| frame(i, 30)).collect();
+        // The picture's second slice (first_mb_in_slice ≠ 0: its code starts with a 0 bit).
         let mut second_half = frame(1, 30);
-        second_half.data = Bytes::from_static(&[1; 4]);
+        second_half.data = Bytes::from_static(&[0, 0, 0, 2, 0x01, 0x40]);
         frames.insert(2, second_half);
         let steps = drive(&mut t, frames);
         assert!(steps.iter().any(|s| matches!(s, Step::Merged)));
@@ -640,7 +706,61 @@ mod tests {
         let f = fragments(&steps);
         assert_eq!(f.len(), 1);
         assert_eq!(f[0].row.frames, 30);
-        assert_eq!(f[0].data[1].len(), 14, "both halves, in order");
+        assert_eq!(f[0].data[1].len(), 16, "both halves, in order");
+
+        // A second *picture* with the same timestamp is not glued on: it is an anomaly.
+        let mut t = Timeline::new(1, opts(), i64::MIN);
+        let mut frames: Vec<RecFrame> = (0..30).map(|i| frame(i, 30)).collect();
+        let mut another = frame(1, 30);
+        another.data = Bytes::from_static(&[0, 0, 0, 2, 0x01, 0x80]);
+        frames.insert(2, another);
+        let steps = drive(&mut t, frames);
+        assert!(!steps.iter().any(|s| matches!(s, Step::Merged)));
+        assert!(steps.iter().any(|s| matches!(s, Step::Anomaly { .. })));
+    }
+
+    #[test]
+    fn which_access_units_belong_to_the_same_picture() {
+        let au = |nals: &[&[u8]]| -> Vec<u8> {
+            nals.iter()
+                .flat_map(|n| {
+                    (n.len() as u32)
+                        .to_be_bytes()
+                        .into_iter()
+                        .chain(n.iter().copied())
+                })
+                .collect()
+        };
+        let idr = au(&[&[0x65, 0x88]]);
+        let second_slice = au(&[&[0x41, 0x40]]);
+        let sets = au(&[&[0x67, 0x00], &[0x68, 0x00]]);
+        let sets_and_idr = au(&[&[0x67, 0x00], &[0x68, 0x00], &[0x65, 0x88]]);
+        assert_eq!(first_slice(&idr, false), FirstSlice::Starts);
+        assert_eq!(first_slice(&second_slice, false), FirstSlice::Continues);
+        assert_eq!(first_slice(&sets, false), FirstSlice::None);
+        assert_eq!(first_slice(&sets_and_idr, false), FirstSlice::Starts);
+        assert!(same_picture(&idr, &second_slice, false), "a later slice");
+        assert!(
+            same_picture(&sets, &idr, false),
+            "parameter sets sent ahead"
+        );
+        assert!(same_picture(&idr, &sets, false), "parameter sets after");
+        assert!(!same_picture(&idr, &idr, false), "two pictures");
+        assert!(!same_picture(&idr, &[0, 0, 0, 9, 0x65], false), "malformed");
+        assert!(!same_picture(&[0, 0, 0], &second_slice, false), "malformed");
+        // H.265: first_slice_segment_in_pic_flag after the 2-byte header; a VPS is no slice.
+        assert_eq!(
+            first_slice(&au(&[&[0x26, 0x01, 0x80]]), true),
+            FirstSlice::Starts
+        );
+        assert_eq!(
+            first_slice(&au(&[&[0x02, 0x01, 0x00]]), true),
+            FirstSlice::Continues
+        );
+        assert_eq!(
+            first_slice(&au(&[&[0x40, 0x01, 0x0c]]), true),
+            FirstSlice::None
+        );
     }
 
     #[test]

@@ -89,15 +89,15 @@ async fn record(p: Profile) {
     camera.kill().await;
 
     let recorded = s.frames.load(Ordering::Relaxed);
-    // Without the reorder window a B-frame camera ends a run at every GOP (9 in 8 s). Once,
-    // under a loaded machine, x264 Main showed one anomaly (not yet diagnosed): allow one, and
-    // the frames it cost are within the comparison with ffmpeg below.
+    // Without the reorder window a B-frame camera ends a run at every GOP (9 in 8 s). At a
+    // stream's start GStreamer's x264 sometimes sends two keyframe pictures with one timestamp
+    // (ffprobe shows both): a repeated timestamp, honestly counted, costing a frame; allow that
+    // one and nothing more.
     let anomalies = s.timestamp_anomalies.load(Ordering::Relaxed);
     assert!(
         anomalies <= 1,
         "{profile:?}: {anomalies} timestamp anomalies"
     );
-    eprintln!("{profile:?}: {anomalies} anomalies");
     let copied = ffprobe(&reference).frames;
     eprintln!("{profile:?}: recorded {recorded} frames, ffmpeg -c copy {copied}");
     // Both started within a moment of each other; the recorder starts at a keyframe, ffmpeg
@@ -142,17 +142,41 @@ async fn record(p: Profile) {
     let settled = frames
         .len()
         .saturating_sub(usize::from(RecorderOptions::default().max_reorder_frames));
+    // A live source on a loaded machine skips frames of its own (its timestamps jump by whole
+    // frame intervals; the count against ffmpeg above covers loss). What must hold is the
+    // order: every step forwards, by whole frames at the camera's rate.
+    let mut skipped = 0;
     for w in frames[..settled].windows(2) {
-        let step = w[1].pts - w[0].pts;
+        let frames_later = (w[1].pts - w[0].pts) * FPS;
         assert!(
-            (step - 1.0 / FPS).abs() < 0.004,
+            frames_later > 0.5 && (frames_later - frames_later.round()).abs() < 0.12,
             "{profile:?}: frames at {} and {} s: not in presentation order at {FPS} fps",
             w[0].pts,
             w[1].pts
         );
+        skipped += frames_later.round() as u64 - 1;
     }
+    eprintln!("{profile:?}: the source skipped {skipped} frame intervals");
+    assert!(
+        skipped * 10 <= frames.len() as u64,
+        "{profile:?}: {skipped} frame intervals without a frame"
+    );
     let bs = frames.iter().filter(|f| f.pict_type == "B").count();
     assert_eq!(bs > 0, b_frames, "{profile:?}: {bs} B-frames played");
+    if b_frames {
+        // Presented (not decoded) order: B-frames come before the P-frame decoded ahead of
+        // them, so what follows a keyframe on screen is a B-frame. Without composition
+        // offsets it would be the P-frame.
+        let after_key: Vec<&str> = frames
+            .windows(2)
+            .filter(|w| w[0].pict_type == "I")
+            .map(|w| w[1].pict_type.as_str())
+            .collect();
+        assert!(
+            !after_key.is_empty() && after_key.iter().all(|t| *t == "B"),
+            "{profile:?}: after each keyframe on screen: {after_key:?}"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
