@@ -227,18 +227,7 @@ fn lookup_in(c: &mut Criterion, n: i64) {
 /// order and with B-frames (I P B B, decode times sorted over the reorder window), against
 /// the baseline of merely moving the same frames through a `Vec`.
 fn timeline(c: &mut Criterion) {
-    use vms_storage::timeline::{Ids, Timeline};
-    struct Counter(u64);
-    impl Ids for Counter {
-        fn run_id(&mut self) -> u64 {
-            self.0 += 1;
-            self.0
-        }
-        fn segment_id(&mut self) -> u64 {
-            self.0 += 1;
-            self.0
-        }
-    }
+    use vms_storage::timeline::{Counters, Timeline};
     let track = Arc::new(TrackParams {
         codec: "avc1.4D401F".into(),
         width: 1280,
@@ -249,11 +238,10 @@ fn timeline(c: &mut Criterion) {
     let frames = |b_frames: bool| -> Vec<RecFrame> {
         (0..300i64)
             .map(|d| {
-                let n = if !b_frames || d == 0 {
-                    d
+                let n = if b_frames {
+                    vms_testkit::ipbb_presentation(d)
                 } else {
-                    let (g, r) = ((d - 1) / 3, (d - 1) % 3);
-                    3 * g + [3, 1, 2][r as usize]
+                    d
                 };
                 RecFrame {
                     new_run: (d == 0).then(|| track.clone()),
@@ -271,7 +259,7 @@ fn timeline(c: &mut Criterion) {
         grp.bench_function(name, |b| {
             b.iter(|| {
                 let mut t = Timeline::new(1, RecorderOptions::default(), i64::MIN);
-                let mut ids = Counter(0);
+                let mut ids = Counters::default();
                 let mut n = 0usize;
                 for f in input.iter().cloned() {
                     n += t.push(f, &mut ids).len();

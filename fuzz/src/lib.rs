@@ -8,7 +8,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use vms_ingest::onvif::{clock, discovery, select, soap};
 use vms_storage::fmp4::{self, TIMESCALE, TrackParams};
-use vms_storage::timeline::{Ids, RecFrame, RecorderOptions, Step, Timeline};
+use vms_storage::timeline::{Counters, RecFrame, RecorderOptions, Step, Timeline};
 
 /// Every ONVIF parser that reads bytes from the network — SOAP responses (device, media,
 /// time, faults) and WS-Discovery datagrams. Seed corpus: `ingest/testdata/onvif/*.xml`.
@@ -51,21 +51,6 @@ pub fn onvif_soap(data: &[u8]) {
     }
 }
 
-/// Plain counters for the timeline's ids.
-#[derive(Default)]
-struct Counter(u64, u64);
-
-impl Ids for Counter {
-    fn run_id(&mut self) -> u64 {
-        self.0 += 1;
-        self.0
-    }
-    fn segment_id(&mut self) -> u64 {
-        self.1 += 1;
-        self.1
-    }
-}
-
 /// The recorder's timestamp rules fed a camera's worst: every 4 bytes are a frame — flags
 /// (keyframe, new session, huge jump, a picture's later slice), a signed presentation step and an arrival step. After
 /// every step: each fragment's header parses back with as many samples as its row says, every
@@ -85,7 +70,7 @@ pub fn timeline(data: &[u8]) {
         sample_entry: Bytes::from_static(b"\0\0\0\x08avc1"),
     });
     let mut t = Timeline::new(1, opts, i64::MIN);
-    let mut ids = Counter::default();
+    let mut ids = Counters::default();
     let (mut pts, mut wall) = (0i64, 1_790_000_000_000_000i64);
     let (mut pushed, mut accounted) = (0u64, 0u64);
     let mut last_end = i64::MIN;

@@ -145,10 +145,15 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 /// A fresh random TOTP secret (20 bytes, as RFC 4226 recommends) and its `otpauth://` URI for
 /// authenticator apps.
 pub fn new_totp_secret(username: &str) -> (Vec<u8>, String) {
-    let mut secret = vec![0u8; 20];
-    rand::rng().fill_bytes(&mut secret);
+    let secret = random_totp_secret();
     let uri = totp_uri(username, &secret).0;
     (secret, uri)
+}
+
+fn random_totp_secret() -> Vec<u8> {
+    let mut secret = vec![0u8; 20];
+    rand::rng().fill_bytes(&mut secret);
+    secret
 }
 
 /// A secret's `otpauth://` URI and its base32 text.
@@ -297,7 +302,6 @@ pub fn login(
         (true, Some(np)) => Some(new_password_hash(np, c.password)?),
         _ => None,
     };
-    let fresh = new_totp_secret(c.username).0;
     let verdict = store
         .update_user(c.username, |u| {
             if u.disabled {
@@ -316,7 +320,7 @@ pub fn login(
                 return Err(record_failure(u, now, LoginError::Invalid));
             }
             if enrolling {
-                return enrol(u, c, new_hash.clone(), &fresh, secrets, now);
+                return enrol(u, c, new_hash, secrets, now);
             }
             let mfa = match &secret {
                 Some(secret) => {
@@ -388,14 +392,13 @@ enum Verdict {
 
 /// One step of an owner's enrolment, on the locked row of an account that needs a second
 /// factor and has none, after its password was found right. Without a pending secret one is
-/// made (`fresh`); without a code and a new password the pending one is shown again; with
+/// made; without a code and a new password the pending one is shown again; with
 /// both, a code from the pending secret makes it the account's factor and the new password
 /// its password. A wrong code counts as a failed sign-in.
 fn enrol(
     u: &mut UserRow,
     c: Credentials<'_>,
     new_hash: Option<String>,
-    fresh: &[u8],
     secrets: &SecretBox,
     now: i64,
 ) -> Result<Verdict, LoginError> {
@@ -404,8 +407,9 @@ fn enrol(
             .open(sealed)
             .map_err(|e| LoginError::Internal(e.to_string()))?,
         None => {
-            u.totp_pending = Some(secrets.seal(fresh));
-            fresh.to_vec()
+            let fresh = random_totp_secret();
+            u.totp_pending = Some(secrets.seal(&fresh));
+            fresh
         }
     };
     let (Some(code), Some(new_hash)) = (c.code.filter(|c| !c.is_empty()), new_hash) else {

@@ -64,10 +64,29 @@ impl Default for RecorderOptions {
     }
 }
 
-/// Where run and segment ids come from (the store's counters; plain counters in tests).
+/// Where run and segment ids come from (the store's counters; [`Counters`] elsewhere).
 pub trait Ids {
     fn run_id(&mut self) -> u64;
     fn segment_id(&mut self) -> u64;
+}
+
+/// Ids from plain counters starting at 1, for driving a timeline without a store (tests,
+/// fuzzing, benchmarks).
+#[derive(Debug, Default)]
+pub struct Counters {
+    runs: u64,
+    segments: u64,
+}
+
+impl Ids for Counters {
+    fn run_id(&mut self) -> u64 {
+        self.runs += 1;
+        self.runs
+    }
+    fn segment_id(&mut self) -> u64 {
+        self.segments += 1;
+        self.segments
+    }
 }
 
 /// What the driver must do, in order.
@@ -507,23 +526,6 @@ mod tests {
 
     const T0: i64 = 1_790_000_000_000_000;
 
-    #[derive(Default)]
-    struct Counter {
-        runs: u64,
-        segments: u64,
-    }
-
-    impl Ids for Counter {
-        fn run_id(&mut self) -> u64 {
-            self.runs += 1;
-            self.runs
-        }
-        fn segment_id(&mut self) -> u64 {
-            self.segments += 1;
-            self.segments
-        }
-    }
-
     fn params() -> Arc<TrackParams> {
         Arc::new(TrackParams {
             codec: "avc1.4D401F".into(),
@@ -554,7 +556,7 @@ mod tests {
 
     /// Pushes `frames`, ends the run, returns every step.
     fn drive(t: &mut Timeline, frames: impl IntoIterator<Item = RecFrame>) -> Vec<Step> {
-        let mut ids = Counter::default();
+        let mut ids = Counters::default();
         let mut steps = Vec::new();
         for f in frames {
             steps.extend(t.push(f, &mut ids));
@@ -576,7 +578,7 @@ mod tests {
     #[test]
     fn frames_before_the_first_keyframe_wait_without_counting_as_lost() {
         let mut t = Timeline::new(1, opts(), i64::MIN);
-        let mut ids = Counter::default();
+        let mut ids = Counters::default();
         let mut f = frame(1, 30);
         f.new_run = Some(params());
         let steps = t.push(f, &mut ids);

@@ -856,13 +856,7 @@ async fn dropped_frames_are_counted_and_the_recent_drop_rate_shows_them() {
     // that follows one frame of reordering keeps them all (issue 15); one that follows none
     // (as before B-frames were understood) ends a run at each B-frame and loses the rest of
     // the GOP, and says so.
-    let order = |i: i64| {
-        if i == 0 {
-            return 0;
-        }
-        let (g, r) = ((i - 1) / 3, (i - 1) % 3);
-        3 * g + [3, 1, 2][r as usize]
-    };
+    let order = vms_testkit::ipbb_presentation;
     let bframes = store.camera_id("bframes").unwrap();
     let mut stats = Vec::new();
     for depth in [1, 0] {

@@ -36,3 +36,14 @@ pub async fn wait_for(limit: Duration, what: &str, mut cond: impl FnMut() -> boo
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// The presentation frame number of the `d`-th frame decoded from a camera that puts one pair
+/// of B-frames between anchors (decode order I0 P3 B1 B2 P6 B4 B5 …): frames arrive out of
+/// presentation order, as B-frame cameras send them.
+pub fn ipbb_presentation(d: i64) -> i64 {
+    if d == 0 {
+        return 0;
+    }
+    let (group, r) = ((d - 1) / 3, (d - 1) % 3);
+    3 * group + [3, 1, 2][r as usize]
+}

@@ -18,16 +18,6 @@ async fn package(dir: &Path, key: &ed25519_dalek::SigningKey) -> std::path::Path
     package_of(dir, key, |d| d).await
 }
 
-/// Decode order I0 P3 B1 B2 P6 B4 B5 …: the presentation frame number of the `d`-th frame
-/// decoded, as a camera with one B-frame pair between anchors sends them.
-fn b_frame_order(d: i64) -> i64 {
-    if d == 0 {
-        return 0;
-    }
-    let (group, r) = ((d - 1) / 3, (d - 1) % 3);
-    [3 * group + 3, 3 * group + 1, 3 * group + 2][r as usize]
-}
-
 /// As [`package`], the camera sending frames in decode order `order(d)` (presentation frame
 /// numbers); frames presented at whole seconds are keyframes.
 async fn package_of(
@@ -114,7 +104,7 @@ fn verify(pkg: &Path, key: Option<&str>) -> (i32, String) {
 async fn a_package_of_b_frame_video_verifies() {
     let dir = tempfile::tempdir().unwrap();
     let key = ed25519_dalek::SigningKey::from_bytes(&[5; 32]);
-    let pkg = package_of(dir.path(), &key, b_frame_order).await;
+    let pkg = package_of(dir.path(), &key, vms_testkit::ipbb_presentation).await;
     let (code, out) = verify(&pkg, None);
     assert_eq!(code, 0, "{out}");
     let video = std::fs::read_dir(&pkg)

@@ -92,41 +92,17 @@ async fn partner_approves_a_request_and_investigator_signs_in_with_totp() {
             created_us: now,
         })
         .unwrap();
-    let (partner_user, _) = auth::new_user(
-        "bakery",
-        Role::Partner,
-        Some(p.id),
-        PASSWORD,
-        false,
-        &secrets,
-        now,
-    )
-    .unwrap();
-    store.put_user(&partner_user).unwrap();
-    let (inv_user, inv_totp) = auth::new_user(
-        "investigator",
-        Role::Investigator,
-        None,
-        PASSWORD,
-        true,
-        &secrets,
-        now,
-    )
-    .unwrap();
-    store.put_user(&inv_user).unwrap();
-    let inv_secret = inv_totp.unwrap().0;
+    // Stores an account; returns its TOTP secret when it was given one.
+    let add = |name: &str, role: Role, partner: Option<u64>, with_totp: bool| {
+        let (row, totp) =
+            auth::new_user(name, role, partner, PASSWORD, with_totp, &secrets, now).unwrap();
+        store.put_user(&row).unwrap();
+        totp.map(|t| t.0)
+    };
+    add("bakery", Role::Partner, Some(p.id), false);
+    let inv_secret = add("investigator", Role::Investigator, None, true).unwrap();
     // An account whose owner has yet to enrol a second factor (issue 22 F5).
-    let (new_sup, _) = auth::new_user(
-        "sgt-new",
-        Role::Supervisor,
-        None,
-        PASSWORD,
-        false,
-        &secrets,
-        now,
-    )
-    .unwrap();
-    store.put_user(&new_sup).unwrap();
+    add("sgt-new", Role::Supervisor, None, false);
 
     let state = AppState::new(
         store.clone(),

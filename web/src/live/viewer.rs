@@ -251,12 +251,9 @@ impl Viewer {
         if f.params.codec != Codec::H264 {
             return Err(EndReason::NotH264);
         }
-        // A view that started before the feed showed reordering ends at the first frame that
-        // goes back (the offer of a new view is refused from then on).
-        if !self.pass_b_frames
-            && c.last
-                .is_some_and(|(s, pts, _)| s == f.session && f.pts_90k < pts)
-        {
+        // A view that started before the feed noticed reordering ends once it has (the offer
+        // of a new view is refused from then on).
+        if !self.pass_b_frames && self.feed.reorders() {
             return Err(EndReason::BFrames);
         }
         let new_session = c.last.is_some_and(|(s, _, _)| s != f.session);
