@@ -45,14 +45,17 @@ impl Program {
         Ok(holds)
     }
 
-    /// Lifts hold `id`; its camera, range and reason go into the audit event.
-    pub fn lift_hold(&self, s: &Subject, id: u64) -> Result<HoldRow> {
+    /// Lifts hold `id` for a stated `reason` (required: once lifted, retention may delete the
+    /// video). The audit event holds the camera, range, the reason for lifting and the reason
+    /// the hold was placed.
+    pub fn lift_hold(&self, s: &Subject, id: u64, reason: &str) -> Result<HoldRow> {
+        let reason = text("reason", reason, true)?;
         let hold = self.store.remove_hold(id)?;
         self.audit(NewAuditEvent {
             camera: Some(hold.camera),
             range: Some((hold.start_utc, hold.end_utc)),
-            reason: Some(hold.reason.clone()),
-            detail: format!("hold {id}"),
+            reason: Some(reason),
+            detail: format!("hold {id}, placed for: {}", hold.reason),
             ..event(&s.username, AuditAction::HoldLift, Outcome::Ok)
         })?;
         Ok(hold)

@@ -2,7 +2,8 @@
 //! in ([`auth`], [`login_guard`]), what is recorded about it ([`audit`]), the gate every access
 //! to footage passes ([`footage`]), partners and their cameras ([`partners`], [`cameras`]),
 //! footage requests ([`requests`]), legal holds ([`holds`]), evidence exports' legal basis
-//! ([`exports`]), accounts ([`users`]) and the public report ([`transparency`]). The web API
+//! ([`exports`]), accounts ([`users`]), the public report ([`transparency`]) and which pages of
+//! the web app a role may open ([`navigation`]). The web API
 //! and the CLI call these; neither holds a rule of its own.
 //!
 //! Functions here are synchronous and do store work: async callers run them on the blocking
@@ -16,6 +17,7 @@ pub mod exports;
 pub mod footage;
 pub mod holds;
 pub mod login_guard;
+pub mod navigation;
 pub mod partners;
 pub mod policy;
 pub mod requests;

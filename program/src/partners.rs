@@ -99,6 +99,14 @@ impl Program {
         Ok(partners)
     }
 
+    /// The signed-in partner's own record, and the version of the terms now in force (which it
+    /// has accepted when its record names the same version).
+    pub fn own_account(&self, s: &Subject) -> Result<(PartnerRow, String)> {
+        let pid = self.own_partner(s, Action::PartnerSelf)?;
+        let p = self.store.partner(pid)?.ok_or(ProgramError::NotFound)?;
+        Ok((p, self.settings.terms_version.clone()))
+    }
+
     /// The signed-in partner accepts the current terms (`version` must be them).
     pub fn accept_terms(&self, s: &Subject, version: &str) -> Result<PartnerRow> {
         let pid = self.own_partner(s, Action::PartnerSelf)?;

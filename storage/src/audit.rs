@@ -56,6 +56,8 @@ pub struct AuditFilter {
     pub case_number: Option<String>,
     pub from_us: Option<i64>,
     pub to_us: Option<i64>,
+    /// Only events before this sequence number: the next page after one that ended there.
+    pub before_seq: Option<u64>,
     pub limit: usize,
 }
 
@@ -155,11 +157,17 @@ impl Store {
             filter.limit
         };
         let mut out = Vec::new();
-        for item in self
-            .db
-            .db
-            .iterator_cf(self.db.cf(cf::AUDIT)?, rocksdb::IteratorMode::End)
-        {
+        // Sequence numbers start at 1: nothing comes before event 1.
+        let last = match filter.before_seq {
+            Some(0 | 1) => return Ok(out),
+            Some(s) => Some(u64_key(s - 1)),
+            None => None,
+        };
+        let mode = match &last {
+            Some(k) => rocksdb::IteratorMode::From(k, rocksdb::Direction::Reverse),
+            None => rocksdb::IteratorMode::End,
+        };
+        for item in self.db.db.iterator_cf(self.db.cf(cf::AUDIT)?, mode) {
             let (k, v) = item?;
             let ev: AuditEvent = index::decode(cf::AUDIT, &k, &v)?;
             if filter.to_us.is_some_and(|t| ev.at_us >= t) {

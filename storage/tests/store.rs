@@ -447,6 +447,23 @@ fn audit_chain_detects_edits_deletions_and_truncation() {
             since.iter().map(|e| e.seq).collect::<Vec<_>>(),
             vec![5, 4, 3]
         );
+        // Paging: two at a time, each page starting before the last one's end.
+        let page = |before| {
+            store
+                .audit_search(&AuditFilter {
+                    before_seq: before,
+                    limit: 2,
+                    ..Default::default()
+                })
+                .unwrap()
+                .iter()
+                .map(|e| e.seq)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(page(None), vec![5, 4]);
+        assert_eq!(page(Some(4)), vec![3, 2]);
+        assert_eq!(page(Some(2)), vec![1]);
+        assert_eq!(page(Some(1)), Vec::<u64>::new());
     }
     let tamper = |f: &dyn Fn(&rocksdb::DB)| {
         let db = raw_index(dir.path());

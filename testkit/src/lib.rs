@@ -1,12 +1,14 @@
 //! Helpers the integration tests of every crate share, so each exists once: ffprobe as an
 //! independent judge of media ([`ffprobe`]), a network namespace per test for anything that
 //! binds every interface, multicasts or needs a non-loopback address ([`netns`]), GStreamer's
-//! RTSP server as an independent camera ([`gst`]), polling with a deadline ([`wait_for`]) and
+//! RTSP server as an independent camera ([`gst`]), headless Chromium with axe-core and a QR
+//! reader ([`browser`]), polling with a deadline ([`wait_for`]) and
 //! free loopback ports ([`free_port`]).
 //!
 //! Test code: a failed expectation panics with a message that says what was expected.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod browser;
 pub mod ffprobe;
 pub mod gst;
 pub mod netns;

@@ -1,7 +1,8 @@
 //! The HTTP side of the VMS (axum): the JSON API ([`api`], one module per resource), the route
 //! gate that authenticates and authorizes every route ([`routes`]), WebRTC live view
 //! ([`live`]), the HTTP server ([`server`]) and the web UI. The rules themselves live in
-//! `vms_program`; this crate maps them to HTTP ([`error`]).
+//! `vms_program`; this crate maps them to HTTP ([`error`]) and serves the web app's files
+//! ([`ui`]).
 
 pub mod api;
 pub mod error;
@@ -9,6 +10,7 @@ pub mod live;
 pub mod routes;
 pub mod server;
 pub mod state;
+mod ui;
 
 pub use state::{AppState, CameraView, Settings};
 
@@ -87,20 +89,6 @@ async fn not_found() -> impl IntoResponse {
     (
         StatusCode::NOT_FOUND,
         axum::Json(serde_json::json!({"error": "not found"})),
-    )
-}
-
-pub(crate) async fn page_index() -> impl IntoResponse {
-    (
-        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
-        include_str!("../static/index.html"),
-    )
-}
-
-pub(crate) async fn page_js() -> impl IntoResponse {
-    (
-        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
-        include_str!("../static/app.js"),
     )
 }
 

@@ -106,6 +106,31 @@ impl ApiRouter {
         self.add(method, path, Access::Action(action), on(filter, handler))
     }
 
+    /// The web app's pages: each path and everything below it (deep links such as
+    /// `/cases/2026-004211`) answer `handler` (the app shell) to anyone; the app asks the API
+    /// what the caller may see. Recorded in the table under the page's own path.
+    pub fn pages<H, T>(mut self, paths: impl IntoIterator<Item = &'static str>, handler: H) -> Self
+    where
+        H: axum::handler::Handler<T, AppState> + Clone,
+        T: 'static,
+    {
+        for path in paths {
+            self.router = self
+                .router
+                .route(path, axum::routing::get(handler.clone()))
+                .route(
+                    &format!("{path}/{{*rest}}"),
+                    axum::routing::get(handler.clone()),
+                );
+            self.table.push(RouteSpec {
+                method: Method::GET,
+                path,
+                access: Access::Public,
+            });
+        }
+        self
+    }
+
     pub fn into_parts(self) -> (Router<AppState>, Vec<RouteSpec>) {
         (self.router, self.table)
     }

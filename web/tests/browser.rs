@@ -8,7 +8,7 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::browser::{sign_in, start_browser};
+use common::browser::sign_in;
 use fantoccini::Locator;
 use serde_json::json;
 use vms_program::auth::{self, totp};
@@ -16,6 +16,7 @@ use vms_storage::{
     CameraInfo, CameraSource, PartnerRow, PartnerStatus, RequestRow, RequestStatus, Role,
     SecretBox, SharingMode, Store, StoreOptions,
 };
+use vms_testkit::browser::start_browser;
 use vms_web::{AppState, Settings};
 
 const PASSWORD: &str = "correct horse battery";
@@ -125,6 +126,13 @@ async fn partner_approves_a_request_and_investigator_signs_in_with_totp() {
     let run = async {
         // Partner: sign in (no second factor for partners), approve the pending request.
         sign_in(&c, &base, "bakery", None).await?;
+        // A partner starts on its cameras; the requests are one link away in the navigation.
+        c.wait()
+            .at_most(Duration::from_secs(10))
+            .for_element(Locator::Css("nav a[href='/portal/requests']"))
+            .await?
+            .click()
+            .await?;
         // The page re-renders its lists every few seconds: read and click inside one script so
         // no element goes stale between finding it and using it.
         let js = |script: &'static str| c.execute(script, vec![]);
@@ -189,6 +197,13 @@ async fn partner_approves_a_request_and_investigator_signs_in_with_totp() {
         t.clear().await?;
         t.send_keys(&code).await?;
         c.find(Locator::Id("login-button")).await?.click().await?;
+        // An investigator starts on Cases; the camera list is in the navigation.
+        c.wait()
+            .at_most(Duration::from_secs(10))
+            .for_element(Locator::Css("nav a[href='/cameras']"))
+            .await?
+            .click()
+            .await?;
         let mut text = String::new();
         for _ in 0..100 {
             let t = js("const r = document.querySelector('#cameras tbody tr'); \
@@ -283,14 +298,16 @@ async fn partner_approves_a_request_and_investigator_signs_in_with_totp() {
         && e.event.outcome == "ok"));
 }
 
-/// An investigator signs in, picks a camera and a range, and the recording plays in the page's
-/// MP4 player: the video element decodes it (`readyState >= 2`) and its duration is the
-/// range's, ±1 frame; the timeline shows the recorded spans.
+/// An investigator opens a deep link to a camera's day at a moment, gives the reason, and the
+/// recording plays in the page's MP4 player from that moment to the end of its recorded span:
+/// the video element decodes it (`readyState >= 2`), its duration is the span's rest (±1
+/// frame), the timeline shows the one recorded span, and the clock shows the UTC time of the
+/// frame on screen.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn investigator_plays_back_a_recording() {
     let w = common::world();
     let b = common::T0 - 3_600_000_000;
-    common::record_clip(
+    let times = common::record_clip(
         &w.store,
         w.cams[0],
         &[common::ClipRun {
@@ -301,6 +318,9 @@ async fn investigator_plays_back_a_recording() {
         4,
     )
     .await;
+    let frame_us = times[1] - times[0];
+    let span_end = times[times.len() - 1] + frame_us;
+    let at = b + 2_000_000;
     let (addr, _server) = vms_web::serve(
         "127.0.0.1:0".parse().unwrap(),
         w.state.clone(),
@@ -309,31 +329,21 @@ async fn investigator_plays_back_a_recording() {
     .await
     .unwrap();
     let (_driver, c, _profile) = start_browser(&[]).await;
-    let (start_ms, end_ms) = ((b + 2_000_000) / 1000, (b + 12_000_000) / 1000);
     let code = w.code("investigator").unwrap();
     let run = async {
-        sign_in(&c, &format!("http://{addr}/"), "investigator", Some(&code)).await?;
-        // Wait for the camera list, then choose the camera and range and press Play.
-        let script = format!(
-            "const sel = document.getElementById('pb-camera'); \
-             if (!sel || !sel.querySelector('option[value=\"{cam}\"]')) return false; \
-             sel.value = '{cam}'; \
-             const iso = (ms) => new Date(ms).toISOString().slice(0, 19); \
-             document.getElementById('pb-start').value = iso({start_ms}); \
-             document.getElementById('pb-end').value = iso({end_ms}); \
-             document.getElementById('pb-reason').value = 'browser test'; \
-             document.getElementById('pb-load').click(); return true;",
+        let link = format!(
+            "http://{addr}/recordings?cameras={cam}&at={at}",
             cam = w.cams[0]
         );
-        let mut started = false;
-        for _ in 0..100 {
-            if c.execute(&script, vec![]).await? == json!(true) {
-                started = true;
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        assert!(started, "the playback form never listed the camera");
+        sign_in(&c, &link, "investigator", Some(&code)).await?;
+        // The link chose the camera, day and moment; it never supplies the reason.
+        let reason = c
+            .wait()
+            .at_most(Duration::from_secs(10))
+            .for_element(Locator::Css("#pb-reason"))
+            .await?;
+        assert_eq!(reason.prop("value").await?.unwrap_or_default(), "");
+        reason.send_keys("browser test\u{E007}").await?;
         let mut state = serde_json::Value::Null;
         for _ in 0..150 {
             state = c
@@ -341,7 +351,7 @@ async fn investigator_plays_back_a_recording() {
                     "const v = document.getElementById('player'); \
                      return { ready: v.readyState, duration: v.duration, \
                               error: v.error ? v.error.message || v.error.code : null, \
-                              spans: document.querySelectorAll('#timeline .span').length };",
+                              spans: document.querySelectorAll('.timeline .span').length };",
                     vec![],
                 )
                 .await?;
@@ -350,19 +360,40 @@ async fn investigator_plays_back_a_recording() {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        c.execute(
-            "const v = document.getElementById('player'); v.currentTime = 5; v.scrollIntoView();",
-            vec![],
-        )
-        .await?;
-        tokio::time::sleep(Duration::from_millis(500)).await;
-        let png = c.screenshot().await?;
-        std::fs::write(std::env::temp_dir().join("vms-playback.png"), png).ok();
         assert!(state["error"].is_null(), "{state}");
         assert!(state["ready"].as_u64().unwrap_or(0) >= 2, "{state}");
         let duration = state["duration"].as_f64().unwrap_or(0.0);
-        assert!((duration - 10.0).abs() <= 1.0 / 30.0 + 0.001, "{state}");
+        let want = (span_end - at) as f64 / 1e6;
+        assert!(
+            (duration - want).abs() <= 1.0 / 30.0 + 0.001,
+            "{state} want {want}"
+        );
         assert_eq!(state["spans"], 1, "{state}");
+        // The frame on screen 5 s in is the one recorded at `at` + 5 s (UTC clock).
+        c.execute(
+            "const v = document.getElementById('player'); v.pause(); v.currentTime = 5; v.scrollIntoView();",
+            vec![],
+        )
+        .await?;
+        let want_clock = c
+            .execute(
+                "return new Date(arguments[0]).toISOString().replace('T', ' ').slice(0, 19);",
+                vec![json!((at + 5_000_000) / 1000)],
+            )
+            .await?;
+        let want_clock = want_clock.as_str().unwrap_or_default().to_owned();
+        let clock = vms_testkit::browser::poll(
+            &c,
+            Duration::from_secs(10),
+            "the UTC clock after seeking",
+            "const t = document.getElementById('pb-clock').textContent; return t.includes(' UTC') ? t : null;",
+        )
+        .await?;
+        assert!(
+            clock.as_str().unwrap_or_default().starts_with(&want_clock),
+            "{clock} want {want_clock}"
+        );
+        vms_testkit::browser::screenshot(&c, "browser", "recordings").await?;
         Ok::<_, fantoccini::error::CmdError>(())
     };
     let result = tokio::time::timeout(Duration::from_secs(60), run).await;

@@ -15,10 +15,10 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::browser::start_browser;
 use fantoccini::Locator;
 use serde_json::Value;
 use vms_sim::{Clip, SimOptions, SimServer};
+use vms_testkit::browser::start_browser;
 use vms_testkit::netns::in_netns;
 
 /// A High-profile H.264 clip (no B-frames, 1 s GOPs), encoded by ffmpeg's libx264.
@@ -51,7 +51,7 @@ async fn tiles(c: &fantoccini::Client) -> Vec<Value> {
 /// Waits until every tile decoded at least `n` frames more than `base` (by camera).
 /// Loads the page on a 4-camera grid, types the reason and presses "Watch live".
 async fn start_grid(c: &fantoccini::Client, base: &str) -> Result<(), fantoccini::error::CmdError> {
-    c.goto(&format!("{base}?live=4")).await?;
+    c.goto(&format!("{base}live?layout=4")).await?;
     c.wait()
         .at_most(Duration::from_secs(10))
         .for_element(Locator::Css("#live-section:not(.hidden)"))
@@ -163,7 +163,7 @@ fn chromium_watches_live_cameras_over_webrtc() {
             // A link cannot start a view or supply its reason (issue 22 C1): the page only
             // preselects the layout. The viewer types the reason and presses the button;
             // both cameras decode, the High-profile one included.
-            c.goto(&format!("{base}?live=4&reason=attacker%20chosen"))
+            c.goto(&format!("{base}live?layout=4&reason=attacker%20chosen"))
                 .await?;
             c.wait()
                 .at_most(Duration::from_secs(10))

@@ -487,12 +487,30 @@ async fn sensitive_reads_and_hold_lifts_are_audited() {
         .await;
     assert_eq!(st, StatusCode::CREATED, "{v}");
     let id = v["id"].as_u64().unwrap();
+    // A hold is lifted only for a stated reason (issue 16): without one it stays.
     let (st, v) = w
         .call(Method::DELETE, &format!("/api/holds/{id}"), &sup, None)
         .await;
+    assert_eq!(st, StatusCode::BAD_REQUEST, "{v}");
+    assert_eq!(w.store.holds().unwrap().len(), 1);
+    let (st, v) = w
+        .call(
+            Method::DELETE,
+            &format!("/api/holds/{id}?reason=case%20closed"),
+            &sup,
+            None,
+        )
+        .await;
     assert!(st.is_success(), "{st} {v}");
+    assert!(w.store.holds().unwrap().is_empty());
     let ev = w.last_audit();
     assert_eq!(ev.event.action, "hold.lift");
+    assert_eq!(ev.event.reason.as_deref(), Some("case closed"));
+    assert!(
+        ev.event.detail.ends_with("placed for: case C-9: evidence"),
+        "{}",
+        ev.event.detail
+    );
     assert_eq!(ev.event.camera, Some(w.cams[1]));
     assert_eq!(ev.event.range, Some((T0 - 5_000_000, T0)));
 }

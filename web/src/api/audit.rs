@@ -52,6 +52,8 @@ pub(crate) struct AuditQuery {
     case_number: Option<String>,
     from_us: Option<i64>,
     to_us: Option<i64>,
+    /// The next page: events before this sequence number.
+    before: Option<u64>,
     limit: Option<usize>,
 }
 
@@ -67,6 +69,7 @@ pub(crate) async fn audit_search(
             case_number: q.case_number,
             from_us: q.from_us,
             to_us: q.to_us,
+            before_seq: q.before,
             limit: q.limit.unwrap_or(500).min(10_000),
         };
         let events = st.program.audit_log(&s, f)?;

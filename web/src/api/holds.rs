@@ -6,7 +6,7 @@ use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use vms_program::holds::NewHold;
 
-use crate::error::{ApiJson, ApiPath, ApiResult};
+use crate::error::{ApiJson, ApiPath, ApiQuery, ApiResult};
 use crate::routes::Caller;
 use crate::state::AppState;
 
@@ -90,13 +90,22 @@ pub(crate) async fn list_holds(
     .await
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct LiftQuery {
+    /// Why the hold is lifted (audited; required).
+    #[serde(default)]
+    reason: String,
+}
+
 pub(crate) async fn lift_hold(
     State(st): State<AppState>,
     Caller(s): Caller,
     ApiPath(id): ApiPath<u64>,
+    ApiQuery(q): ApiQuery<LiftQuery>,
 ) -> ApiResult<StatusCode> {
     st.blocking(move |st| {
-        st.program.lift_hold(&s, id)?;
+        st.program.lift_hold(&s, id, &q.reason)?;
         Ok(StatusCode::NO_CONTENT)
     })
     .await

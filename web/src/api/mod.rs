@@ -18,7 +18,7 @@ pub(crate) mod users;
 pub use playback::{RangeError, parse_range};
 
 use axum::http::Method;
-use vms_program::Action;
+use vms_program::{Action, navigation};
 
 use crate::routes::ApiRouter;
 use crate::state::AppState;
@@ -27,8 +27,15 @@ use crate::state::AppState;
 pub fn routes(state: AppState) -> ApiRouter {
     use Method as M;
     ApiRouter::new(state)
-        .public(M::GET, "/", crate::page_index)
-        .public(M::GET, "/app.js", crate::page_js)
+        .public(M::GET, "/", crate::ui::shell)
+        .public(M::GET, "/ui/{*file}", crate::ui::file)
+        .pages(
+            navigation::Page::ALL
+                .iter()
+                .map(|p| p.path())
+                .chain(navigation::PUBLIC_PAGES),
+            crate::ui::shell,
+        )
         .public(M::POST, "/api/login", session::login)
         .public(M::GET, "/api/transparency", audit::transparency)
         .signed_in(M::POST, "/api/logout", session::logout)
@@ -117,6 +124,12 @@ pub fn routes(state: AppState) -> ApiRouter {
             "/api/partners",
             Action::ManagePartners,
             partners::create_partner,
+        )
+        .secured(
+            M::GET,
+            "/api/partner",
+            Action::PartnerSelf,
+            partners::own_account,
         )
         .secured(
             M::POST,

@@ -85,6 +85,29 @@ pub(crate) async fn list_partners(
     .await
 }
 
+#[derive(Serialize)]
+pub(crate) struct OwnAccountOut {
+    #[serde(flatten)]
+    partner: PartnerOut,
+    /// The terms now in force; the partner must accept them when `terms_version` differs.
+    terms_current: String,
+}
+
+/// The signed-in partner's own record (its participation page).
+pub(crate) async fn own_account(
+    State(st): State<AppState>,
+    Caller(s): Caller,
+) -> ApiResult<Json<OwnAccountOut>> {
+    st.blocking(move |st| {
+        let (p, terms_current) = st.program.own_account(&s)?;
+        Ok(Json(OwnAccountOut {
+            partner: partner_out(p),
+            terms_current,
+        }))
+    })
+    .await
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct TermsBody {

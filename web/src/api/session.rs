@@ -7,6 +7,7 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use vms_program::audit::{AuditAction, Outcome};
 use vms_program::auth::{self, LoginError, SESSION_COOKIE};
+use vms_program::{Subject, navigation};
 use vms_storage::NewAuditEvent;
 
 use crate::error::{ApiError, ApiJson, ApiResult};
@@ -45,6 +46,37 @@ pub(crate) struct MeResponse {
     partner: Option<u64>,
     csrf: Option<String>,
     mfa: bool,
+    /// The web app's pages this user may open, in navigation order (the policy's decision).
+    pages: Vec<PageOut>,
+    /// The actions this user may ever do, for controls inside a page.
+    actions: Vec<&'static str>,
+}
+
+#[derive(Serialize)]
+struct PageOut {
+    path: &'static str,
+    title: &'static str,
+}
+
+impl MeResponse {
+    fn new(s: Subject, csrf: Option<String>) -> Self {
+        let pages = navigation::pages_for(&s)
+            .into_iter()
+            .map(|p| PageOut {
+                path: p.path(),
+                title: p.title(),
+            })
+            .collect();
+        MeResponse {
+            actions: navigation::actions_for(&s),
+            pages,
+            role: s.role.as_str(),
+            partner: s.partner,
+            mfa: s.mfa,
+            username: s.username,
+            csrf,
+        }
+    }
 }
 
 /// The one answer to a refused sign-in.
@@ -141,17 +173,7 @@ pub(crate) async fn login(
             header::SET_COOKIE,
             HeaderValue::from_str(&cookie).map_err(|e| ApiError::Internal(e.to_string()))?,
         );
-        Ok((
-            headers,
-            Json(MeResponse {
-                username: l.subject.username,
-                role: l.subject.role.as_str(),
-                partner: l.subject.partner,
-                csrf: Some(l.csrf),
-                mfa: l.subject.mfa,
-            }),
-        )
-            .into_response())
+        Ok((headers, Json(MeResponse::new(l.subject, Some(l.csrf)))).into_response())
     })
     .await
 }
@@ -196,13 +218,7 @@ pub(crate) async fn me(
             Some(t) => st.store.session(&auth::token_hash(&t))?.map(|s| s.csrf),
             None => None,
         };
-        Ok(Json(MeResponse {
-            username: s.username,
-            role: s.role.as_str(),
-            partner: s.partner,
-            csrf,
-            mfa: s.mfa,
-        }))
+        Ok(Json(MeResponse::new(s, csrf)))
     })
     .await
 }

@@ -1,0 +1,140 @@
+// The web app: navigation built from what `/api/me` says the user may open (the server's
+// policy decides; the app holds no copy of the rules), a router over the History API so deep
+// links survive a reload and back/forward work, and a periodic refresh of the page on show.
+//
+// A page module exports `render(ctx)`, which fills `ctx.view` and may return
+// `{ refresh(background), leave() }`. `ctx.rest` is the path below the page's own path (e.g.
+// the camera id of `/cameras/3`), `ctx.query` its query string.
+
+import { api, session } from './api.js';
+import { h } from './dom.js';
+import { signIn, signOut } from './session.js';
+
+const PAGES = {
+  '/live': () => import('./pages/live.js'),
+  '/recordings': () => import('./pages/recordings.js'),
+  '/cases': () => import('./pages/cases.js'),
+  '/cameras': () => import('./pages/cameras.js'),
+  '/partners': () => import('./pages/partners.js'),
+  '/users': () => import('./pages/users.js'),
+  '/holds': () => import('./pages/holds.js'),
+  '/audit': () => import('./pages/audit.js'),
+  '/system': () => import('./pages/system.js'),
+  '/portal/cameras': () => import('./pages/portal.js').then((m) => ({ render: m.cameras })),
+  '/portal/requests': () => import('./pages/portal.js').then((m) => ({ render: m.requests })),
+  '/portal/receipts': () => import('./pages/portal.js').then((m) => ({ render: m.receipts })),
+  '/portal/participation': () => import('./pages/portal.js').then((m) => ({ render: m.participation })),
+  '/transparency': () => import('./pages/transparency.js'),
+};
+const PUBLIC = ['/transparency'];
+
+let current = null; // the shown page's { refresh, leave }
+let rendering = 0;
+
+/** The page a path belongs to: its own path, and the rest below it. */
+function match(path) {
+  const base = Object.keys(PAGES).filter((p) => path === p || path.startsWith(`${p}/`)).sort((a, b) => b.length - a.length)[0];
+  return base ? { base, rest: path.slice(base.length + 1) } : null;
+}
+
+/** Goes to `url` (a path with optional query) inside the app. */
+export function navigate(url, { replace = false } = {}) {
+  if (replace) history.replaceState(null, '', url);
+  else history.pushState(null, '', url);
+  show();
+}
+
+async function show() {
+  const token = ++rendering;
+  if (current && current.leave) current.leave();
+  current = null;
+  const path = location.pathname;
+  const m = match(path);
+  const isPublic = m && PUBLIC.includes(m.base);
+  if (!session.me && !isPublic) {
+    session.me = await whoAmI();
+    if (!session.me) { session.me = await signIn(); }
+    if (token !== rendering) return;
+  }
+  drawChrome();
+  document.getElementById('app').hidden = false;
+  const allowed = session.me ? session.me.pages.map((p) => p.path) : [];
+  if (!m || path === '/') {
+    const home = allowed[0];
+    if (home) { navigate(home, { replace: true }); return; }
+  }
+  const view = document.getElementById('view');
+  view.replaceChildren();
+  if (!m || (!isPublic && !allowed.includes(m.base))) {
+    view.append(h('h1', { tabindex: '-1', id: 'page-title' }, 'Not available'),
+      h('p', {}, m ? 'Your account cannot open this page.' : 'There is no such page.'),
+      allowed[0] ? h('p', {}, h('a', { href: allowed[0] }, 'Go to your start page')) : '');
+    view.querySelector('h1').focus();
+    return;
+  }
+  const mod = await PAGES[m.base]();
+  if (token !== rendering) return;
+  const ctx = { view, me: session.me, rest: m.rest, query: new URLSearchParams(location.search), navigate };
+  try {
+    current = (await mod.render(ctx)) || null;
+  } catch (e) {
+    view.append(h('p', { class: 'error', role: 'alert' }, e.message));
+  }
+  if (token !== rendering) { if (current && current.leave) current.leave(); return; }
+  const title = view.querySelector('h1');
+  document.title = `${title ? title.textContent : 'VMS'} — Partner-camera VMS`;
+  if (title && !view.contains(document.activeElement) && !ctx.keepFocus) title.focus();
+}
+
+async function whoAmI() {
+  try {
+    return await api('GET', '/api/me');
+  } catch (e) {
+    return null;
+  }
+}
+
+/** The navigation and the signed-in user's name (or a sign-in link on public pages). */
+function drawChrome() {
+  const nav = document.getElementById('nav');
+  const who = document.getElementById('who');
+  const me = session.me;
+  const path = location.pathname;
+  const items = me ? me.pages : [];
+  nav.replaceChildren(h('ul', {}, items.map((p) => h('li', {}, h('a', { href: p.path, 'aria-current': path === p.path || path.startsWith(`${p.path}/`) ? 'page' : false }, p.title)))));
+  if (me) {
+    who.replaceChildren(`${me.username} (${me.role}) `, h('button', { id: 'logout', type: 'button', onclick: async () => { if (current && current.leave) current.leave(); current = null; await signOut(); session.me = null; history.pushState(null, '', '/'); show(); } }, 'Sign out'));
+  } else {
+    who.replaceChildren(h('a', { href: '/' }, 'Sign in'));
+  }
+}
+
+// In-app links: same-origin, not the API or a download, no modifier key.
+document.addEventListener('click', (ev) => {
+  const a = ev.target.closest && ev.target.closest('a[href]');
+  if (!a || ev.defaultPrevented || ev.button !== 0 || ev.metaKey || ev.ctrlKey || ev.shiftKey || ev.altKey) return;
+  const url = new URL(a.href, location.href);
+  if (url.origin !== location.origin || a.hasAttribute('download') || a.target || url.pathname.startsWith('/api/') || url.pathname.startsWith('/ui/')) return;
+  ev.preventDefault();
+  navigate(url.pathname + url.search);
+});
+window.addEventListener('popstate', () => show());
+
+// A session that idles out (any call answers 401): the sign-in prompt, then the same page.
+let prompting = false;
+session.onSignedOut = async () => {
+  if (prompting || !session.me) return;
+  prompting = true;
+  if (current && current.leave) current.leave();
+  current = null;
+  session.me = null;
+  session.me = await signIn('Your session has ended. Sign in again to return to this page.');
+  prompting = false;
+  show();
+};
+
+setInterval(() => {
+  if (current && current.refresh && session.me) current.refresh(true).catch(() => {});
+}, 3000);
+
+show();

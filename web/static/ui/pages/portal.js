@@ -1,0 +1,117 @@
+// The partner portal: my cameras (enrol, sharing, retention, pause), footage requests to
+// answer, access receipts (every access to my cameras), and participation (terms, pause all,
+// leave the program with the legal-hold notice).
+
+import { api } from '../api.js';
+import { h, pageTitle, utc, table, refill, status } from '../dom.js';
+import { enrollForm } from '../enroll.js';
+
+const followsDenial = (r) => {
+  const ids = r.earlier_denied || [];
+  return ids.length ? ` — follows denied request ${ids.map((id) => `#${id}`).join(', ')}` : '';
+};
+
+export async function cameras(ctx) {
+  const note = status('cameras-status');
+  const render = (c) => {
+    const h1 = c.health || {};
+    const sharing = h('select', { 'aria-label': `Sharing of ${c.name}`, dataset: { camera: c.id } },
+      ['registry', 'on-request', 'live'].map((m) => h('option', { value: m, selected: m === c.sharing }, m)));
+    sharing.addEventListener('change', () => change(c, { sharing: sharing.value }));
+    const days = h('input', { type: 'number', min: '1', max: '365', value: String(c.retention_days), 'aria-label': `Days ${c.name} keeps video`, class: 'days' });
+    days.addEventListener('change', () => change(c, { retention_days: Number(days.value) }));
+    const pause = h('button', { type: 'button', onclick: () => change(c, { paused: !c.paused }) }, c.paused ? `Resume ${c.name}` : `Pause ${c.name}`);
+    return [c.name, c.location, h('td', {}, sharing), h('td', { class: `recording ${h1.state || ''}` }, c.paused ? 'paused' : h1.state || 'not recording'),
+      h1.frames_recorded ?? '', h('td', {}, days), h('td', {}, pause)];
+  };
+  const list = table('my-cameras', ['Camera', 'Location', 'Sharing', 'Recording', 'Frames recorded', 'Keep video (days)', ''], await api('GET', '/api/cameras'), render, 'You have not enrolled a camera yet.');
+  async function change(c, body) {
+    note.textContent = '';
+    try { await api('PATCH', `/api/cameras/${c.id}`, body); await refresh(false); note.textContent = ''; }
+    catch (e) { note.textContent = `${c.name}: ${e.message}`; }
+  }
+  async function refresh(background) {
+    // Not while the user is editing a row (a re-render would take their focus away).
+    if (list.contains(document.activeElement) && document.activeElement.tagName !== 'BUTTON') return;
+    refill(list, await api('GET', '/api/cameras', undefined, { background }), render, 'You have not enrolled a camera yet.');
+  }
+  const added = h('p', { role: 'status', class: 'ok', id: 'enroll-done' });
+  ctx.view.append(pageTitle('My cameras'), h('section', {}, list, note),
+    h('section', { 'aria-labelledby': 'enroll-title' }, h('h2', { id: 'enroll-title' }, 'Connect a camera'),
+      h('p', { class: 'muted' }, 'The server records the camera’s main stream. You decide how the agency may use it, and you see every access.'),
+      enrollForm({ onDone: async (cam) => { added.textContent = `${cam.name} enrolled; recording starts within seconds.`; await refresh(false); } }), added));
+  return { refresh };
+}
+
+export async function requests(ctx) {
+  const note = status('requests-status');
+  const render = (r) => {
+    const td = h('td', {});
+    if (r.status === 'pending') {
+      const noteInput = h('input', { 'aria-label': `Note to the investigator about request ${r.id}`, placeholder: 'Note (optional)' });
+      for (const [label, approve] of [['Approve', true], ['Deny', false]]) {
+        td.append(h('button', { type: 'button', class: approve ? 'approve' : 'deny', 'aria-label': `${label} request ${r.id}`,
+          onclick: async () => {
+            note.textContent = '';
+            try { await api('POST', `/api/requests/${r.id}/decision`, { approve, note: noteInput.value }); await refresh(false); }
+            catch (e) { note.textContent = `Request ${r.id}: ${e.message}`; }
+          } }, label), ' ');
+      }
+      td.append(noteInput);
+    }
+    return [`#${r.id}`, r.case_number, r.cameras.join(', '), `${utc(r.start_us)} – ${utc(r.end_us)}`, `${r.offence}: ${r.reason}`,
+      h('td', { class: 'status' }, (r.exigent ? `exigent (${r.decided_by}): ${r.decision_note}` : r.status) + followsDenial(r)), td];
+  };
+  const list = table('partner-requests', ['#', 'Case', 'Cameras', 'Range (UTC)', 'Reason', 'Status', ''], await api('GET', '/api/requests'), render, 'No request for your cameras.');
+  async function refresh(background) {
+    if (list.contains(document.activeElement) && document.activeElement.tagName === 'INPUT') return;
+    refill(list, await api('GET', '/api/requests', undefined, { background }), render, 'No request for your cameras.');
+  }
+  ctx.view.append(pageTitle('Footage requests'), h('p', { class: 'muted' }, 'Investigators ask for footage of your cameras; nothing is shared until you approve (except exigent access, which a supervisor justifies in writing and you see here).'), note, list);
+  return { refresh };
+}
+
+export async function receipts(ctx) {
+  const render = (e) => [utc(e.at_us), e.actor, e.action, e.camera, [e.case_number, e.reason].filter(Boolean).join(' — '), e.outcome];
+  const list = table('receipts', ['When (UTC)', 'Who', 'What', 'Camera', 'Case / reason', 'Outcome'], await api('GET', '/api/partner/receipts'), render, 'No one has accessed your cameras.');
+  ctx.view.append(pageTitle('Access receipts'), h('p', { class: 'muted' }, 'Every access to your cameras: who, when and why.'), list);
+  return { async refresh(background) { refill(list, await api('GET', '/api/partner/receipts', undefined, { background }), render, 'No one has accessed your cameras.'); } };
+}
+
+export async function participation(ctx) {
+  const me = await api('GET', '/api/partner');
+  const note = h('p', { id: 'status-note', role: 'status' });
+  const error = status('participation-error');
+  const terms = h('section', { 'aria-labelledby': 'terms-title' }, h('h2', { id: 'terms-title' }, 'Program terms'));
+  const showTerms = (p) => {
+    const current = p.terms_version === p.terms_current;
+    terms.replaceChildren(terms.firstChild, h('p', { id: 'terms-state' }, current ? `You accepted version ${p.terms_version} on ${utc(p.terms_accepted_us)} UTC.` : `Version ${p.terms_current} is in force${p.terms_version ? ` (you accepted ${p.terms_version})` : ''}.`),
+      current ? '' : h('button', { type: 'button', id: 'accept-terms', onclick: async () => {
+        error.textContent = '';
+        try { const r = await api('POST', '/api/partner/terms', { version: p.terms_current }); showTerms({ ...r, terms_current: p.terms_current }); }
+        catch (e) { error.textContent = e.message; }
+      } }, `Accept version ${p.terms_current}`));
+  };
+  showTerms(me);
+  const setStatus = async (s) => {
+    error.textContent = '';
+    if (s === 'left' && !confirm('Leave the program? Recording stops and your recorded video is deleted, except what is under a legal hold.')) return;
+    try {
+      const r = await api('POST', '/api/partner/status', { status: s });
+      note.textContent = r.note;
+      state.textContent = `Status: ${r.status}`;
+      if (r.legal_holds.length) {
+        note.append(h('ul', { id: 'leave-holds' }, r.legal_holds.map((x) => h('li', {}, `Hold #${x.id}: camera ${x.camera}, ${utc(x.start_us)} – ${utc(x.end_us)} UTC`))));
+      }
+    } catch (e) { error.textContent = e.message; }
+  };
+  const state = h('p', { id: 'partner-state' }, `Status: ${me.status}`);
+  ctx.view.append(pageTitle('Participation'), terms,
+    h('section', { 'aria-labelledby': 'part-title' }, h('h2', { id: 'part-title' }, 'Recording'), state,
+      h('div', { class: 'actions' },
+        h('button', { type: 'button', id: 'pause-all', onclick: () => setStatus('paused') }, 'Pause all recording'),
+        h('button', { type: 'button', id: 'resume-all', onclick: () => setStatus('active') }, 'Resume'),
+        h('button', { type: 'button', id: 'leave', onclick: () => setStatus('left') }, 'Leave the program')),
+      h('p', { class: 'muted' }, 'Leaving stops recording and deletes your recorded video, except ranges a court or supervisor has placed under legal hold; those are kept until the hold is lifted, and you are shown them here.'),
+      note, error));
+}
