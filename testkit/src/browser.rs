@@ -98,7 +98,8 @@ pub async fn sign_in(
 }
 
 /// Runs `script` (a function body that returns a value or `null`) until it returns something
-/// other than `null`/`false`, for at most `limit`; returns that value.
+/// other than `null`/`false`, for at most `limit`; returns that value, or
+/// [`CmdError::WaitTimeout`] (saying what it waited for on stderr).
 pub async fn poll(
     c: &fantoccini::Client,
     limit: Duration,
@@ -111,10 +112,11 @@ pub async fn poll(
         if !v.is_null() && v != Value::Bool(false) {
             return Ok(v);
         }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out after {limit:?} waiting for {what}"
-        );
+        if tokio::time::Instant::now() >= deadline {
+            // An error, not a panic, so the caller can still look at the page.
+            eprintln!("timed out after {limit:?} waiting for {what}");
+            return Err(CmdError::WaitTimeout);
+        }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }

@@ -2,7 +2,7 @@
 //! independent judge of media ([`ffprobe`]), a network namespace per test for anything that
 //! binds every interface, multicasts or needs a non-loopback address ([`netns`]), GStreamer's
 //! RTSP server as an independent camera ([`gst`]), headless Chromium with axe-core and a QR
-//! reader ([`browser`]), polling with a deadline ([`wait_for`]) and
+//! reader ([`browser`]), a stand-in ONVIF device ([`onvif`]), polling with a deadline ([`wait_for`]) and
 //! free loopback ports ([`free_port`]).
 //!
 //! Test code: a failed expectation panics with a message that says what was expected.
@@ -12,6 +12,7 @@ pub mod browser;
 pub mod ffprobe;
 pub mod gst;
 pub mod netns;
+pub mod onvif;
 
 use std::time::{Duration, Instant};
 

@@ -85,11 +85,23 @@ async fn security_headers(
     resp
 }
 
-async fn not_found() -> impl IntoResponse {
+/// 404: the app (which says there is no such page) to a browser asking for a page, JSON to
+/// everyone else and under `/api/`.
+async fn not_found(req: axum::extract::Request) -> axum::response::Response {
+    let wants_page = !req.uri().path().starts_with("/api/")
+        && req
+            .headers()
+            .get(header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.contains("text/html"));
+    if wants_page {
+        return (StatusCode::NOT_FOUND, ui::shell().await).into_response();
+    }
     (
         StatusCode::NOT_FOUND,
         axum::Json(serde_json::json!({"error": "not found"})),
     )
+        .into_response()
 }
 
 /// Serves `app` on `addr` until `shutdown` resolves, within the settings'

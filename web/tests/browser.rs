@@ -435,3 +435,98 @@ async fn sign_out_and_type(
         .await?;
     Ok(())
 }
+
+/// A session that idles out while a page is open: the next thing the user does shows the
+/// sign-in prompt with the reason, and signing in returns to the same page (a deep link to a
+/// case), not to the start page. Unknown paths and pages of other roles say so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_session_asks_to_sign_in_and_returns_to_the_same_page() {
+    let w = common::world();
+    let (addr, _server) = vms_web::serve(
+        "127.0.0.1:0".parse().unwrap(),
+        w.state.clone(),
+        std::future::pending(),
+    )
+    .await
+    .unwrap();
+    let (_driver, c, _profile) = start_browser(&[]).await;
+    let page = format!("http://{addr}/cases/2026-000077");
+    let run = async {
+        sign_in(&c, &page, "supervisor", w.code("supervisor").as_deref()).await?;
+        let title = vms_testkit::browser::poll(
+            &c,
+            Duration::from_secs(10),
+            "the case page",
+            "const t = document.getElementById('page-title'); return t ? t.textContent : null;",
+        )
+        .await?;
+        assert_eq!(title, "Case 2026-000077");
+        // Half an hour without a user's request (the page's own refreshes do not count).
+        w.clock.advance_secs(31 * 60);
+        c.find(Locator::Css("nav a[href='/audit']"))
+            .await?
+            .click()
+            .await?;
+        let msg = vms_testkit::browser::poll(
+            &c,
+            Duration::from_secs(10),
+            "the sign-in prompt",
+            "const l = document.querySelector('#login:not(.hidden)'); \
+             return l ? document.getElementById('login-error').textContent : null;",
+        )
+        .await?;
+        assert!(
+            msg.as_str()
+                .unwrap_or_default()
+                .contains("session has ended"),
+            "{msg}"
+        );
+        // Signing in again returns to the page the user was going to.
+        let code = w.code("supervisor").unwrap();
+        let user = c.find(Locator::Id("username")).await?;
+        user.clear().await?;
+        user.send_keys("supervisor").await?;
+        c.find(Locator::Id("password"))
+            .await?
+            .send_keys(PASSWORD)
+            .await?;
+        c.find(Locator::Id("totp"))
+            .await?
+            .send_keys(&format!("{code}\u{E007}"))
+            .await?;
+        let back = vms_testkit::browser::poll(
+            &c,
+            Duration::from_secs(10),
+            "the same page again",
+            "const t = document.getElementById('page-title'); const e = document.getElementById('login-error').textContent; \
+             if (e && !e.includes('session has ended')) return ['error', e]; \
+             return t && !document.getElementById('app').hidden ? [location.pathname, t.textContent] : null;",
+        )
+        .await?;
+        assert_eq!(back, json!(["/audit", "Audit log"]));
+        // A page this role may not open, and one that does not exist.
+        for (path, want) in [
+            ("/users", "Your account cannot open this page."),
+            ("/no-such-page", "There is no such page."),
+        ] {
+            c.goto(&format!("http://{addr}{path}")).await?;
+            let text = vms_testkit::browser::poll(
+                &c,
+                Duration::from_secs(10),
+                path,
+                "const t = document.getElementById('page-title'); return t ? document.getElementById('view').textContent : null;",
+            )
+            .await?;
+            assert!(
+                text.as_str().unwrap_or_default().contains(want),
+                "{path}: {text}"
+            );
+        }
+        Ok::<_, fantoccini::error::CmdError>(())
+    };
+    let result = tokio::time::timeout(Duration::from_secs(60), run).await;
+    let _ = c.close().await;
+    result
+        .expect("browser steps timed out")
+        .expect("browser steps");
+}

@@ -1,5 +1,6 @@
 //! `POST /api/onvif/probe` through the real router against a stand-in ONVIF device on
-//! 127.0.0.1 that answers with the captured responses in `ingest/testdata/onvif`.
+//! 127.0.0.1 that answers with the captured responses in `ingest/testdata/onvif`
+//! (`vms_testkit::onvif`).
 #![allow(clippy::unwrap_used)]
 
 mod common;
@@ -9,89 +10,12 @@ use std::time::Duration;
 use axum::http::{Method, StatusCode};
 use common::*;
 use serde_json::json;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use vms_testkit::netns::in_netns;
-
-fn capture(name: &str) -> String {
-    std::fs::read_to_string(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../ingest/testdata/onvif")
-            .join(name),
-    )
-    .unwrap()
-}
-
-/// Serves SOAP answers by operation name until the test ends; returns the port.
-async fn device() -> u16 {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    tokio::spawn(async move {
-        while let Ok((mut s, _)) = listener.accept().await {
-            tokio::spawn(async move {
-                let mut buf = Vec::new();
-                let mut tmp = [0u8; 8192];
-                loop {
-                    let n = s.read(&mut tmp).await.unwrap_or(0);
-                    if n == 0 {
-                        return;
-                    }
-                    buf.extend_from_slice(&tmp[..n]);
-                    let text = String::from_utf8_lossy(&buf);
-                    let Some(head_end) = text.find("\r\n\r\n") else {
-                        continue;
-                    };
-                    let len = text[..head_end]
-                        .lines()
-                        .find_map(|l| {
-                            l.to_ascii_lowercase()
-                                .strip_prefix("content-length:")
-                                .map(|v| v.trim().parse::<usize>().unwrap_or(0))
-                        })
-                        .unwrap_or(0);
-                    if buf.len() < head_end + 4 + len {
-                        continue;
-                    }
-                    let body = &text[head_end + 4..];
-                    let answer = if body.contains("GetSystemDateAndTime") {
-                        capture("gsdt_hikvision_cst8.xml")
-                    } else if body.contains("GetDeviceInformation") {
-                        capture("device_info_milesight.xml")
-                    } else if body.contains("GetServices") {
-                        capture("services_media2_nat.xml")
-                    } else if body.contains("GetProfiles") {
-                        capture("profiles_media2_h265_main.xml")
-                    } else if body.contains("GetStreamUri") {
-                        let token = body
-                            .split("ProfileToken>")
-                            .nth(1)
-                            .unwrap_or("")
-                            .split('<')
-                            .next()
-                            .unwrap_or("")
-                            .to_owned();
-                        capture("stream_uri_media2.xml").replace("{{PROFILE}}", &token)
-                    } else if body.contains("GetSnapshotUri") {
-                        capture("snapshot_uri_media2.xml")
-                    } else {
-                        String::new()
-                    };
-                    let resp = format!(
-                        "HTTP/1.1 200 OK\r\nContent-Type: application/soap+xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{answer}",
-                        answer.len()
-                    );
-                    let _ = s.write_all(resp.as_bytes()).await;
-                    return;
-                }
-            });
-        }
-    });
-    port
-}
 
 #[tokio::test]
 async fn probe_reports_the_device_and_the_streams_enrollment_would_record() {
     let w = world();
-    let port = device().await;
+    let port = vms_testkit::onvif::stand_in_device(None).await;
     let admin = w.login("admin").await;
     let (st, v) = w
         .call(
@@ -190,7 +114,7 @@ fn discover_over_the_api_in_a_private_namespace() {
                     .and_then(|s| s.split('<').next())
                     .unwrap_or_default()
                     .to_owned();
-                let answer = capture("probe_matches_standard.xml")
+                let answer = vms_testkit::onvif::capture("probe_matches_standard.xml")
                     .replace("urn:uuid:00000000-1111-4222-8333-444444444444", &id);
                 let _ = sock.send_to(answer.as_bytes(), from).await;
             }

@@ -59,7 +59,7 @@ async function show() {
   drawChrome();
   document.getElementById('app').hidden = false;
   const allowed = session.me ? session.me.pages.map((p) => p.path) : [];
-  if (!m || path === '/') {
+  if (path === '/') {
     const home = allowed[0];
     if (home) { navigate(home, { replace: true }); return; }
   }

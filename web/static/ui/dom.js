@@ -1,7 +1,11 @@
 // Small DOM helpers shared by the pages: building elements, tables, forms whose errors show
 // next to the control that caused them, times in UTC, and the searchable camera picker.
 
-/** `h('button', { class: 'x', onclick: f }, 'Label')`: an element with attributes and children. */
+/**
+ * `h('button', { class: 'x', onclick: f }, 'Label')`: an element with attributes and children.
+ * `value`, `checked` and `selected` are set as attributes, so they are also what a form's
+ * `reset()` returns to.
+ */
 export function h(tag, attrs = {}, ...children) {
   const e = document.createElement(tag);
   for (const [k, v] of Object.entries(attrs || {})) {
@@ -9,10 +13,9 @@ export function h(tag, attrs = {}, ...children) {
     if (k.startsWith('on')) e.addEventListener(k.slice(2), v);
     else if (k === 'class') e.className = v;
     else if (k === 'dataset') Object.assign(e.dataset, v);
-    else if (k === 'value' || k === 'checked' || k === 'selected') e[k] = v;
     else e.setAttribute(k, v === true ? '' : String(v));
   }
-  e.append(...children.flat().filter((c) => c !== undefined && c !== null && c !== false));
+  e.append(...children.flat(Infinity).filter((c) => c !== undefined && c !== null && c !== false));
   return e;
 }
 
@@ -131,11 +134,17 @@ export const inputUtc = (us) => new Date(us / 1000).toISOString().slice(0, 19);
 /** Microseconds UTC from an `<input type="datetime-local">` read as UTC; NaN if empty. */
 export const fromInputUtc = (v) => Date.parse(`${v.length === 16 ? `${v}:00` : v}Z`) * 1000;
 
-/** A time range input pair, defaulting to the last `minutes`. */
+/**
+ * A time range input pair, defaulting to the last `minutes`. The inputs hold whole seconds:
+ * the start is rounded up and the end down, so the range never reaches outside the one given
+ * (e.g. an approved request's).
+ */
 export function rangeFields(prefix, minutes = 60, start, end) {
   const now = Date.now() * 1000;
-  const s = h('input', { type: 'datetime-local', step: '1', name: 'start', id: `${prefix}-start`, required: true, value: inputUtc(start ?? now - minutes * 60e6) });
-  const e = h('input', { type: 'datetime-local', step: '1', name: 'end', id: `${prefix}-end`, required: true, value: inputUtc(end ?? now) });
+  const s0 = Math.ceil((start ?? now - minutes * 60e6) / 1e6) * 1e6;
+  const e0 = Math.floor((end ?? now) / 1e6) * 1e6;
+  const s = h('input', { type: 'datetime-local', step: '1', name: 'start', id: `${prefix}-start`, required: true, value: inputUtc(s0) });
+  const e = h('input', { type: 'datetime-local', step: '1', name: 'end', id: `${prefix}-end`, required: true, value: inputUtc(e0) });
   return [field('From (UTC)', s), field('To (UTC)', e)];
 }
 

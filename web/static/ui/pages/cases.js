@@ -78,8 +78,7 @@ function showCase(ctx, n, cams, reqs, exports) {
   const renderRequest = (r) => {
     const actions = [];
     if (['approved', 'exigent'].includes(r.status) && can('video.playback')) {
-      const day = new Date(r.start_us / 1000).toISOString().slice(0, 10);
-      actions.push(h('a', { href: `/recordings?cameras=${r.cameras.join(',')}&day=${day}&at=${r.start_us}&case=${encodeURIComponent(n)}` }, 'Play'));
+      actions.push(h('a', { href: `/recordings?cameras=${r.cameras.join(',')}&from=${r.start_us}&to=${r.end_us}&at=${r.start_us}&case=${encodeURIComponent(n)}` }, `Play request ${r.id}`));
     }
     if (r.status === 'pending' && can('request.exigent')) actions.push(exigentForm(r));
     return [`#${r.id}`, r.investigator, r.cameras.map((id) => camName(cams, id)).join(', '), `${utc(r.start_us)} – ${utc(r.end_us)}`,

@@ -1,13 +1,14 @@
-// Recordings: one day's timeline for one or several cameras (recorded spans and the gaps
-// between), click or drag on a timeline to play from that moment, step by frame, and the UTC
-// time of the frame on screen. Every timeline and playback call is audited with the reason.
+// Recordings: a timeline for one or several cameras over a range (a day by default: recorded
+// spans and the gaps between), click or drag on a timeline to play from that moment, step by
+// frame, and the UTC time of the frame on screen. Every timeline and playback call is audited
+// with the reason, and allowed only inside what the user may see (e.g. an approved request).
 //
-// Deep link: `/recordings?cameras=3,4&day=2026-12-07&at=<µs UTC>` preselects the cameras, the
-// day and the moment; the user gives the reason (a link never supplies it: it would be
-// audited under the user's name) and presses Show.
+// Deep link: `/recordings?cameras=3,4&from=<µs>&to=<µs>&at=<µs>` (UTC) preselects the
+// cameras, the range and the moment; the user gives the reason (a link never supplies it: it
+// would be audited under the user's name) and presses Show.
 
 import { api } from '../api.js';
-import { h, field, pageTitle, cameraPicker, utc, form } from '../dom.js';
+import { h, field, pageTitle, cameraPicker, utc, form, rangeFields, fromInputUtc } from '../dom.js';
 
 const DAY_US = 86_400_000_000;
 
@@ -16,7 +17,10 @@ export async function render(ctx) {
   const q = ctx.query;
   const chosen = (q.get('cameras') || '').split(',').map(Number).filter(Boolean);
   const at = Number(q.get('at')) || null;
-  const dayValue = q.get('day') || new Date(at ? at / 1000 : Date.now()).toISOString().slice(0, 10);
+  // Without a range, the day (UTC) of the moment asked for, or today.
+  const dayStart = Math.floor((at || Date.now() * 1000) / DAY_US) * DAY_US;
+  const from = Number(q.get('from')) || dayStart;
+  const to = Number(q.get('to')) || from + DAY_US;
   const picker = cameraPicker(cams, { name: 'cameras', label: 'Cameras', chosen });
   const reason = h('input', { name: 'reason', id: 'pb-reason', required: true, autocomplete: 'off' });
   const timelines = h('div', { id: 'timelines' });
@@ -25,22 +29,24 @@ export async function render(ctx) {
   const info = h('p', { class: 'muted', id: 'pb-info' });
   const playError = h('p', { class: 'error', id: 'pb-error', role: 'alert' });
   let playing = null; // { camera, start, end } shown in the player
-  let shownDay = null;
+  let shownDay = null; // the range on show: { start, end, reason, caseNumber }
 
   const showForm = form({ id: 'pb-form' }, [
     picker.el,
+    h('div', { class: 'inline' }, rangeFields('pb', 0, from, to)),
     h('div', { class: 'inline' },
-      field('Day (UTC)', h('input', { type: 'date', name: 'day', id: 'pb-day', required: true, value: dayValue })),
       field('Case number', h('input', { name: 'case_number', id: 'pb-case', value: q.get('case') || '' }), 'Optional; recorded in the audit log'),
       field('Reason', reason, 'Audited, and shown to the camera’s partner')),
   ], async (v) => {
     const ids = picker.picked();
     if (!ids.length) throw new Error('Choose at least one camera.');
-    const start = Date.parse(`${v.day}T00:00:00Z`) * 1000;
-    if (Number.isNaN(start)) throw new Error('Choose a day.');
-    shownDay = { start, end: start + DAY_US, reason: v.reason, caseNumber: v.case_number };
+    const start = fromInputUtc(v.start);
+    const end = fromInputUtc(v.end);
+    if (!(end > start)) throw new Error('end must be after start');
+    shownDay = { start, end, reason: v.reason, caseNumber: v.case_number };
+    playing = null;
     await drawTimelines(ids);
-    history.replaceState(null, '', `/recordings?cameras=${ids.join(',')}&day=${v.day}${playing ? `&at=${playing.start}` : ''}`);
+    if (!playing) history.replaceState(null, '', link(ids, null));
   }, 'Show');
 
   const prev = h('button', { type: 'button', id: 'frame-back', onclick: () => step(-1) }, '◀ Previous frame');
@@ -77,7 +83,7 @@ export async function render(ctx) {
       try {
         return { cam, spans: await api('GET', `/api/cameras/${id}/recordings?${query(shownDay.start, shownDay.end)}`) };
       } catch (e) {
-        return { cam, error: e.message };
+        return { cam, error: e.status === 403 ? 'You may not see this camera’s video in this range: choose a range an approved request covers (see Cases).' : e.message };
       }
     }));
     for (const r of rows) timelines.append(timelineRow(r));
@@ -90,10 +96,10 @@ export async function render(ctx) {
   function timelineRow({ cam, spans, error }) {
     const name = h('span', { id: `tl-name-${cam.id}` }, cam.name);
     if (error) return h('div', { class: 'timeline-row' }, name, h('p', { class: 'error', role: 'alert' }, error));
-    const total = DAY_US;
+    const total = shownDay.end - shownDay.start;
     const bar = h('div', {
       class: 'timeline', tabindex: '0', role: 'slider', dataset: { camera: cam.id },
-      'aria-labelledby': `tl-name-${cam.id}`, 'aria-valuemin': '0', 'aria-valuemax': '1440', 'aria-valuenow': '0', 'aria-valuetext': utc(shownDay.start),
+      'aria-labelledby': `tl-name-${cam.id}`, 'aria-valuemin': '0', 'aria-valuemax': String(Math.ceil(total / 60e6)), 'aria-valuenow': '0', 'aria-valuetext': utc(shownDay.start),
     });
     const cursor = h('div', { class: 'cursor' });
     for (const s of spans) {
@@ -127,8 +133,8 @@ export async function render(ctx) {
       ev.preventDefault();
     });
     moveTo(pos);
-    const ticks = h('div', { class: 'ticks', 'aria-hidden': 'true' }, ['00:00', '06:00', '12:00', '18:00', '24:00'].map((t) => h('span', {}, t)));
-    const summary = spans.length ? `${spans.length} recorded span${spans.length > 1 ? 's' : ''}` : 'nothing recorded this day';
+    const ticks = h('div', { class: 'ticks', 'aria-hidden': 'true' }, [0, 1, 2, 3, 4].map((i) => h('span', {}, utc(shownDay.start + (i * total) / 4).slice(11, 16))));
+    const summary = spans.length ? `${spans.length} recorded span${spans.length > 1 ? 's' : ''}` : 'nothing recorded in this range';
     return h('div', { class: 'timeline-row' }, h('div', {}, name, h('br'), h('span', { class: 'muted' }, summary)), h('div', {}, bar, ticks));
   }
 
@@ -136,14 +142,20 @@ export async function render(ctx) {
   function play(cam, spans, us) {
     playError.textContent = '';
     const span = spans.find((s) => s.end_us > us);
-    if (!span) { playError.textContent = 'Nothing was recorded after that moment on this day.'; return; }
+    if (!span) { playError.textContent = 'Nothing was recorded after that moment in this range.'; return; }
     const start = Math.max(us, span.start_us);
     playing = { camera: cam.id, start, end: span.end_us };
     player.src = `/api/cameras/${cam.id}/video.mp4?${query(start, span.end_us)}`;
     info.textContent = `${cam.name}: ${utc(start)} – ${utc(span.end_us)} UTC`;
     player.play().catch(() => {});
-    const ids = [...timelines.querySelectorAll('.timeline')].map((b) => b.dataset.camera).join(',');
-    history.replaceState(null, '', `/recordings?cameras=${ids}&day=${new Date(shownDay.start / 1000).toISOString().slice(0, 10)}&at=${start}`);
+    const ids = [...timelines.querySelectorAll('.timeline')].map((b) => b.dataset.camera);
+    history.replaceState(null, '', link(ids, start));
+  }
+
+  function link(ids, moment) {
+    const p = new URLSearchParams({ cameras: ids.join(','), from: shownDay.start, to: shownDay.end });
+    if (moment !== null) p.set('at', moment);
+    return `/recordings?${p}`;
   }
 
   player.addEventListener('error', () => { playError.textContent = 'The recording could not be played (see the server log, or try a shorter range).'; });
@@ -154,7 +166,7 @@ export async function render(ctx) {
     const us = playing.start + player.currentTime * 1e6;
     clock.textContent = `${utc(us)}.${String(Math.floor((us / 1000) % 1000)).padStart(3, '0')} UTC`;
     const bar = timelines.querySelector(`.timeline[data-camera="${playing.camera}"] .cursor`);
-    if (bar && shownDay) bar.style.left = `${(100 * (us - shownDay.start)) / DAY_US}%`;
+    if (bar && shownDay) bar.style.left = `${(100 * (us - shownDay.start)) / (shownDay.end - shownDay.start)}%`;
   }
 
   return { leave() { player.removeAttribute('src'); player.load(); } };
