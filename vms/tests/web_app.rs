@@ -403,6 +403,33 @@ async fn every_role_runs_the_program_from_the_web_app() {
              const n = (name) => { const r = rows.find((r) => r.cells[0].textContent === name); return r ? Number(r.cells[4].textContent || 0) : 0; }; \
              return n('front') > 30 && n('yard') > 30;").await?;
         pages.check(&c, "portal-cameras").await?;
+        // A change of sharing is saved with the row's button, and survives the page's refresh.
+        c.execute(
+            "document.querySelector('select[aria-label=\"Sharing of front\"]').value = 'live';",
+            vec![],
+        )
+        .await?;
+        c.wait()
+            .at_most(Duration::from_secs(10))
+            .for_element(Locator::XPath("//button[text()='Save front']"))
+            .await?
+            .click()
+            .await?;
+        poll(
+            &c,
+            Duration::from_secs(10),
+            "front saved",
+            "return document.getElementById('cameras-status').textContent === 'front: saved.';",
+        )
+        .await?;
+        tokio::time::sleep(Duration::from_secs(4)).await;
+        let sharing = c
+            .execute(
+                "return document.querySelector('select[aria-label=\"Sharing of front\"]').value;",
+                vec![],
+            )
+            .await?;
+        assert_eq!(sharing, "live");
         sign_out(&c).await?;
 
         // ---- investigator files a request, picked from the list ----

@@ -51,6 +51,12 @@ async function show() {
   const path = location.pathname;
   const m = match(path);
   const isPublic = m && PUBLIC.includes(m.base);
+  if (isPublic) {
+    // A public page opened from the sign-in form: the form goes away (signing in from the
+    // header's link comes back to it).
+    document.getElementById('login').classList.add('hidden');
+    document.getElementById('enrol').classList.add('hidden');
+  }
   if (!session.me && !isPublic) {
     session.me = await whoAmI();
     if (!session.me) { session.me = await signIn(); }
@@ -63,8 +69,10 @@ async function show() {
     const home = allowed[0];
     if (home) { navigate(home, { replace: true }); return; }
   }
-  const view = document.getElementById('view');
-  view.replaceChildren();
+  // Each render draws into its own element, so a render that is overtaken by a newer one
+  // (slow API, quick clicks) never mixes its content into the page shown.
+  const view = h('div');
+  document.getElementById('view').replaceChildren(view);
   if (!m || (!isPublic && !allowed.includes(m.base))) {
     view.append(h('h1', { tabindex: '-1', id: 'page-title' }, 'Not available'),
       h('p', {}, m ? 'Your account cannot open this page.' : 'There is no such page.'),
@@ -75,12 +83,14 @@ async function show() {
   const mod = await PAGES[m.base]();
   if (token !== rendering) return;
   const ctx = { view, me: session.me, rest: m.rest, query: new URLSearchParams(location.search), navigate };
+  let page = null;
   try {
-    current = (await mod.render(ctx)) || null;
+    page = (await mod.render(ctx)) || null;
   } catch (e) {
-    view.append(h('p', { class: 'error', role: 'alert' }, e.message));
+    if (token === rendering) view.append(h('p', { class: 'error', role: 'alert' }, e.message));
   }
-  if (token !== rendering) { if (current && current.leave) current.leave(); return; }
+  if (token !== rendering) { if (page && page.leave) page.leave(); return; }
+  current = page;
   const title = view.querySelector('h1');
   document.title = `${title ? title.textContent : 'VMS'} — Partner-camera VMS`;
   if (title && !view.contains(document.activeElement) && !ctx.keepFocus) title.focus();
@@ -114,6 +124,7 @@ document.addEventListener('click', (ev) => {
   const a = ev.target.closest && ev.target.closest('a[href]');
   if (!a || ev.defaultPrevented || ev.button !== 0 || ev.metaKey || ev.ctrlKey || ev.shiftKey || ev.altKey) return;
   const url = new URL(a.href, location.href);
+  if (url.hash && url.pathname === location.pathname) return; // in-page links (skip link)
   if (url.origin !== location.origin || a.hasAttribute('download') || a.target || url.pathname.startsWith('/api/') || url.pathname.startsWith('/ui/')) return;
   ev.preventDefault();
   navigate(url.pathname + url.search);
@@ -133,8 +144,22 @@ session.onSignedOut = async () => {
   show();
 };
 
-setInterval(() => {
-  if (current && current.refresh && session.me) current.refresh(true).catch(() => {});
+// The shown page's periodic refresh: one at a time; a failure is said in the header (the
+// tables on show may be stale) and cleared by the next success.
+let refreshing = false;
+setInterval(async () => {
+  const page = current;
+  if (refreshing || !page || !page.refresh || !session.me) return;
+  refreshing = true;
+  const note = document.getElementById('refresh-status');
+  try {
+    await page.refresh(true);
+    note.textContent = '';
+  } catch (e) {
+    if (page === current && e.status !== 401) note.textContent = `Could not refresh this page: ${e.message}`;
+  } finally {
+    refreshing = false;
+  }
 }, 3000);
 
 show();

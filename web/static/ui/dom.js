@@ -30,12 +30,40 @@ export function table(id, headers, rows, render, empty = 'Nothing to show.') {
   const body = h('tbody');
   fillBody(body, rows, render, headers.length, empty);
   t.append(body);
+  shownRows.set(t, JSON.stringify(rows));
   return t;
 }
 
-/** Replaces a table's rows (keeps the element, so focus elsewhere on the page is kept). */
+const shownRows = new WeakMap(); // table → the JSON of the rows it shows
+
+/**
+ * Replaces a table's rows when they changed (a refresh that finds nothing new leaves the table,
+ * and the user's focus in it, alone). When a control inside the table had focus, the control
+ * with the same label in the new rows gets it back.
+ */
 export function refill(tableEl, rows, render, empty = 'Nothing to show.') {
-  fillBody(tableEl.querySelector('tbody'), rows, render, tableEl.querySelectorAll('thead th').length, empty);
+  const json = JSON.stringify(rows);
+  if (shownRows.get(tableEl) === json) return;
+  shownRows.set(tableEl, json);
+  const body = tableEl.querySelector('tbody');
+  const focused = body.contains(document.activeElement) ? document.activeElement : null;
+  const key = focused && (focused.getAttribute('aria-label') || focused.textContent);
+  fillBody(body, rows, render, tableEl.querySelectorAll('thead th').length, empty);
+  if (focused) {
+    const again = [...body.querySelectorAll(focused.tagName)].find((e) => (e.getAttribute('aria-label') || e.textContent) === key);
+    if (again) again.focus();
+  }
+}
+
+/** Whether the user is changing something in `el`: a control has focus or an unsaved change. */
+export function editing(el) {
+  return [...el.querySelectorAll('input, textarea, select')].some((c) => c === document.activeElement || changed(c));
+}
+
+function changed(c) {
+  if (c.tagName === 'SELECT') return [...c.options].some((o) => o.selected !== o.defaultSelected);
+  if (c.type === 'checkbox' || c.type === 'radio') return c.checked !== c.defaultChecked;
+  return c.value !== c.defaultValue;
 }
 
 function fillBody(body, rows, render, columns, empty) {
@@ -108,7 +136,8 @@ function clearErrors(f) {
  */
 export function showError(f, e) {
   const msg = e && e.message ? e.message : String(e);
-  const named = [...f.elements].find((el) => el.name && msg.includes(el.name));
+  const words = new Set(msg.split(/[^A-Za-z0-9_]+/));
+  const named = [...f.elements].find((el) => el.name && words.has(el.name) && el.closest('.field'));
   if (named) {
     named.setAttribute('aria-invalid', 'true');
     const id = `${named.id}-error`;
@@ -121,9 +150,17 @@ export function showError(f, e) {
   if (err) err.textContent = msg;
 }
 
-/** A status line for actions outside forms (buttons in tables). */
+/**
+ * A status line for actions outside forms (buttons in tables): `say(el, text)` announces a
+ * success, `say(el, text, true)` an error.
+ */
 export function status(id) {
-  return h('p', { class: 'error', role: 'alert', id });
+  return h('p', { class: 'note', role: 'status', id });
+}
+
+export function say(el, text, error = false) {
+  el.className = error ? 'note error' : 'note ok';
+  el.textContent = text;
 }
 
 // ---- time: the UI works in UTC, as the evidence does ----

@@ -1,5 +1,5 @@
 // Audit search (supervisors, administrators): by user, camera, case and time, newest first,
-// a page at a time. The search itself is audited.
+// a page at a time. The search itself is audited. `/audit?case_number=…` fills the form in.
 
 import { api } from '../api.js';
 import { h, field, form, pageTitle, table, refill, utc, fromInputUtc } from '../dom.js';
@@ -14,7 +14,12 @@ export async function render(ctx) {
   const render = (e) => [String(e.seq), utc(e.at_us), e.actor, e.action, e.outcome, e.rule, e.camera === null ? '' : (cams.find((c) => c.id === e.camera) || { name: e.camera }).name,
     e.case_number || '', e.reason || '', e.detail];
   const list = table('audit', ['#', 'When (UTC)', 'User', 'Action', 'Outcome', 'Rule', 'Camera', 'Case', 'Reason', 'Detail'], [], render, 'Search to see events.');
-  const pager = h('div', { class: 'actions' });
+  let shown = [];
+  let more = false;
+  // Kept across pages, so the keyboard focus stays on the button pressed.
+  const newer = h('button', { type: 'button', id: 'audit-newer', disabled: true, onclick: () => turn(() => pages.pop()) }, 'Newer');
+  const older = h('button', { type: 'button', id: 'audit-older', disabled: true, onclick: () => turn(() => pages.push(shown[shown.length - 1].seq)) }, 'Older');
+  const pager = h('div', { class: 'actions' }, newer, older);
   const count = h('p', { role: 'status', id: 'audit-count' });
   let pages = []; // the `before` cursor of each page shown so far
   let filters = null;
@@ -43,15 +48,25 @@ export async function render(ctx) {
     const before = pages[pages.length - 1];
     if (before !== null) p.set('before', String(before));
     const events = await api('GET', `/api/audit?${p}`);
-    const more = events.length > PAGE;
-    const shown = events.slice(0, PAGE);
+    more = events.length > PAGE;
+    shown = events.slice(0, PAGE);
     refill(list, shown, render, 'No event matches.');
     count.textContent = shown.length ? `Page ${pages.length}: events #${shown[0].seq} to #${shown[shown.length - 1].seq}${more ? '' : ' (last page)'}` : 'No event matches.';
-    pager.replaceChildren(
-      h('button', { type: 'button', id: 'audit-newer', disabled: pages.length < 2, onclick: async () => { pages.pop(); await load(); } }, 'Newer'),
-      h('button', { type: 'button', id: 'audit-older', disabled: !more, onclick: async () => { pages.push(shown[shown.length - 1].seq); await load(); } }, 'Older'));
+    newer.disabled = pages.length < 2;
+    older.disabled = !more;
+  }
+
+  async function turn(move) {
+    const before = [...pages];
+    move();
+    try {
+      await load();
+    } catch (e) {
+      pages = before;
+      count.textContent = `Could not load that page: ${e.message}`;
+    }
   }
 
   ctx.view.append(pageTitle('Audit log'), h('section', {}, search), count, h('div', { class: 'scroll' }, list), pager);
-  if ([...q.keys()].length) search.requestSubmit();
+  // A link fills the form in; the search (itself audited) waits for the user's Search.
 }

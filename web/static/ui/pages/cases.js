@@ -4,7 +4,7 @@
 // a progress bar and download links.
 
 import { api, can } from '../api.js';
-import { h, field, pageTitle, cameraPicker, utc, form, table, refill, rangeFields, fromInputUtc, progress, status } from '../dom.js';
+import { h, field, pageTitle, cameraPicker, utc, form, table, refill, rangeFields, fromInputUtc, progress, status, say, editing } from '../dom.js';
 
 const followsDenial = (r) => {
   const ids = r.earlier_denied || [];
@@ -88,6 +88,7 @@ function showCase(ctx, n, cams, reqs, exports) {
     field('Justification', h('textarea', { name: 'justification', rows: '2', required: true }), 'Shown to the partner and counted in the transparency report'),
   ], async (v) => {
     await api('POST', `/api/requests/${r.id}/exigent`, { justification: v.justification });
+    say(note, `Exigent access to request ${r.id} granted; the partner is told.`);
     await refresh(false);
   }, 'Grant exigent access');
   const reqTable = table('requests', ['#', 'Investigator', 'Cameras', 'Range (UTC)', 'Reason', 'Status', ''], mine(reqs), renderRequest, 'No request in this case.');
@@ -115,7 +116,8 @@ function showCase(ctx, n, cams, reqs, exports) {
       const start = fromInputUtc(v.start);
       const end = fromInputUtc(v.end);
       const basis = granted.find((r) => ids.every((id) => r.cameras.includes(id)) && r.start_us <= start && end <= r.end_us);
-      await api('POST', '/api/exports', { cameras: ids, start_us: start, end_us: end, case_number: n, reason: v.reason, request_id: basis ? basis.id : null });
+      const x = await api('POST', '/api/exports', { cameras: ids, start_us: start, end_us: end, case_number: n, reason: v.reason, request_id: basis ? basis.id : null });
+      say(note, `Export ${x.id} started; its progress is shown in the table.`);
       await refresh(false);
     }, 'Export evidence');
     sections.push(h('section', { 'aria-labelledby': 'ex-title' }, h('h2', { id: 'ex-title' }, 'Evidence exports'), expTable,
@@ -125,8 +127,8 @@ function showCase(ctx, n, cams, reqs, exports) {
 
   async function refresh(background) {
     const [r, x] = await Promise.all([api('GET', '/api/requests', undefined, { background }), can('video.export') ? api('GET', '/api/exports', undefined, { background }) : []]);
-    // Keep a half-typed justification: only re-render rows whose status changed.
-    if (![...reqTable.querySelectorAll('textarea')].some((t) => t.value)) refill(reqTable, mine(r), renderRequest, 'No request in this case.');
+    // The page's own refresh leaves a half-typed justification alone.
+    if (!background || !editing(reqTable)) refill(reqTable, mine(r), renderRequest, 'No request in this case.');
     refill(expTable, mine(x), renderExport, 'No export in this case.');
   }
   return { refresh };

@@ -2,7 +2,7 @@
 // a partner leaving, until the hold is lifted — with a reason, as it is placed.
 
 import { api, can } from '../api.js';
-import { h, field, form, pageTitle, table, refill, utc, cameraPicker, rangeFields, fromInputUtc, status } from '../dom.js';
+import { h, field, form, pageTitle, table, refill, utc, cameraPicker, rangeFields, fromInputUtc, status, say, editing } from '../dom.js';
 
 export async function render(ctx) {
   const cams = await api('GET', '/api/cameras');
@@ -11,16 +11,18 @@ export async function render(ctx) {
   const render = (x) => {
     const reason = h('input', { 'aria-label': `Reason for lifting hold ${x.id}`, placeholder: 'Reason for lifting' });
     const lift = can('hold.lift') ? [reason, ' ', h('button', { type: 'button', onclick: async () => {
-      note.textContent = '';
-      if (!reason.value.trim()) { note.textContent = `Hold ${x.id}: give the reason for lifting it.`; reason.setAttribute('aria-invalid', 'true'); reason.focus(); return; }
-      try { await api('DELETE', `/api/holds/${x.id}?reason=${encodeURIComponent(reason.value)}`); await refresh(false); }
-      catch (e) { note.textContent = `Hold ${x.id}: ${e.message}`; }
+      if (!reason.value.trim()) { say(note, `Hold ${x.id}: give the reason for lifting it.`, true); reason.setAttribute('aria-invalid', 'true'); reason.focus(); return; }
+      try {
+        await api('DELETE', `/api/holds/${x.id}?reason=${encodeURIComponent(reason.value)}`);
+        say(note, `Hold ${x.id} lifted.`);
+        await refresh(false);
+      } catch (e) { say(note, `Hold ${x.id}: ${e.message}`, true); }
     } }, `Lift hold ${x.id}`)] : [];
     return [`#${x.id}`, name(x.camera), `${utc(x.start_us)} – ${utc(x.end_us)}`, x.reason, h('td', {}, lift)];
   };
   const list = table('holds', ['#', 'Camera', 'Range (UTC)', 'Reason', ''], await api('GET', '/api/holds'), render, 'No legal hold.');
   async function refresh(background) {
-    if ([...list.querySelectorAll('input')].some((i) => i.value)) return;
+    if (background && editing(list)) return;
     refill(list, await api('GET', '/api/holds', undefined, { background }), render, 'No legal hold.');
   }
   const picker = cameraPicker(cams.filter((c) => c.sharing !== 'registry'), { name: 'hold-camera', multiple: false, label: 'Camera' });
@@ -33,8 +35,9 @@ export async function render(ctx) {
   ], async (v, f) => {
     const [camera] = picker.picked();
     if (camera === undefined) throw new Error('Choose the camera.');
-    await api('POST', '/api/holds', { camera, start_us: fromInputUtc(v.start), end_us: fromInputUtc(v.end), case_number: v.case_number, reason: v.reason });
+    const x = await api('POST', '/api/holds', { camera, start_us: fromInputUtc(v.start), end_us: fromInputUtc(v.end), case_number: v.case_number, reason: v.reason });
     f.reset();
+    say(note, `Hold ${x.id} placed.`);
     await refresh(false);
   }, 'Place hold');
   ctx.view.append(pageTitle('Legal holds'), note, list, h('section', { 'aria-labelledby': 'new-hold' }, h('h2', { id: 'new-hold' }, 'Place a hold'), place));

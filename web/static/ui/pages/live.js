@@ -15,6 +15,9 @@ import { h, field, pageTitle } from '../dom.js';
 export async function render(ctx) {
   const tiles = [];
   let iceServers = null;
+  // Each start (and leaving the page) begins a new generation: a start still waiting on the
+  // API when it is overtaken opens no sessions.
+  let generation = 0;
   const layout = h('select', { id: 'live-layout', name: 'layout' }, ['1', '4', '9', '16'].map((n) => h('option', { value: n, selected: n === (ctx.query.get('layout') || '4') }, n)));
   const reason = h('input', { id: 'live-reason', name: 'reason', required: true, autocomplete: 'off' });
   const error = h('p', { class: 'error', id: 'live-error', role: 'alert' });
@@ -31,12 +34,14 @@ export async function render(ctx) {
   window.addEventListener('pagehide', onHide);
 
   function stop() {
+    generation += 1;
     for (const t of tiles.splice(0)) closeTile(t, true);
     grid.replaceChildren();
   }
 
   async function start() {
     stop();
+    const mine = generation;
     error.textContent = '';
     const why = reason.value.trim();
     if (!why) { error.textContent = 'Give a reason: every live view is audited and shown to the partner.'; reason.focus(); return; }
@@ -45,6 +50,7 @@ export async function render(ctx) {
     try {
       if (!iceServers) iceServers = (await api('GET', '/api/live/config')).ice_servers;
       const cams = (await api('GET', '/api/cameras')).filter((c) => c.sharing === 'live').slice(0, n);
+      if (mine !== generation) return;
       if (!cams.length) { error.textContent = 'No camera is shared for live view.'; return; }
       for (const c of cams) tiles.push(liveTile(c, why));
       grid.replaceChildren(...tiles.map((t) => t.el));

@@ -3,7 +3,7 @@
 // leave the program with the legal-hold notice).
 
 import { api } from '../api.js';
-import { h, pageTitle, utc, table, refill, status } from '../dom.js';
+import { h, pageTitle, utc, table, refill, status, say, editing } from '../dom.js';
 import { enrollForm } from '../enroll.js';
 
 const followsDenial = (r) => {
@@ -15,24 +15,23 @@ export async function cameras(ctx) {
   const note = status('cameras-status');
   const render = (c) => {
     const h1 = c.health || {};
+    // Changed with the keyboard, a select moves through every option: the change is saved
+    // only when the partner presses Save.
     const sharing = h('select', { 'aria-label': `Sharing of ${c.name}`, dataset: { camera: c.id } },
       ['registry', 'on-request', 'live'].map((m) => h('option', { value: m, selected: m === c.sharing }, m)));
-    sharing.addEventListener('change', () => change(c, { sharing: sharing.value }));
     const days = h('input', { type: 'number', min: '1', max: '365', value: String(c.retention_days), 'aria-label': `Days ${c.name} keeps video`, class: 'days' });
-    days.addEventListener('change', () => change(c, { retention_days: Number(days.value) }));
-    const pause = h('button', { type: 'button', onclick: () => change(c, { paused: !c.paused }) }, c.paused ? `Resume ${c.name}` : `Pause ${c.name}`);
+    const save = h('button', { type: 'button', onclick: () => change(c, { sharing: sharing.value, retention_days: Number(days.value) }, `${c.name}: saved.`) }, `Save ${c.name}`);
+    const pause = h('button', { type: 'button', onclick: () => change(c, { paused: !c.paused }, c.paused ? `${c.name}: recording resumes.` : `${c.name}: paused.`) }, c.paused ? `Resume ${c.name}` : `Pause ${c.name}`);
     return [c.name, c.location, h('td', {}, sharing), h('td', { class: `recording ${h1.state || ''}` }, c.paused ? 'paused' : h1.state || 'not recording'),
-      h1.frames_recorded ?? '', h('td', {}, days), h('td', {}, pause)];
+      h1.frames_recorded ?? '', h('td', {}, days), h('td', {}, save, ' ', pause)];
   };
   const list = table('my-cameras', ['Camera', 'Location', 'Sharing', 'Recording', 'Frames recorded', 'Keep video (days)', ''], await api('GET', '/api/cameras'), render, 'You have not enrolled a camera yet.');
-  async function change(c, body) {
-    note.textContent = '';
-    try { await api('PATCH', `/api/cameras/${c.id}`, body); await refresh(false); note.textContent = ''; }
-    catch (e) { note.textContent = `${c.name}: ${e.message}`; }
+  async function change(c, body, done) {
+    try { await api('PATCH', `/api/cameras/${c.id}`, body); say(note, done); await refresh(false); }
+    catch (e) { say(note, `${c.name}: ${e.message}`, true); }
   }
   async function refresh(background) {
-    // Not while the user is editing a row (a re-render would take their focus away).
-    if (list.contains(document.activeElement) && document.activeElement.tagName !== 'BUTTON') return;
+    if (background && editing(list)) return; // the partner is changing a row
     refill(list, await api('GET', '/api/cameras', undefined, { background }), render, 'You have not enrolled a camera yet.');
   }
   const added = h('p', { role: 'status', class: 'ok', id: 'enroll-done' });
@@ -52,9 +51,11 @@ export async function requests(ctx) {
       for (const [label, approve] of [['Approve', true], ['Deny', false]]) {
         td.append(h('button', { type: 'button', class: approve ? 'approve' : 'deny', 'aria-label': `${label} request ${r.id}`,
           onclick: async () => {
-            note.textContent = '';
-            try { await api('POST', `/api/requests/${r.id}/decision`, { approve, note: noteInput.value }); await refresh(false); }
-            catch (e) { note.textContent = `Request ${r.id}: ${e.message}`; }
+            try {
+              await api('POST', `/api/requests/${r.id}/decision`, { approve, note: noteInput.value });
+              say(note, `Request ${r.id} ${approve ? 'approved' : 'denied'}.`);
+              await refresh(false);
+            } catch (e) { say(note, `Request ${r.id}: ${e.message}`, true); }
           } }, label), ' ');
       }
       td.append(noteInput);
@@ -64,7 +65,7 @@ export async function requests(ctx) {
   };
   const list = table('partner-requests', ['#', 'Case', 'Cameras', 'Range (UTC)', 'Reason', 'Status', ''], await api('GET', '/api/requests'), render, 'No request for your cameras.');
   async function refresh(background) {
-    if (list.contains(document.activeElement) && document.activeElement.tagName === 'INPUT') return;
+    if (background && editing(list)) return; // a note is being written
     refill(list, await api('GET', '/api/requests', undefined, { background }), render, 'No request for your cameras.');
   }
   ctx.view.append(pageTitle('Footage requests'), h('p', { class: 'muted' }, 'Investigators ask for footage of your cameras; nothing is shared until you approve (except exigent access, which a supervisor justifies in writing and you see here).'), note, list);
@@ -81,7 +82,7 @@ export async function receipts(ctx) {
 export async function participation(ctx) {
   const me = await api('GET', '/api/partner');
   const note = h('p', { id: 'status-note', role: 'status' });
-  const error = status('participation-error');
+  const error = h('p', { class: 'error', role: 'alert', id: 'participation-error' });
   const terms = h('section', { 'aria-labelledby': 'terms-title' }, h('h2', { id: 'terms-title' }, 'Program terms'));
   const showTerms = (p) => {
     const current = p.terms_version === p.terms_current;

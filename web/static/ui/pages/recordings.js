@@ -30,6 +30,7 @@ export async function render(ctx) {
   const playError = h('p', { class: 'error', id: 'pb-error', role: 'alert' });
   let playing = null; // { camera, start, end } shown in the player
   let shownDay = null; // the range on show: { start, end, reason, caseNumber }
+  let left = false; // the user went to another page: late answers change nothing
 
   const showForm = form({ id: 'pb-form' }, [
     picker.el,
@@ -86,6 +87,7 @@ export async function render(ctx) {
         return { cam, error: e.status === 403 ? 'You may not see this camera’s video in this range: choose a range an approved request covers (see Cases).' : e.message };
       }
     }));
+    if (left) return;
     for (const r of rows) timelines.append(timelineRow(r));
     if (at && at >= shownDay.start && at < shownDay.end) {
       const r = rows.find((x) => x.spans && x.spans.some((s) => s.end_us > at));
@@ -140,6 +142,7 @@ export async function render(ctx) {
 
   /** Plays `cam` from `us`: the recorded span holding it (or the next one) from that moment. */
   function play(cam, spans, us) {
+    if (left) return;
     playError.textContent = '';
     const span = spans.find((s) => s.end_us > us);
     if (!span) { playError.textContent = 'Nothing was recorded after that moment in this range.'; return; }
@@ -169,7 +172,7 @@ export async function render(ctx) {
     if (bar && shownDay) bar.style.left = `${(100 * (us - shownDay.start)) / (shownDay.end - shownDay.start)}%`;
   }
 
-  return { leave() { player.removeAttribute('src'); player.load(); } };
+  return { leave() { left = true; player.removeAttribute('src'); player.load(); } };
 }
 
 function recordedAt(spans, us) {

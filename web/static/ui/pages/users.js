@@ -3,7 +3,7 @@
 // lost second factor.
 
 import { api } from '../api.js';
-import { h, field, form, pageTitle, table, refill, status } from '../dom.js';
+import { h, field, form, pageTitle, table, refill, status, say } from '../dom.js';
 
 const ROLES = ['viewer', 'investigator', 'supervisor', 'admin', 'partner'];
 
@@ -12,25 +12,24 @@ export async function render(ctx) {
   const partners = await api('GET', '/api/partners');
   const stateOf = (u) => [u.disabled && 'disabled', u.locked && 'locked', u.awaits_second_factor && 'awaits first sign-in', u.totp && 'second factor set'].filter(Boolean).join(', ') || 'active';
   const render = (u) => {
-    const role = h('select', { 'aria-label': `Role of ${u.username}` }, ROLES.filter((r) => r !== 'partner' || u.role === 'partner').map((r) => h('option', { value: r, selected: r === u.role }, r)));
-    role.disabled = u.role === 'partner';
-    role.addEventListener('change', () => change(u, { role: role.value }));
+    // Saved with its own button: moving through a select by keyboard must not save each role.
+    const role = h('select', { 'aria-label': `Role of ${u.username}`, disabled: u.role === 'partner' }, ROLES.filter((r) => r !== 'partner' || u.role === 'partner').map((r) => h('option', { value: r, selected: r === u.role }, r)));
     const buttons = [
-      h('button', { type: 'button', onclick: () => change(u, { disabled: !u.disabled }) }, u.disabled ? `Enable ${u.username}` : `Disable ${u.username}`),
-      u.locked ? h('button', { type: 'button', onclick: () => change(u, { unlock: true }) }, `Unlock ${u.username}`) : '',
-      u.totp ? h('button', { type: 'button', onclick: () => { if (confirm(`Reset ${u.username}'s second factor? They set up a new one at their next sign-in.`)) change(u, { reset_second_factor: true }); } }, `Reset second factor of ${u.username}`) : '',
+      u.role === 'partner' ? '' : h('button', { type: 'button', onclick: () => change(u, { role: role.value }, `${u.username} is now ${role.value}.`) }, `Save role of ${u.username}`),
+      h('button', { type: 'button', onclick: () => change(u, { disabled: !u.disabled }, `${u.username} ${u.disabled ? 'enabled' : 'disabled'}.`) }, u.disabled ? `Enable ${u.username}` : `Disable ${u.username}`),
+      u.locked ? h('button', { type: 'button', onclick: () => change(u, { unlock: true }, `${u.username} unlocked.`) }, `Unlock ${u.username}`) : '',
+      u.totp ? h('button', { type: 'button', onclick: () => { if (confirm(`Reset ${u.username}'s second factor? They set up a new one at their next sign-in.`)) change(u, { reset_second_factor: true }, `${u.username} sets up a new second factor at the next sign-in.`); } }, `Reset second factor of ${u.username}`) : '',
     ];
     return [u.username, h('td', {}, role), u.partner ? (partners.find((p) => p.id === u.partner) || {}).pseudonym || u.partner : '', h('td', { class: 'state' }, stateOf(u)), h('td', {}, buttons.flatMap((b) => [b, ' ']))];
   };
   const list = table('users', ['User', 'Role', 'Partner', 'State', ''], await api('GET', '/api/users'), render);
-  async function change(u, body) {
-    note.textContent = '';
-    try { await api('PATCH', `/api/users/${encodeURIComponent(u.username)}`, body); await refresh(false); }
-    catch (e) { note.textContent = `${u.username}: ${e.message}`; }
+  async function change(u, body, done) {
+    try { await api('PATCH', `/api/users/${encodeURIComponent(u.username)}`, body); say(note, done); await refresh(); }
+    catch (e) { say(note, `${u.username}: ${e.message}`, true); }
   }
-  async function refresh(background) {
-    if (list.contains(document.activeElement) && document.activeElement.tagName === 'SELECT') return;
-    refill(list, await api('GET', '/api/users', undefined, { background }), render);
+  // Listing accounts is an audited read: the list is reloaded after a change, never polled.
+  async function refresh() {
+    refill(list, await api('GET', '/api/users'), render);
   }
   const partnerSelect = h('select', { name: 'partner_id', id: 'nu-partner' }, h('option', { value: '' }, '—'), partners.map((p) => h('option', { value: String(p.id) }, p.pseudonym)));
   const partnerField = field('Partner (partner accounts only)', partnerSelect);
@@ -46,8 +45,7 @@ export async function render(ctx) {
     const u = await api('POST', '/api/users', { username: v.username, role: v.role, password: v.password, partner_id: v.partner_id ? Number(v.partner_id) : null });
     f.reset();
     done.textContent = `${u.username} (${u.role}) created. They set up their second factor at first sign-in.`;
-    await refresh(false);
+    await refresh();
   }, 'Create user');
   ctx.view.append(pageTitle('Users'), note, list, h('section', { 'aria-labelledby': 'new-user' }, h('h2', { id: 'new-user' }, 'New user'), create, done));
-  return { refresh };
 }
