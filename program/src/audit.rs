@@ -62,6 +62,7 @@ audit_actions! {
     UserRole = "user.role",
     UserDisable = "user.disable",
     TokenCreate = "token.create",
+    TokenRevoke = "token.revoke",
     RequestFile = "request.file",
     RequestsList = "requests.list",
     RequestDecide = "request.decide",

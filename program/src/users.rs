@@ -162,11 +162,46 @@ impl Program {
             },
         )?;
         self.audit(NewAuditEvent {
-            detail: format!("{username} label={label}"),
+            detail: format!(
+                "{username} label={label} id={}",
+                token_id(&auth::token_hash(&token))
+            ),
             ..event(actor, AuditAction::TokenCreate, Outcome::Ok)
         })?;
         Ok(token)
     }
+
+    /// Every API token: its id, owner, label and age (never the token, which is not stored).
+    pub fn tokens(&self) -> Result<Vec<(String, TokenRow)>> {
+        Ok(self
+            .store
+            .tokens()?
+            .into_iter()
+            .map(|(hash, t)| (token_id(&hash), t))
+            .collect())
+    }
+
+    /// Revokes the token with id `id`: callers presenting it are refused from now on.
+    pub fn revoke_token(&self, actor: &str, id: &str) -> Result<TokenRow> {
+        let (hash, row) = self
+            .store
+            .tokens()?
+            .into_iter()
+            .find(|(hash, _)| token_id(hash) == id)
+            .ok_or(ProgramError::NotFound)?;
+        self.store.delete_token(&hash)?;
+        self.audit(NewAuditEvent {
+            detail: format!("{} label={} id={id}", row.username, row.label),
+            ..event(actor, AuditAction::TokenRevoke, Outcome::Ok)
+        })?;
+        Ok(row)
+    }
+}
+
+/// A token's public id: the first 8 bytes of its stored SHA-256, in hex. It names the token in
+/// lists and audit events; knowing it does not help to guess the token (256 random bits).
+pub fn token_id(hash: &[u8; 32]) -> String {
+    hex::encode(&hash[..8])
 }
 
 /// Whether an account's owner still has to enrol the second factor its role requires (they

@@ -185,6 +185,23 @@ impl Db {
         Ok(out)
     }
 
+    /// Every row of a column family with its key, in key order.
+    pub fn all_rows_with_keys<T: DeserializeOwned>(
+        &self,
+        cf_name: &'static str,
+    ) -> Result<Vec<(Box<[u8]>, T)>> {
+        let mut out = Vec::new();
+        for item in self
+            .db
+            .iterator_cf(self.cf(cf_name)?, rocksdb::IteratorMode::Start)
+        {
+            let (k, v) = item?;
+            let row = index::decode(cf_name, &k, &v)?;
+            out.push((k, row));
+        }
+        Ok(out)
+    }
+
     /// Every row of a u64-keyed column family with its id, in id order.
     pub fn all_rows_with_ids<T: DeserializeOwned>(
         &self,

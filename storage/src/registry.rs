@@ -597,6 +597,26 @@ impl Store {
     pub fn put_token(&self, token_hash: &[u8; 32], t: &TokenRow) -> Result<()> {
         self.db.put_row(cf::TOKENS, token_hash, t)
     }
+
+    /// Every API token, by the hash it is stored under.
+    pub fn tokens(&self) -> Result<Vec<([u8; 32], TokenRow)>> {
+        self.db
+            .all_rows_with_keys(cf::TOKENS)?
+            .into_iter()
+            .map(|(k, t)| {
+                let hash = <[u8; 32]>::try_from(&*k).map_err(|_| Error::Corrupt {
+                    cf: cf::TOKENS,
+                    key: hex::encode(&k),
+                    why: "bad key length".into(),
+                })?;
+                Ok((hash, t))
+            })
+            .collect()
+    }
+
+    pub fn delete_token(&self, token_hash: &[u8; 32]) -> Result<()> {
+        self.db.delete_row(cf::TOKENS, token_hash)
+    }
 }
 
 /// Usernames: 1-64 characters from a-z, 0-9, '.', '-', '_'.

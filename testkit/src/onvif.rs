@@ -89,3 +89,27 @@ fn answer(body: &str, stream: Option<&str>) -> String {
         String::new()
     }
 }
+
+/// A WS-Discovery responder on 127.0.0.1 (UDP): answers every probe with the captured
+/// `ProbeMatches` of a camera named "Corner Store Cam" at 192.168.1.87:2000, relating it to the
+/// probe's message id. Returns its port; runs until the runtime ends.
+pub async fn discovery_responder() -> u16 {
+    let sock = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let port = sock.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        let mut buf = vec![0u8; 65536];
+        while let Ok((n, from)) = sock.recv_from(&mut buf).await {
+            let probe = String::from_utf8_lossy(&buf[..n]).into_owned();
+            let id = probe
+                .split("MessageID>")
+                .nth(1)
+                .and_then(|s| s.split('<').next())
+                .unwrap_or_default()
+                .to_owned();
+            let answer = capture("probe_matches_standard.xml")
+                .replace("urn:uuid:00000000-1111-4222-8333-444444444444", &id);
+            let _ = sock.send_to(answer.as_bytes(), from).await;
+        }
+    });
+    port
+}

@@ -83,6 +83,20 @@ backoff_max_ms = 500
     )
 }
 
+/// The status code of a GET with a bearer token (an API client, not the browser).
+fn http_status(port: u16, path: &str, token: &str) -> u16 {
+    use std::io::Read;
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut head = [0u8; 12];
+    s.read_exact(&mut head).unwrap();
+    String::from_utf8_lossy(&head[9..12]).parse().unwrap()
+}
+
 /// Checks the page with axe-core and saves its screenshot; violations are collected.
 struct Pages {
     violations: Vec<String>,
@@ -276,6 +290,7 @@ async fn every_role_runs_the_program_from_the_web_app() {
     let dir = tempfile::tempdir().unwrap();
     let sim = SimServer::start(SimOptions::new(2)).await.unwrap();
     let onvif_port = vms_testkit::onvif::stand_in_device(Some(sim.url(1).to_string())).await;
+    let discovery_port = vms_testkit::onvif::discovery_responder().await;
     let port = vms_testkit::free_port();
     let _vms = start_vms(dir.path(), port);
     let base = format!("http://127.0.0.1:{port}");
@@ -339,7 +354,46 @@ async fn every_role_runs_the_program_from_the_web_app() {
                           return u && u.querySelector('select').value === '{role}' && u.textContent.includes('awaits first sign-in');")).await?;
         }
         pages.check(&c, "users").await?;
-        for page in ["/cameras", "/audit", "/system"] {
+        // An API token for a program: shown once, works as a bearer credential, revoked here.
+        c.execute("document.getElementById('tk-user').value = 'ivan';", vec![])
+            .await?;
+        submit(&c, "#token-form", &[("#tk-label", "prometheus")]).await?;
+        let token = poll(&c, Duration::from_secs(10), "the new token",
+            "const t = document.getElementById('new-token-value'); return t ? t.textContent : null;").await?;
+        let token = token.as_str().unwrap().to_owned();
+        assert_eq!(http_status(port, "/api/health", &token), 200);
+        let id = c
+            .execute(
+                "return document.querySelector('#tokens tbody code').textContent;",
+                vec![],
+            )
+            .await?;
+        click(&c, "#tokens button").await?;
+        c.accept_alert().await?;
+        poll(&c, Duration::from_secs(10), "token revoked",
+            &format!("return document.getElementById('tokens-status').textContent === 'Token {} revoked.';", id.as_str().unwrap())).await?;
+        assert_eq!(http_status(port, "/api/health", &token), 401);
+        // Finding an ONVIF camera by one address, and taking it into the enrolment form.
+        nav(&c, "/cameras").await?;
+        click(&c, "#dm-unicast").await?;
+        submit(
+            &c,
+            "#discover-form",
+            &[("#dm-target", &format!("127.0.0.1:{discovery_port}"))],
+        )
+        .await?;
+        c.wait()
+            .at_most(Duration::from_secs(15))
+            .for_element(Locator::XPath("//button[text()='Enroll Corner Store Cam']"))
+            .await?
+            .click()
+            .await?;
+        let addr = c
+            .execute("return document.getElementById('en-onvif').value;", vec![])
+            .await?;
+        assert_eq!(addr, "192.168.1.87:2000");
+        pages.check(&c, "admin-cameras").await?;
+        for page in ["/audit", "/system"] {
             nav(&c, page).await?;
             pages
                 .check(&c, &format!("admin{}", page.replace('/', "-")))

@@ -612,3 +612,73 @@ async fn partner_leaving_is_told_about_legal_holds() {
         .await;
     assert_eq!(st, StatusCode::CONFLICT);
 }
+
+/// An administrator gives a metrics scraper a token: shown once, listed by id (never the token),
+/// accepted as a bearer credential until revoked, every step audited.
+#[tokio::test]
+async fn api_tokens_are_created_listed_used_and_revoked() {
+    let w = world();
+    let admin = w.login("admin").await;
+    let (st, v) = w
+        .call(
+            Method::POST,
+            "/api/tokens",
+            &admin,
+            Some(json!({"username": "viewer", "label": "prometheus"})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{v}");
+    let token = v["token"].as_str().unwrap().to_owned();
+    let id = v["id"].as_str().unwrap().to_owned();
+    assert_eq!(id.len(), 16);
+    assert_eq!(w.last_audit().event.action, "token.create");
+    let bearer = |t: &str| {
+        Request::builder()
+            .uri("/api/health")
+            .header(header::AUTHORIZATION, format!("Bearer {t}"))
+            .body(Body::empty())
+            .unwrap()
+    };
+    let (st, _, _) = send(&w.app, bearer(&token)).await;
+    assert_eq!(st, StatusCode::OK);
+    let (st, list) = w.call(Method::GET, "/api/tokens", &admin, None).await;
+    assert_eq!(st, StatusCode::OK);
+    let listed = list.as_array().unwrap();
+    assert_eq!(listed.len(), 1, "{list}");
+    assert_eq!(listed[0]["id"], id.as_str());
+    assert_eq!(listed[0]["username"], "viewer");
+    assert!(
+        listed[0].get("token").is_none(),
+        "a listed token is never shown: {list}"
+    );
+    for (body, want) in [
+        (
+            json!({"username": "viewer", "label": " "}),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            json!({"username": "nobody", "label": "x"}),
+            StatusCode::BAD_REQUEST,
+        ),
+    ] {
+        let (st, v) = w
+            .call(Method::POST, "/api/tokens", &admin, Some(body.clone()))
+            .await;
+        assert_eq!(st, want, "{body}: {v}");
+    }
+    let (st, v) = w
+        .call(Method::DELETE, &format!("/api/tokens/{id}"), &admin, None)
+        .await;
+    assert_eq!(st, StatusCode::NO_CONTENT, "{v}");
+    let ev = w.last_audit();
+    assert_eq!(
+        (ev.event.action.as_str(), ev.event.actor.as_str()),
+        ("token.revoke", "admin")
+    );
+    let (st, _, _) = send(&w.app, bearer(&token)).await;
+    assert_eq!(st, StatusCode::UNAUTHORIZED, "a revoked token is refused");
+    let (st, _) = w
+        .call(Method::DELETE, &format!("/api/tokens/{id}"), &admin, None)
+        .await;
+    assert_eq!(st, StatusCode::NOT_FOUND);
+}

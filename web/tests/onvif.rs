@@ -101,24 +101,7 @@ fn discover_over_the_api_in_a_private_namespace() {
     }
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
-        // A stand-in device: answers each probe with the captured ProbeMatches, related to it.
-        let sock = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
-        let port = sock.local_addr().unwrap().port();
-        tokio::spawn(async move {
-            let mut buf = vec![0u8; 65536];
-            while let Ok((n, from)) = sock.recv_from(&mut buf).await {
-                let probe = String::from_utf8_lossy(&buf[..n]).into_owned();
-                let id = probe
-                    .split("MessageID>")
-                    .nth(1)
-                    .and_then(|s| s.split('<').next())
-                    .unwrap_or_default()
-                    .to_owned();
-                let answer = vms_testkit::onvif::capture("probe_matches_standard.xml")
-                    .replace("urn:uuid:00000000-1111-4222-8333-444444444444", &id);
-                let _ = sock.send_to(answer.as_bytes(), from).await;
-            }
-        });
+        let port = vms_testkit::onvif::discovery_responder().await;
         let w = world();
         let admin = w.login("admin").await;
         let (st, v) = w

@@ -194,5 +194,23 @@ pub fn routes(state: AppState) -> ApiRouter {
             Action::ManageUsers,
             users::update_user,
         )
+        .secured(
+            M::GET,
+            "/api/tokens",
+            Action::ManageUsers,
+            users::list_tokens,
+        )
+        .secured(
+            M::POST,
+            "/api/tokens",
+            Action::ManageUsers,
+            users::create_token,
+        )
+        .secured(
+            M::DELETE,
+            "/api/tokens/{id}",
+            Action::ManageUsers,
+            users::revoke_token,
+        )
         .secured(M::GET, "/api/audit", Action::ReadAudit, audit::audit_search)
 }

@@ -113,3 +113,80 @@ pub(crate) async fn update_user(
     })
     .await
 }
+
+#[derive(Serialize)]
+pub(crate) struct TokenOut {
+    id: String,
+    username: String,
+    label: String,
+    created_us: i64,
+    /// Only in the answer to its creation: the token itself is not stored.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    token: Option<String>,
+}
+
+/// API tokens (for metrics scrapers and other clients): their ids, owners and labels.
+pub(crate) async fn list_tokens(
+    State(st): State<AppState>,
+    Caller(_): Caller,
+) -> ApiResult<Json<Vec<TokenOut>>> {
+    st.blocking(move |st| {
+        Ok(Json(
+            st.program
+                .tokens()?
+                .into_iter()
+                .map(|(id, t)| TokenOut {
+                    id,
+                    username: t.username,
+                    label: t.label,
+                    created_us: t.created_us,
+                    token: None,
+                })
+                .collect(),
+        ))
+    })
+    .await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct NewTokenBody {
+    username: String,
+    label: String,
+}
+
+/// Creates a token for an account; the answer is the only time the token is shown.
+pub(crate) async fn create_token(
+    State(st): State<AppState>,
+    Caller(s): Caller,
+    ApiJson(b): ApiJson<NewTokenBody>,
+) -> ApiResult<(StatusCode, Json<TokenOut>)> {
+    st.blocking(move |st| {
+        let label = vms_program::text::text("label", &b.label, true)?;
+        let token = st.program.add_token(&s.username, &b.username, &label)?;
+        let id = vms_program::users::token_id(&vms_program::auth::token_hash(&token));
+        Ok((
+            StatusCode::CREATED,
+            Json(TokenOut {
+                id,
+                username: b.username,
+                label,
+                created_us: st.store.clock().now_utc_micros(),
+                token: Some(token),
+            }),
+        ))
+    })
+    .await
+}
+
+pub(crate) async fn revoke_token(
+    State(st): State<AppState>,
+    Caller(s): Caller,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<StatusCode> {
+    st.blocking(move |st| {
+        st.program.revoke_token(&s.username, &id)?;
+        Ok(StatusCode::NO_CONTENT)
+    })
+    .await
+}

@@ -1,9 +1,10 @@
 // Users (administrators): accounts with their role and state; create one (its owner sets up
 // the second factor at first sign-in, with a QR code), change role, disable, unlock, reset a
-// lost second factor.
+// lost second factor; API tokens for clients such as a metrics scraper (shown once, revoked
+// here).
 
 import { api } from '../api.js';
-import { h, field, form, pageTitle, table, refill, status, say } from '../dom.js';
+import { h, field, form, pageTitle, table, refill, status, say, utc } from '../dom.js';
 
 const ROLES = ['viewer', 'investigator', 'supervisor', 'admin', 'partner'];
 
@@ -22,14 +23,17 @@ export async function render(ctx) {
     ];
     return [u.username, h('td', {}, role), u.partner ? (partners.find((p) => p.id === u.partner) || {}).pseudonym || u.partner : '', h('td', { class: 'state' }, stateOf(u)), h('td', {}, buttons.flatMap((b) => [b, ' ']))];
   };
-  const list = table('users', ['User', 'Role', 'Partner', 'State', ''], await api('GET', '/api/users'), render);
+  const users = await api('GET', '/api/users');
+  const list = table('users', ['User', 'Role', 'Partner', 'State', ''], users, render);
   async function change(u, body, done) {
     try { await api('PATCH', `/api/users/${encodeURIComponent(u.username)}`, body); say(note, done); await refresh(); }
     catch (e) { say(note, `${u.username}: ${e.message}`, true); }
   }
   // Listing accounts is an audited read: the list is reloaded after a change, never polled.
   async function refresh() {
-    refill(list, await api('GET', '/api/users'), render);
+    const fresh = await api('GET', '/api/users');
+    refill(list, fresh, render);
+    tokens.setUsers(fresh.map((u) => u.username));
   }
   const partnerSelect = h('select', { name: 'partner_id', id: 'nu-partner' }, h('option', { value: '' }, '—'), partners.map((p) => h('option', { value: String(p.id) }, p.pseudonym)));
   const partnerField = field('Partner (partner accounts only)', partnerSelect);
@@ -47,5 +51,40 @@ export async function render(ctx) {
     done.textContent = `${u.username} (${u.role}) created. They set up their second factor at first sign-in.`;
     await refresh();
   }, 'Create user');
-  ctx.view.append(pageTitle('Users'), note, list, h('section', { 'aria-labelledby': 'new-user' }, h('h2', { id: 'new-user' }, 'New user'), create, done));
+  const tokens = await tokensSection(users.map((u) => u.username));
+  ctx.view.append(pageTitle('Users'), note, list, h('section', { 'aria-labelledby': 'new-user' }, h('h2', { id: 'new-user' }, 'New user'), create, done), tokens.el);
+}
+
+/** API tokens: listed by id (the token itself is shown once, when made), made and revoked. */
+async function tokensSection(usernames) {
+  const note = status('tokens-status');
+  const render = (t) => [h('code', {}, t.id), t.username, t.label, `${utc(t.created_us)} UTC`,
+    h('button', { type: 'button', onclick: async () => {
+      if (!confirm(`Revoke token ${t.id} (${t.label})? Clients using it are refused at once.`)) return;
+      try { await api('DELETE', `/api/tokens/${t.id}`); say(note, `Token ${t.id} revoked.`); await reload(); }
+      catch (e) { say(note, `Token ${t.id}: ${e.message}`, true); }
+    } }, `Revoke token ${t.id}`)];
+  const list = table('tokens', ['Id', 'User', 'Label', 'Created', ''], await api('GET', '/api/tokens'), render, 'No API token.');
+  const reload = async () => refill(list, await api('GET', '/api/tokens'), render, 'No API token.');
+  const shown = h('div', { id: 'new-token', role: 'status' });
+  const user = h('select', { name: 'username', id: 'tk-user' });
+  const setUsers = (names) => {
+    const keep = user.value;
+    user.replaceChildren(...names.map((u) => h('option', { value: u }, u)));
+    if (names.includes(keep)) user.value = keep;
+  };
+  setUsers(usernames);
+  const create = form({ id: 'token-form', class: 'inline' }, [
+    field('User', user),
+    field('Label', h('input', { name: 'label', id: 'tk-label', required: true }), 'What uses it, e.g. "prometheus"'),
+  ], async (v, f) => {
+    const t = await api('POST', '/api/tokens', v);
+    f.reset();
+    shown.replaceChildren(h('p', {}, `Token ${t.id} for ${t.username}. Copy it now: it is not shown again.`), h('code', { id: 'new-token-value', class: 'secret' }, t.token));
+    await reload();
+  }, 'Create token');
+  const el = h('section', { 'aria-labelledby': 'tokens-title' }, h('h2', { id: 'tokens-title' }, 'API tokens'),
+    h('p', { class: 'muted' }, 'For programs, not people: a token signs in as its user without a second factor, so it never reaches video.'),
+    note, list, create, shown);
+  return { el, setUsers };
 }
