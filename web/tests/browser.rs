@@ -530,3 +530,123 @@ async fn an_idle_session_asks_to_sign_in_and_returns_to_the_same_page() {
         .expect("browser steps timed out")
         .expect("browser steps");
 }
+
+/// The keyboard alone: from a page's title (where the focus lands when a page opens), every page
+/// of the navigation is reached by Shift+Tab and opened by Enter, with the focus moved to the
+/// new page's title; the skip link before the navigation moves the focus to the content.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_page_is_reached_with_the_keyboard_alone() {
+    const ENTER: char = '\u{E007}';
+    // A key pressed on whatever has the focus (the page itself included), as a user does.
+    async fn press(c: &fantoccini::Client, key: char) -> Result<(), fantoccini::error::CmdError> {
+        use fantoccini::actions::{InputSource, KeyAction, KeyActions};
+        c.perform_actions(
+            KeyActions::new("keyboard".into())
+                .then(KeyAction::Down { value: key })
+                .then(KeyAction::Up { value: key }),
+        )
+        .await
+    }
+    async fn back_tab(c: &fantoccini::Client) -> Result<(), fantoccini::error::CmdError> {
+        use fantoccini::actions::{InputSource, KeyAction, KeyActions};
+        const SHIFT: char = '\u{E008}';
+        const TAB: char = '\u{E004}';
+        c.perform_actions(
+            KeyActions::new("keyboard".into())
+                .then(KeyAction::Down { value: SHIFT })
+                .then(KeyAction::Down { value: TAB })
+                .then(KeyAction::Up { value: TAB })
+                .then(KeyAction::Up { value: SHIFT }),
+        )
+        .await
+    }
+    let w = common::world();
+    let (addr, _server) = vms_web::serve(
+        "127.0.0.1:0".parse().unwrap(),
+        w.state.clone(),
+        std::future::pending(),
+    )
+    .await
+    .unwrap();
+    let (_driver, c, _profile) = start_browser(&[]).await;
+    let run = async {
+        let base = format!("http://{addr}/");
+        sign_in(&c, &base, "supervisor", w.code("supervisor").as_deref()).await?;
+        let focused = |c: &fantoccini::Client| {
+            let c = c.clone();
+            async move {
+                c.execute(
+                    "const a = document.activeElement; return [a.tagName, a.id, a.getAttribute('href')];",
+                    vec![],
+                )
+                .await
+            }
+        };
+        vms_testkit::browser::poll(
+            &c,
+            Duration::from_secs(10),
+            "the start page",
+            "return document.activeElement.id === 'page-title';",
+        )
+        .await?;
+        let hrefs = c
+            .execute(
+                "return [...document.querySelectorAll('nav a')].map((a) => a.getAttribute('href'));",
+                vec![],
+            )
+            .await?;
+        let hrefs: Vec<String> = serde_json::from_value(hrefs).unwrap();
+        assert_eq!(
+            hrefs,
+            [
+                "/cases",
+                "/recordings",
+                "/live",
+                "/cameras",
+                "/holds",
+                "/audit",
+                "/system"
+            ]
+        );
+        for href in &hrefs {
+            // From the page's title: back through the header to the link, then Enter.
+            let mut found = false;
+            for _ in 0..20 {
+                back_tab(&c).await?;
+                let f = focused(&c).await?;
+                if f[2] == json!(href) {
+                    found = true;
+                    break;
+                }
+            }
+            assert!(found, "Shift+Tab never reached {href}");
+            press(&c, ENTER).await?;
+            let at = vms_testkit::browser::poll(
+                &c,
+                Duration::from_secs(10),
+                href,
+                "return document.activeElement.id === 'page-title' ? location.pathname : null;",
+            )
+            .await?;
+            assert_eq!(at, json!(href));
+        }
+        // The skip link comes before the navigation and moves the focus to the content.
+        let mut found = false;
+        for _ in 0..20 {
+            back_tab(&c).await?;
+            if focused(&c).await?[2] == json!("#main") {
+                found = true;
+                break;
+            }
+        }
+        assert!(found, "Shift+Tab never reached the skip link");
+        press(&c, ENTER).await?;
+        assert_eq!(focused(&c).await?[1], json!("main"));
+        Ok::<_, fantoccini::error::CmdError>(())
+    };
+    let result = tokio::time::timeout(Duration::from_secs(60), run).await;
+    let _ = c.close().await;
+    result
+        .expect("browser steps timed out")
+        .expect("browser steps");
+}

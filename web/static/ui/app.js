@@ -46,6 +46,7 @@ export function navigate(url, { replace = false } = {}) {
 
 async function show() {
   const token = ++rendering;
+  shownUrl = location.pathname + location.search;
   if (current && current.leave) current.leave();
   current = null;
   const path = location.pathname;
@@ -129,7 +130,11 @@ document.addEventListener('click', (ev) => {
   ev.preventDefault();
   navigate(url.pathname + url.search);
 });
-window.addEventListener('popstate', () => show());
+// Back and forward re-render; a change of the hash alone (the skip link) does not.
+let shownUrl = null;
+window.addEventListener('popstate', () => {
+  if (location.pathname + location.search !== shownUrl) show();
+});
 
 // A session that idles out (any call answers 401): the sign-in prompt, then the same page.
 let prompting = false;
