@@ -158,7 +158,7 @@ pub fn package(dir: &Path, data: &[u8]) {
 }
 
 /// The H.264 decoder configuration (`avcC`) parser and the Annex B conversion the live view
-/// applies to every frame. (H.265 parameter sets are parsed by retina, not here.)
+/// applies to every frame.
 pub fn avcc(data: &[u8]) {
     // The first byte says how long the record is; the rest is one access unit.
     let Some((&n, rest)) = data.split_first() else {
@@ -169,6 +169,23 @@ pub fn avcc(data: &[u8]) {
         && let Ok(out) = vms_web::live::h264::to_annex_b(frame, true, &sets)
     {
         assert!(out.len() >= frame.len());
+    }
+}
+
+/// The reorder depth the recorder reads from a stream's parameter sets: the first byte picks
+/// H.264 SPS, H.265 SPS or a whole sample entry; never a panic, never deeper than the cap.
+pub fn reorder_depth(data: &[u8]) {
+    use vms_storage::codec;
+    let Some((&kind, rest)) = data.split_first() else {
+        return;
+    };
+    let depth = match kind % 3 {
+        0 => codec::h264_sps_depth(rest),
+        1 => codec::h265_sps_depth(rest),
+        _ => codec::reorder_depth(rest),
+    };
+    if kind % 3 == 2 {
+        assert!(depth.is_none_or(|d| d <= codec::MAX_REORDER_DEPTH));
     }
 }
 

@@ -189,3 +189,27 @@ fn tempfile_dir() -> std::path::PathBuf {
     std::fs::create_dir_all(&d).unwrap();
     d
 }
+
+#[test]
+fn reorder_depth() {
+    // SPS written by x264 (High, B-frames) and x265 (B-frames), and an `avc1` sample entry.
+    let h264 = hex::decode("6764000dacd94141fb011000000300100000030320f1429960").unwrap();
+    let h265 = hex::decode(
+        "42010101600000030090000003000003003ca00a080f16595964932bc05a020000030002000003003210",
+    )
+    .unwrap();
+    let mut avcc = vec![1, 0x64, 0, 0x0d, 0xff, 0xe1, 0, h264.len() as u8];
+    avcc.extend_from_slice(&h264);
+    let mut entry = ((8 + 78 + 8 + avcc.len()) as u32).to_be_bytes().to_vec();
+    entry.extend_from_slice(b"avc1");
+    entry.extend_from_slice(&[0; 78]);
+    entry.extend_from_slice(&((8 + avcc.len()) as u32).to_be_bytes());
+    entry.extend_from_slice(b"avcC");
+    entry.extend_from_slice(&avcc);
+    let seeds = [
+        [&[0u8][..], &h264].concat(),
+        [&[1u8][..], &h265].concat(),
+        [&[2u8][..], &entry].concat(),
+    ];
+    run(&seeds, 20_000, vms_fuzz::reorder_depth);
+}

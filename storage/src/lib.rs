@@ -10,6 +10,7 @@
 pub mod audit;
 mod check;
 pub mod clock;
+pub mod codec;
 mod db;
 pub mod export;
 pub mod fmp4;

@@ -47,8 +47,9 @@ pub struct RecorderOptions {
     /// Largest rate, in parts per million, at which index time is pulled toward the server
     /// clock when the camera's clock drifts.
     pub max_drift_ppm: u32,
-    /// Deepest frame reordering (B-frames) the recorder follows; each fragment is committed
-    /// this many frames after its last frame arrives.
+    /// Frame reordering (B-frames) the recorder follows when a stream's parameter sets do not
+    /// say how deep it is ([`crate::codec::reorder_depth`]); a stream that says uses its own
+    /// depth. Each fragment is committed this many frames after its last frame arrives.
     pub max_reorder_frames: u8,
 }
 
@@ -223,6 +224,11 @@ impl Timeline {
         let mut steps = Vec::new();
         if let Some(params) = f.new_run.clone() {
             self.end_run_with(ids, &mut steps);
+            // As deep as this stream reorders: no commit latency for a stream without
+            // B-frames, enough for one with them.
+            let depth = crate::codec::reorder_depth(&params.sample_entry)
+                .unwrap_or(u32::from(self.opts.max_reorder_frames));
+            self.reorder = Reorder::new(depth as usize);
             self.params = Some(params);
             self.resync = false;
         }
@@ -573,6 +579,65 @@ mod tests {
                 _ => None,
             })
             .collect()
+    }
+
+    /// A sample entry whose `avcC` holds an SPS from x264: `main` has no B-frames (reorder
+    /// depth 0), `high` has two levels of them (depth 2).
+    fn entry_with_sps(sps_hex: &str) -> Bytes {
+        let sps = hex::decode(sps_hex).unwrap();
+        let mut avcc = vec![1, 0x4d, 0, 0x0d, 0xff, 0xe1];
+        avcc.extend_from_slice(&(sps.len() as u16).to_be_bytes());
+        avcc.extend_from_slice(&sps);
+        let mut e = Vec::new();
+        e.extend_from_slice(&((8 + 78 + 8 + avcc.len()) as u32).to_be_bytes());
+        e.extend_from_slice(b"avc1");
+        e.extend_from_slice(&[0; 78]);
+        e.extend_from_slice(&((8 + avcc.len()) as u32).to_be_bytes());
+        e.extend_from_slice(b"avcC");
+        e.extend_from_slice(&avcc);
+        Bytes::from(e)
+    }
+
+    #[test]
+    fn the_reorder_window_is_as_deep_as_the_stream_says() {
+        // The second GOP's keyframe ends the first fragment, committed when the frame after it
+        // arrives (its duration is known then) when the stream says it has no B-frames, two
+        // frames later when it says two, four (the default) when it says nothing.
+        for (sample_entry, depth) in [
+            (
+                entry_with_sps("674d400dd90141fb011000000300100000030320f142a480"),
+                0,
+            ),
+            (
+                entry_with_sps("6764000dacd94141fb011000000300100000030320f1429960"),
+                2,
+            ),
+            (params().sample_entry.clone(), 4),
+        ] {
+            let p = Arc::new(TrackParams {
+                sample_entry,
+                ..(*params()).clone()
+            });
+            let mut t = Timeline::new(
+                1,
+                RecorderOptions {
+                    max_reorder_frames: 4,
+                    ..RecorderOptions::default()
+                },
+                i64::MIN,
+            );
+            let mut ids = Counters::default();
+            let mut first_fragment_at = None;
+            for i in 0..40 {
+                let mut f = frame(i, 30);
+                f.new_run = (i == 0).then(|| p.clone());
+                let steps = t.push(f, &mut ids);
+                if first_fragment_at.is_none() && !fragments(&steps).is_empty() {
+                    first_fragment_at = Some(i);
+                }
+            }
+            assert_eq!(first_fragment_at, Some(31 + depth), "depth {depth}");
+        }
     }
 
     #[test]

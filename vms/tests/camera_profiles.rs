@@ -115,6 +115,16 @@ async fn record(p: Profile) {
     // Every segment file decodes cleanly and holds what the index says.
     let segs = store.segments(1, i64::MIN + 1, i64::MAX).unwrap();
     assert!(!segs.is_empty(), "{profile:?}: nothing recorded");
+    // The reorder window follows what the camera's parameter sets say: none without
+    // B-frames (no added latency), some with them.
+    let init = store.run(segs[0].1.run).unwrap().init_segment;
+    let stsd = init.windows(4).position(|w| w == b"stsd").unwrap();
+    let depth = vms_storage::codec::reorder_depth(&init[stsd + 12..]);
+    assert_eq!(
+        depth.map(|d| d > 0),
+        Some(b_frames),
+        "{profile:?}: reorder depth {depth:?} from the stream's SPS"
+    );
     for (_, seg) in &segs {
         let p = ffprobe(&store.root().join(&seg.file));
         assert_eq!(p.codec, codec);
