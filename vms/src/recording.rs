@@ -31,6 +31,22 @@ impl RunningCamera {
     }
 }
 
+/// Logs where every frame a stopped camera sent went, once its recorder has committed all it
+/// holds: `received` = `recorded` + `merged` + `before_keyframe` + `lost`. A stop that loses
+/// nothing keeps `lost` at 0 and the sum whole.
+fn account(name: &str, health: &Health, s: &RecorderStats) {
+    use std::sync::atomic::Ordering::Relaxed;
+    tracing::info!(
+        camera = %name,
+        received = health.frames.load(Relaxed),
+        recorded = s.frames.load(Relaxed),
+        merged = s.frames_merged.load(Relaxed),
+        before_keyframe = s.frames_before_keyframe.load(Relaxed),
+        lost = s.frames_lost.load(Relaxed),
+        "recording stopped"
+    );
+}
+
 /// Everything that records.
 #[derive(Debug)]
 pub struct Recording {
@@ -101,9 +117,9 @@ impl Recording {
     pub async fn remove(&mut self, id: CameraId) {
         if let Some(i) = self.cameras.iter().position(|c| c.id == id) {
             let c = self.cameras.swap_remove(i);
-            tracing::info!(camera = %c.name, "recording stopped");
             c.handle.stop().await;
             let _ = c.pump.await;
+            account(&c.name, &c.health, &c.stats);
         }
     }
 
@@ -149,13 +165,14 @@ impl Recording {
         if let Some(r) = self.retention {
             let _ = r.await;
         }
-        let mut pumps = Vec::new();
+        let mut stopped = Vec::new();
         for c in self.cameras {
             c.handle.stop().await;
-            pumps.push(c.pump);
+            stopped.push((c.name, c.health, c.stats, c.pump));
         }
-        for p in pumps {
-            let _ = p.await;
+        for (name, health, stats, pump) in stopped {
+            let _ = pump.await;
+            account(&name, &health, &stats);
         }
         self.store.shutdown();
     }
