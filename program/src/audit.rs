@@ -63,6 +63,12 @@ audit_actions! {
     UserDisable = "user.disable",
     TokenCreate = "token.create",
     TokenRevoke = "token.revoke",
+    SubmissionLinkCreate = "submission.link.create",
+    SubmissionLinkRevoke = "submission.link.revoke",
+    /// A submission link that is unknown, expired or revoked was presented.
+    SubmissionRefused = "submission.refused",
+    SubmissionUpload = "submission.upload",
+    SubmissionReceived = "submission.received",
     RequestFile = "request.file",
     RequestsList = "requests.list",
     RequestDecide = "request.decide",

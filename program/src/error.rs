@@ -21,6 +21,16 @@ pub enum ProgramError {
     /// A per-account budget is spent; the caller may retry later.
     #[error("{0}")]
     TooManyRequests(String),
+    /// Over a size or count limit; the message says which and how large.
+    #[error("{0}")]
+    TooLarge(String),
+    /// Shared space is full.
+    #[error("{0}")]
+    InsufficientStorage(String),
+    /// A credential that is not an account's (a submission link) does not open anything; the
+    /// message is the same whatever was wrong with it.
+    #[error("{0}")]
+    Refused(String),
     #[error(transparent)]
     Storage(#[from] vms_storage::Error),
     #[error("internal error: {0}")]

@@ -21,6 +21,7 @@ pub mod navigation;
 pub mod partners;
 pub mod policy;
 pub mod requests;
+pub mod submissions;
 pub mod text;
 pub mod transparency;
 pub mod users;
@@ -44,6 +45,8 @@ pub struct ProgramSettings {
     pub mfa_for_all: bool,
     /// The program terms version partners accept.
     pub terms_version: String,
+    /// Bounds on community submissions.
+    pub submissions: submissions::SubmissionLimits,
 }
 
 impl Default for ProgramSettings {
@@ -53,6 +56,7 @@ impl Default for ProgramSettings {
             max_range_hours: 24,
             mfa_for_all: false,
             terms_version: "2026-1".into(),
+            submissions: submissions::SubmissionLimits::default(),
         }
     }
 }

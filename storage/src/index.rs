@@ -54,8 +54,12 @@ pub mod cf {
     pub const EXPORTS: &str = "exports";
     /// (camera id, from UTC µs) → `TermsRow`: the sharing terms in force from then on.
     pub const TERMS: &str = "terms";
+    /// link id (u64) → `LinkRow`: submission links, by the hash of their token.
+    pub const LINKS: &str = "submission_links";
+    /// upload id (u64) → `UploadRow`: submitted files, in progress and received.
+    pub const UPLOADS: &str = "uploads";
 
-    pub const ALL: [&str; 17] = [
+    pub const ALL: [&str; 19] = [
         META,
         CAMERAS,
         RUNS,
@@ -73,6 +77,8 @@ pub mod cf {
         AUDIT,
         EXPORTS,
         TERMS,
+        LINKS,
+        UPLOADS,
     ];
 }
 

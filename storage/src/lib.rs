@@ -15,6 +15,7 @@ mod db;
 pub mod export;
 pub mod fmp4;
 pub mod index;
+pub mod intake;
 pub mod mp4read;
 mod read;
 mod recorder;

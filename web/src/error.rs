@@ -40,6 +40,15 @@ pub enum ApiError {
     /// Temporarily unable (capacity, camera not running); the client may retry.
     #[error("{0}")]
     Unavailable(String),
+    /// Over a size or count limit; says which (413).
+    #[error("{0}")]
+    LimitExceeded(String),
+    /// Shared space is full (507).
+    #[error("{0}")]
+    InsufficientStorage(String),
+    /// A submission link that opens nothing (403, one message whatever was wrong).
+    #[error("{0}")]
+    Refused(String),
     #[error("internal error")]
     Internal(String),
 }
@@ -57,6 +66,9 @@ impl From<ProgramError> for ApiError {
             ProgramError::NotFoundMsg(m) => ApiError::NotFoundMsg(m),
             ProgramError::Conflict(m) => ApiError::Conflict(m),
             ProgramError::TooManyRequests(m) => ApiError::TooManyRequests(m),
+            ProgramError::TooLarge(m) => ApiError::LimitExceeded(m),
+            ProgramError::InsufficientStorage(m) => ApiError::InsufficientStorage(m),
+            ProgramError::Refused(m) => ApiError::Refused(m),
             ProgramError::Storage(e) => e.into(),
             ProgramError::Internal(m) => ApiError::Internal(m),
         }
@@ -86,6 +98,9 @@ impl IntoResponse for ApiError {
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::LimitExceeded(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::InsufficientStorage(_) => StatusCode::INSUFFICIENT_STORAGE,
+            ApiError::Refused(_) => StatusCode::FORBIDDEN,
             ApiError::Internal(detail) => {
                 tracing::error!(error = %detail, "internal error");
                 StatusCode::INTERNAL_SERVER_ERROR

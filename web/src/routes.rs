@@ -143,6 +143,8 @@ fn method_filter(m: &Method) -> axum::routing::MethodFilter {
         Method::PATCH => MethodFilter::PATCH,
         Method::PUT => MethodFilter::PUT,
         Method::DELETE => MethodFilter::DELETE,
+        Method::HEAD => MethodFilter::HEAD,
+        Method::OPTIONS => MethodFilter::OPTIONS,
         _ => MethodFilter::GET,
     }
 }

@@ -82,6 +82,8 @@ pub struct AppState {
     pub live: Arc<LiveSessions>,
     /// Sign-in admission (issue 22 F11).
     pub login_guard: Arc<login_guard::LoginGuard>,
+    /// Running intake hashes of uploads in progress.
+    pub(crate) uploads: Arc<crate::api::uploads::UploadHashes>,
     /// ONVIF probes per account in the current minute.
     pub(crate) probe_budget: Arc<std::sync::Mutex<login_guard::Window<String>>>,
 }
@@ -99,6 +101,7 @@ impl AppState {
             exports: Arc::default(),
             live: Arc::default(),
             probe_budget: Arc::default(),
+            uploads: Arc::default(),
         }
     }
 

@@ -13,6 +13,7 @@ pub(crate) mod playback;
 pub(crate) mod requests;
 pub(crate) mod session;
 pub(crate) mod system;
+pub(crate) mod uploads;
 pub(crate) mod users;
 
 pub use playback::{RangeError, parse_range};
@@ -213,4 +214,28 @@ pub fn routes(state: AppState) -> ApiRouter {
             users::revoke_token,
         )
         .secured(M::GET, "/api/audit", Action::ReadAudit, audit::audit_search)
+        .secured(
+            M::GET,
+            "/api/cases/{case}/links",
+            Action::FileRequest,
+            uploads::list_links,
+        )
+        .secured(
+            M::POST,
+            "/api/cases/{case}/links",
+            Action::FileRequest,
+            uploads::create_link,
+        )
+        .secured(
+            M::DELETE,
+            "/api/links/{id}",
+            Action::FileRequest,
+            uploads::revoke_link,
+        )
+        // tus: the submission link's token is checked in each handler (no account).
+        .public(M::OPTIONS, "/api/uploads", uploads::options)
+        .public(M::POST, "/api/uploads", uploads::create)
+        .public(M::HEAD, "/api/uploads/{id}", uploads::head)
+        .public(M::PATCH, "/api/uploads/{id}", uploads::patch)
+        .public(M::DELETE, "/api/uploads/{id}", uploads::terminate)
 }

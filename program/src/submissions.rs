@@ -1,0 +1,283 @@
+//! Community submissions: links an investigator sends for a case, and the files their holders
+//! upload. A link is the credential (no account): an unguessable token (256 bits) stored
+//! hashed, bound to one case (and optionally one request), expiring, revocable; every step is
+//! audited. Uploads are bounded per file, per link and in total, and each file's SHA-256 over
+//! exactly the bytes received is recorded before it counts as received.
+
+use vms_storage::intake::{Declared, LinkRow, UploadRow};
+use vms_storage::{NewAuditEvent, RequestRow};
+
+use crate::audit::{AuditAction, Outcome, event};
+use crate::auth;
+use crate::policy::{Action, Resource, Subject, authorize};
+use crate::text::text;
+use crate::{Program, ProgramError, Result};
+
+/// Bounds on what comes in through links.
+#[derive(Clone, Debug)]
+pub struct SubmissionLimits {
+    /// How long a new link stays valid, hours (default 72).
+    pub link_hours: u32,
+    /// Files one link may carry (default 16).
+    pub files_per_link: u32,
+    /// Bytes per file (default 4 GiB).
+    pub bytes_per_file: u64,
+    /// Bytes per link, all its files together (default 10 GiB).
+    pub bytes_per_link: u64,
+    /// Bytes of all submissions kept, apart from the recording store's quota (default 200 GiB).
+    pub quota_bytes: u64,
+    /// How long an unfinished upload may be resumed, hours (default 24).
+    pub upload_hours: u32,
+}
+
+impl Default for SubmissionLimits {
+    fn default() -> Self {
+        SubmissionLimits {
+            link_hours: 72,
+            files_per_link: 16,
+            bytes_per_file: 4 << 30,
+            bytes_per_link: 10 << 30,
+            quota_bytes: 200 << 30,
+            upload_hours: 24,
+        }
+    }
+}
+
+/// The answer to every refused link, whatever the reason, so a link cannot be probed.
+pub const LINK_REFUSED: &str = "this submission link is not valid: it is unknown, has expired or was revoked; ask the investigator who sent it for a new one";
+
+const HOUR_US: i64 = 3_600_000_000;
+
+/// A new link for `case_number`, to `recipient`.
+#[derive(Clone, Copy, Debug)]
+pub struct NewLink<'a> {
+    pub case_number: &'a str,
+    pub request_id: Option<u64>,
+    pub recipient: &'a str,
+    /// Shorter than the default if given (never longer).
+    pub hours: Option<u32>,
+}
+
+/// A file about to be uploaded.
+#[derive(Clone, Debug)]
+pub struct NewUpload {
+    pub length: u64,
+    pub declared: Declared,
+}
+
+impl Program {
+    /// Creates a link; returns it and its token (shown once).
+    pub fn create_link(&self, s: &Subject, n: NewLink<'_>) -> Result<(LinkRow, String)> {
+        let d = authorize(s, Action::FileRequest, &Resource::Route);
+        if !d.allow {
+            return Err(ProgramError::Forbidden { rule: d.rule });
+        }
+        let case_number = text("case_number", n.case_number, true)?;
+        let recipient = text("recipient", n.recipient, true)?;
+        if let Some(id) = n.request_id {
+            let r: RequestRow = self.store.request(id)?.ok_or_else(|| {
+                ProgramError::Invalid(format!("request_id {id}: no such request"))
+            })?;
+            if r.case_number != case_number {
+                return Err(ProgramError::Invalid(format!(
+                    "request_id {id} belongs to case {}, not {case_number}",
+                    r.case_number
+                )));
+            }
+        }
+        let limits = &self.settings.submissions;
+        let hours = n
+            .hours
+            .unwrap_or(limits.link_hours)
+            .clamp(1, limits.link_hours);
+        let token = auth::random_token();
+        let now = self.store.clock().now_utc_micros();
+        let link = self.store.create_link(LinkRow {
+            id: 0,
+            token_hash: auth::token_hash(&token),
+            case_number: case_number.clone(),
+            request_id: n.request_id,
+            recipient,
+            created_by: s.username.clone(),
+            created_us: now,
+            expires_us: now + i64::from(hours) * HOUR_US,
+            revoked_us: None,
+        })?;
+        self.audit(NewAuditEvent {
+            case_number: Some(case_number),
+            request: n.request_id,
+            detail: format!("link {} to {:?}, {hours} h", link.id, link.recipient),
+            ..event(&s.username, AuditAction::SubmissionLinkCreate, Outcome::Ok)
+        })?;
+        Ok((link, token))
+    }
+
+    /// The links of a case.
+    pub fn links(&self, s: &Subject, case_number: &str) -> Result<Vec<LinkRow>> {
+        let d = authorize(s, Action::FileRequest, &Resource::Route);
+        if !d.allow {
+            return Err(ProgramError::Forbidden { rule: d.rule });
+        }
+        Ok(self
+            .store
+            .links()?
+            .into_iter()
+            .filter(|l| l.case_number == case_number)
+            .collect())
+    }
+
+    /// Revokes a link: uploads through it stop at once (finished files stay).
+    pub fn revoke_link(&self, s: &Subject, id: u64) -> Result<LinkRow> {
+        let d = authorize(s, Action::FileRequest, &Resource::Route);
+        if !d.allow {
+            return Err(ProgramError::Forbidden { rule: d.rule });
+        }
+        let mut link = self.store.link(id)?.ok_or(ProgramError::NotFound)?;
+        if link.revoked_us.is_none() {
+            link.revoked_us = Some(self.store.clock().now_utc_micros());
+            self.store.put_link(&link)?;
+            self.audit(NewAuditEvent {
+                case_number: Some(link.case_number.clone()),
+                detail: format!("link {id}"),
+                ..event(&s.username, AuditAction::SubmissionLinkRevoke, Outcome::Ok)
+            })?;
+        }
+        Ok(link)
+    }
+
+    /// The valid link a token opens, or [`LINK_REFUSED`] (audited, without the token).
+    pub fn link_for_token(&self, token: &str, remote: &str) -> Result<LinkRow> {
+        let now = self.store.clock().now_utc_micros();
+        let link = self
+            .store
+            .link_by_token(&auth::token_hash(token))?
+            .filter(|l| l.revoked_us.is_none() && now < l.expires_us);
+        match link {
+            Some(l) => Ok(l),
+            None => {
+                self.audit(NewAuditEvent {
+                    detail: format!("from {remote}"),
+                    ..event("anonymous", AuditAction::SubmissionRefused, Outcome::Deny)
+                })?;
+                Err(ProgramError::Refused(LINK_REFUSED.into()))
+            }
+        }
+    }
+
+    /// Starts a file upload through `link`, within the limits (each refusal says which).
+    pub fn create_upload(&self, link: &LinkRow, n: NewUpload) -> Result<UploadRow> {
+        let limits = &self.settings.submissions;
+        if n.length == 0 {
+            return Err(ProgramError::Invalid("Upload-Length: an empty file".into()));
+        }
+        if n.length > limits.bytes_per_file {
+            return Err(ProgramError::TooLarge(format!(
+                "a file may be at most {} bytes; this one is {}",
+                limits.bytes_per_file, n.length
+            )));
+        }
+        let uploads = self.store.uploads()?;
+        let mine: Vec<&UploadRow> = uploads.iter().filter(|u| u.link == link.id).collect();
+        if mine.len() as u64 >= u64::from(limits.files_per_link) {
+            return Err(ProgramError::TooLarge(format!(
+                "a link may carry at most {} files",
+                limits.files_per_link
+            )));
+        }
+        let link_bytes: u64 = mine.iter().map(|u| u.length).sum();
+        if link_bytes + n.length > limits.bytes_per_link {
+            return Err(ProgramError::TooLarge(format!(
+                "a link may carry at most {} bytes in all; {} are taken",
+                limits.bytes_per_link, link_bytes
+            )));
+        }
+        let all: u64 = uploads.iter().map(|u| u.length).sum();
+        if all + n.length > limits.quota_bytes {
+            return Err(ProgramError::InsufficientStorage(
+                "the space for submissions is full; try again later or ask the investigator".into(),
+            ));
+        }
+        let now = self.store.clock().now_utc_micros();
+        let declared = Declared {
+            filename: sanitize_filename(&n.declared.filename),
+            filetype: sanitize_filename(&n.declared.filetype),
+            remote_addr: n.declared.remote_addr,
+            user_agent: n.declared.user_agent.chars().take(256).collect(),
+        };
+        let up = self.store.create_upload(UploadRow {
+            id: 0,
+            link: link.id,
+            case_number: link.case_number.clone(),
+            declared,
+            length: n.length,
+            offset: 0,
+            created_us: now,
+            expires_us: now + i64::from(limits.upload_hours) * HOUR_US,
+            received: None,
+        })?;
+        self.audit(NewAuditEvent {
+            case_number: Some(link.case_number.clone()),
+            request: link.request_id,
+            detail: format!(
+                "upload {} via link {}: {:?}, {} bytes, from {}",
+                up.id, link.id, up.declared.filename, up.length, up.declared.remote_addr
+            ),
+            ..event("submitter", AuditAction::SubmissionUpload, Outcome::Ok)
+        })?;
+        Ok(up)
+    }
+
+    /// Records that upload `up` was received whole, with its hash.
+    pub fn upload_received(&self, up: &UploadRow) -> Result<()> {
+        let Some(r) = &up.received else {
+            return Err(ProgramError::Internal(format!(
+                "upload {} not complete",
+                up.id
+            )));
+        };
+        self.audit(NewAuditEvent {
+            case_number: Some(up.case_number.clone()),
+            detail: format!(
+                "upload {} received: {} bytes, sha256 {}",
+                up.id,
+                up.length,
+                hex::encode(r.sha256)
+            ),
+            ..event("submitter", AuditAction::SubmissionReceived, Outcome::Ok)
+        })
+    }
+}
+
+/// A submitted file name as metadata: no directories, no control characters, at most 200
+/// characters (it never names a stored file).
+pub fn sanitize_filename(name: &str) -> String {
+    let base = name.rsplit(['/', '\\']).next().unwrap_or_default();
+    let clean: String = base.chars().filter(|c| !c.is_control()).take(200).collect();
+    let clean = clean.trim().trim_start_matches('.').to_owned();
+    if clean.is_empty() {
+        "unnamed".into()
+    } else {
+        clean
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_names_are_only_metadata() {
+        for (given, want) in [
+            ("clip.mp4", "clip.mp4"),
+            ("../../etc/passwd", "passwd"),
+            ("C:\\Users\\x\\DVR export.dav", "DVR export.dav"),
+            ("a\u{0}b\nc\u{7f}.mp4", "abc.mp4"),
+            ("..", "unnamed"),
+            ("/", "unnamed"),
+            (".hidden", "hidden"),
+        ] {
+            assert_eq!(sanitize_filename(given), want, "{given:?}");
+        }
+        assert_eq!(sanitize_filename(&"x".repeat(500)).len(), 200);
+    }
+}

@@ -1,0 +1,277 @@
+//! Community submissions as storage keeps them: submission links (the credential a citizen
+//! uploads with, stored as the SHA-256 of its token), uploads in progress, and received files.
+//!
+//! Files live in their own tree, apart from the recording segments and named by id, never by
+//! the submitted name: `submissions/parts/<id>` while an upload is in progress, then
+//! `submissions/files/<id>`, read-only. An upload's row holds the *acknowledged* offset: bytes
+//! are appended, `fsync`ed, and only then is the offset stored and told to the client, so after
+//! a crash the part file is cut back to that offset and the client resumes from there.
+
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::index::{cf, u64_key};
+use crate::{Error, Result, Store};
+
+/// A link an investigator sends to one recipient for one case (and optionally one request).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LinkRow {
+    pub id: u64,
+    /// SHA-256 of the token; the token itself is shown once, to its creator.
+    pub token_hash: [u8; 32],
+    pub case_number: String,
+    pub request_id: Option<u64>,
+    /// Who the link is for, in the investigator's words ("owner of 12 Elm St doorbell").
+    pub recipient: String,
+    pub created_by: String,
+    pub created_us: i64,
+    pub expires_us: i64,
+    pub revoked_us: Option<i64>,
+}
+
+/// What the submitter declared about a file and how it arrived.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Declared {
+    /// The submitted file name, sanitised (metadata only: the stored file is named by id).
+    pub filename: String,
+    /// The type the client declared (never trusted: content decides).
+    pub filetype: String,
+    pub remote_addr: String,
+    pub user_agent: String,
+}
+
+/// One file of a submission: in progress until `received` is set.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UploadRow {
+    pub id: u64,
+    pub link: u64,
+    pub case_number: String,
+    pub declared: Declared,
+    /// Length the client announced (`Upload-Length`).
+    pub length: u64,
+    /// Bytes received, written and synced (what `HEAD` reports).
+    pub offset: u64,
+    pub created_us: i64,
+    pub expires_us: i64,
+    pub received: Option<Received>,
+}
+
+/// A completely received file.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Received {
+    /// SHA-256 of exactly the bytes received, in order.
+    pub sha256: [u8; 32],
+    pub received_us: i64,
+    /// The read-only original, relative to the store root.
+    pub file: String,
+}
+
+impl Store {
+    pub fn create_link(&self, mut row: LinkRow) -> Result<LinkRow> {
+        self.db.insert_next(cf::LINKS, |id| {
+            row.id = id;
+            row
+        })
+    }
+
+    pub fn link(&self, id: u64) -> Result<Option<LinkRow>> {
+        self.db.get_row(cf::LINKS, &u64_key(id))
+    }
+
+    pub fn put_link(&self, row: &LinkRow) -> Result<()> {
+        self.db.put_row(cf::LINKS, &u64_key(row.id), row)
+    }
+
+    pub fn links(&self) -> Result<Vec<LinkRow>> {
+        self.db.all_rows(cf::LINKS)
+    }
+
+    /// The link whose token hashes to `hash` (a scan: links number in the thousands at most).
+    pub fn link_by_token(&self, hash: &[u8; 32]) -> Result<Option<LinkRow>> {
+        Ok(self.links()?.into_iter().find(|l| l.token_hash == *hash))
+    }
+
+    pub fn uploads(&self) -> Result<Vec<UploadRow>> {
+        self.db.all_rows(cf::UPLOADS)
+    }
+
+    pub fn upload(&self, id: u64) -> Result<Option<UploadRow>> {
+        self.db.get_row(cf::UPLOADS, &u64_key(id))
+    }
+
+    fn put_upload(&self, row: &UploadRow) -> Result<()> {
+        self.db.put_row(cf::UPLOADS, &u64_key(row.id), row)
+    }
+
+    fn part_path(&self, id: u64) -> PathBuf {
+        self.root().join(format!("submissions/parts/{id:08}"))
+    }
+
+    /// Creates an upload and its empty part file.
+    pub fn create_upload(&self, mut row: UploadRow) -> Result<UploadRow> {
+        let dir = self.root().join("submissions/parts");
+        std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+        row.offset = 0;
+        row.received = None;
+        let row = self.db.insert_next(cf::UPLOADS, |id| {
+            row.id = id;
+            row
+        })?;
+        let path = self.part_path(row.id);
+        File::create(&path).map_err(|e| Error::io(&path, e))?;
+        Ok(row)
+    }
+
+    /// Opens upload `id`'s part file for appending at its acknowledged offset, cutting off
+    /// anything past it (bytes a crash or a refused request left behind).
+    pub fn upload_writer(&self, id: u64) -> Result<UploadWriter> {
+        let row = self
+            .upload(id)?
+            .ok_or_else(|| Error::NotFound(format!("upload {id}")))?;
+        if row.received.is_some() {
+            return Err(Error::Invalid(format!("upload {id} is complete")));
+        }
+        let path = self.part_path(id);
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&path)
+            .map_err(|e| Error::io(&path, e))?;
+        let len = file.metadata().map_err(|e| Error::io(&path, e))?.len();
+        if len < row.offset {
+            return Err(Error::Corrupt {
+                cf: cf::UPLOADS,
+                key: id.to_string(),
+                why: format!(
+                    "part file holds {len} bytes, {} were acknowledged",
+                    row.offset
+                ),
+            });
+        }
+        file.set_len(row.offset).map_err(|e| Error::io(&path, e))?;
+        file.seek(SeekFrom::Start(row.offset))
+            .map_err(|e| Error::io(&path, e))?;
+        Ok(UploadWriter {
+            file,
+            path,
+            written: row.offset,
+            row,
+        })
+    }
+
+    /// SHA-256 state over the first `len` bytes of upload `id`'s part file: how the intake
+    /// hash resumes when its running state was lost (a restart).
+    pub fn upload_prefix_hash(&self, id: u64, len: u64) -> Result<Sha256> {
+        let path = self.part_path(id);
+        let file = File::open(&path).map_err(|e| Error::io(&path, e))?;
+        let mut h = Sha256::new();
+        let mut r = std::io::BufReader::with_capacity(1 << 20, file.take(len));
+        let n = std::io::copy(&mut r, &mut h).map_err(|e| Error::io(&path, e))?;
+        if n != len {
+            return Err(Error::Invalid(format!(
+                "upload {id}: {n} bytes on disk, {len} expected"
+            )));
+        }
+        Ok(h)
+    }
+
+    /// Deletes an upload that has not completed (tus termination) and its bytes.
+    pub fn delete_upload(&self, id: u64) -> Result<()> {
+        let path = self.part_path(id);
+        match std::fs::remove_file(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(Error::io(&path, e)),
+        }
+        self.db.delete_row(cf::UPLOADS, &u64_key(id))
+    }
+}
+
+/// Appends to one upload's part file. Nothing counts as received until [`Self::commit`].
+#[derive(Debug)]
+pub struct UploadWriter {
+    file: File,
+    path: PathBuf,
+    written: u64,
+    row: UploadRow,
+}
+
+impl UploadWriter {
+    pub fn row(&self) -> &UploadRow {
+        &self.row
+    }
+
+    /// Bytes in the file so far (acknowledged and not yet).
+    pub fn written(&self) -> u64 {
+        self.written
+    }
+
+    pub fn write(&mut self, data: &[u8]) -> Result<()> {
+        let end = self.written + data.len() as u64;
+        if end > self.row.length {
+            return Err(Error::Invalid(format!(
+                "{end} bytes is more than the {} declared",
+                self.row.length
+            )));
+        }
+        self.file
+            .write_all(data)
+            .map_err(|e| Error::io(&self.path, e))?;
+        self.written = end;
+        Ok(())
+    }
+
+    /// Forgets what was written since the last commit (a refused checksum).
+    pub fn discard(mut self) -> Result<()> {
+        self.file
+            .set_len(self.row.offset)
+            .map_err(|e| Error::io(&self.path, e))?;
+        self.written = self.row.offset;
+        Ok(())
+    }
+
+    /// Syncs what was written and stores it as acknowledged; when that completes the file,
+    /// `sha256` (over all of it) is recorded and the file becomes a read-only original.
+    pub fn commit(
+        mut self,
+        store: &Store,
+        now_us: i64,
+        sha256: Option<[u8; 32]>,
+    ) -> Result<UploadRow> {
+        self.file
+            .sync_data()
+            .map_err(|e| Error::io(&self.path, e))?;
+        self.row.offset = self.written;
+        if self.row.offset == self.row.length {
+            let sha256 = sha256.ok_or_else(|| {
+                Error::Invalid(format!("upload {}: complete without a hash", self.row.id))
+            })?;
+            let dir = store.root().join("submissions/files");
+            std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+            let rel = format!("submissions/files/{:08}", self.row.id);
+            let dest = store.root().join(&rel);
+            let mut perms = self
+                .file
+                .metadata()
+                .map_err(|e| Error::io(&self.path, e))?
+                .permissions();
+            perms.set_readonly(true);
+            std::fs::set_permissions(&self.path, perms).map_err(|e| Error::io(&self.path, e))?;
+            std::fs::rename(&self.path, &dest).map_err(|e| Error::io(&dest, e))?;
+            File::open(&dir)
+                .and_then(|d| d.sync_all())
+                .map_err(|e| Error::io(&dir, e))?;
+            self.row.received = Some(Received {
+                sha256,
+                received_us: now_us,
+                file: rel,
+            });
+        }
+        store.put_upload(&self.row)?;
+        Ok(self.row)
+    }
+}

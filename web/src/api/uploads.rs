@@ -1,0 +1,574 @@
+//! Community submissions over HTTP: submission links for investigators, and resumable uploads
+//! for their holders over the tus 1.0 protocol (core, creation, termination, expiration,
+//! checksum). The link's token, sent as `Submission-Token` on every tus request, is the
+//! credential; the rules are `vms_program::submissions`, the bytes go to `vms_storage::intake`.
+//!
+//! A PATCH streams its body to the part file in chunks on the blocking pool (nothing holds a
+//! whole file in memory), hashing as it goes; the offset is acknowledged only after `fsync`. The
+//! running SHA-256 of each upload is kept in memory between PATCHes and rebuilt from the bytes
+//! on disk when it is missing (after a restart).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use futures::StreamExt;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use vms_program::submissions::{NewLink, NewUpload};
+use vms_storage::intake::{Declared, LinkRow, UploadRow};
+
+use crate::error::{ApiError, ApiJson, ApiPath, ApiResult};
+use crate::routes::Caller;
+use crate::server::PeerAddr;
+use crate::state::AppState;
+
+const TUS_VERSION: &str = "1.0.0";
+/// The header a submission link's token travels in.
+pub const TOKEN_HEADER: &str = "submission-token";
+/// Bytes written per trip to the blocking pool.
+const CHUNK: usize = 4 << 20;
+
+/// Running intake hashes by upload id, with the offset each covers; and the uploads a PATCH is
+/// writing right now (one at a time per upload).
+#[derive(Debug, Default)]
+pub struct UploadHashes {
+    running: Mutex<HashMap<u64, (u64, Sha256)>>,
+    busy: Mutex<std::collections::HashSet<u64>>,
+}
+
+/// Marks an upload busy for the life of one PATCH.
+struct Busy(Arc<UploadHashes>, u64);
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        if let Ok(mut b) = self.0.busy.lock() {
+            b.remove(&self.1);
+        }
+    }
+}
+
+// ---- links (investigators) ----
+
+#[derive(Serialize)]
+pub(crate) struct LinkOut {
+    id: u64,
+    case_number: String,
+    request_id: Option<u64>,
+    recipient: String,
+    created_by: String,
+    created_us: i64,
+    expires_us: i64,
+    revoked_us: Option<i64>,
+    /// Only when created: the token, and the page that takes it (shown once).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    token: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    url: Option<String>,
+}
+
+fn link_out(l: LinkRow, token: Option<String>) -> LinkOut {
+    LinkOut {
+        url: token.as_ref().map(|t| format!("/submit#{t}")),
+        token,
+        id: l.id,
+        case_number: l.case_number,
+        request_id: l.request_id,
+        recipient: l.recipient,
+        created_by: l.created_by,
+        created_us: l.created_us,
+        expires_us: l.expires_us,
+        revoked_us: l.revoked_us,
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct NewLinkBody {
+    recipient: String,
+    #[serde(default)]
+    request_id: Option<u64>,
+    #[serde(default)]
+    hours: Option<u32>,
+}
+
+pub(crate) async fn create_link(
+    State(st): State<AppState>,
+    Caller(s): Caller,
+    ApiPath(case): ApiPath<String>,
+    ApiJson(b): ApiJson<NewLinkBody>,
+) -> ApiResult<(StatusCode, Json<LinkOut>)> {
+    st.blocking(move |st| {
+        let (link, token) = st.program.create_link(
+            &s,
+            NewLink {
+                case_number: &case,
+                request_id: b.request_id,
+                recipient: &b.recipient,
+                hours: b.hours,
+            },
+        )?;
+        Ok((StatusCode::CREATED, Json(link_out(link, Some(token)))))
+    })
+    .await
+}
+
+pub(crate) async fn list_links(
+    State(st): State<AppState>,
+    Caller(s): Caller,
+    ApiPath(case): ApiPath<String>,
+) -> ApiResult<Json<Vec<LinkOut>>> {
+    st.blocking(move |st| {
+        let links = st.program.links(&s, &case)?;
+        Ok(Json(links.into_iter().map(|l| link_out(l, None)).collect()))
+    })
+    .await
+}
+
+pub(crate) async fn revoke_link(
+    State(st): State<AppState>,
+    Caller(s): Caller,
+    ApiPath(id): ApiPath<u64>,
+) -> ApiResult<StatusCode> {
+    st.blocking(move |st| {
+        st.program.revoke_link(&s, id)?;
+        Ok(StatusCode::NO_CONTENT)
+    })
+    .await
+}
+
+// ---- tus ----
+
+/// A tus response: every one carries `Tus-Resumable`.
+fn tus(status: StatusCode, headers: &[(&'static str, String)]) -> Response {
+    let mut r = status.into_response();
+    let h = r.headers_mut();
+    h.insert("tus-resumable", HeaderValue::from_static(TUS_VERSION));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    for (k, v) in headers {
+        if let Ok(v) = HeaderValue::from_str(v) {
+            h.insert(*k, v);
+        }
+    }
+    r
+}
+
+/// A refusal as tus clients expect it: the status, `Tus-Resumable`, and the message as JSON.
+fn refuse(e: ApiError) -> Response {
+    let mut r = e.into_response();
+    r.headers_mut()
+        .insert("tus-resumable", HeaderValue::from_static(TUS_VERSION));
+    r
+}
+
+fn header_str<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    h.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// The refusal of a request whose protocol version is not ours (412 with the versions we
+/// speak), if it is not.
+fn wrong_version(h: &HeaderMap) -> Option<Response> {
+    (header_str(h, "tus-resumable") != Some(TUS_VERSION)).then(|| {
+        tus(
+            StatusCode::PRECONDITION_FAILED,
+            &[("tus-version", TUS_VERSION.into())],
+        )
+    })
+}
+
+fn http_date(us: i64) -> String {
+    let t = std::time::UNIX_EPOCH + std::time::Duration::from_micros(us.max(0) as u64);
+    httpdate::fmt_http_date(t)
+}
+
+fn remote(peer: &Option<axum::Extension<axum::extract::ConnectInfo<PeerAddr>>>) -> String {
+    peer.as_ref()
+        .map(|axum::Extension(axum::extract::ConnectInfo(p))| p.0.ip().to_string())
+        .unwrap_or_default()
+}
+
+/// The link the request's token opens.
+async fn link_of(st: &AppState, h: &HeaderMap, remote: String) -> Result<LinkRow, Response> {
+    let token = header_str(h, TOKEN_HEADER).unwrap_or_default().to_owned();
+    st.blocking(move |st| Ok(st.program.link_for_token(&token, &remote)?))
+        .await
+        .map_err(refuse)
+}
+
+/// The upload `id` if it belongs to the request's link and has not expired unfinished.
+async fn upload_of(
+    st: &AppState,
+    h: &HeaderMap,
+    id: u64,
+    remote: String,
+) -> Result<UploadRow, Response> {
+    let link = link_of(st, h, remote).await?;
+    let now = st.store.clock().now_utc_micros();
+    st.blocking(move |st| {
+        let up = st.store.upload(id)?.filter(|u| u.link == link.id);
+        match up {
+            Some(u) if u.received.is_none() && u.expires_us <= now => Err(ApiError::NotFoundMsg(
+                "this upload expired before it was finished; start the file again".into(),
+            )),
+            Some(u) => Ok(u),
+            None => Err(ApiError::NotFound),
+        }
+    })
+    .await
+    .map_err(refuse)
+}
+
+/// `OPTIONS /api/uploads`: what this server speaks.
+pub(crate) async fn options(State(st): State<AppState>) -> Response {
+    tus(
+        StatusCode::NO_CONTENT,
+        &[
+            ("tus-version", TUS_VERSION.into()),
+            (
+                "tus-extension",
+                "creation,termination,expiration,checksum".into(),
+            ),
+            (
+                "tus-max-size",
+                st.settings.program.submissions.bytes_per_file.to_string(),
+            ),
+            ("tus-checksum-algorithm", "sha1,sha256".into()),
+        ],
+    )
+}
+
+/// Parses `Upload-Metadata`: comma-separated `key base64value` pairs.
+fn metadata(h: &HeaderMap) -> Result<HashMap<String, String>, ApiError> {
+    let mut out = HashMap::new();
+    let Some(v) = header_str(h, "upload-metadata") else {
+        return Ok(out);
+    };
+    for pair in v.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (k, val) = pair.split_once(' ').unwrap_or((pair, ""));
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(val.trim())
+            .map_err(|_| ApiError::BadRequest(format!("Upload-Metadata: {k} is not base64")))?;
+        out.insert(k.to_owned(), String::from_utf8_lossy(&bytes).into_owned());
+    }
+    Ok(out)
+}
+
+/// `POST /api/uploads` (creation): a new upload of `Upload-Length` bytes.
+pub(crate) async fn create(
+    State(st): State<AppState>,
+    peer: Option<axum::Extension<axum::extract::ConnectInfo<PeerAddr>>>,
+    h: HeaderMap,
+) -> Response {
+    if let Some(r) = wrong_version(&h) {
+        return r;
+    }
+    let from = remote(&peer);
+    let link = match link_of(&st, &h, from.clone()).await {
+        Ok(l) => l,
+        Err(r) => return r,
+    };
+    let length = match header_str(&h, "upload-length").map(str::parse::<u64>) {
+        Some(Ok(n)) => n,
+        _ => {
+            return refuse(ApiError::BadRequest(
+                "Upload-Length: give the file's size in bytes (deferred lengths are not taken)"
+                    .into(),
+            ));
+        }
+    };
+    let meta = match metadata(&h) {
+        Ok(m) => m,
+        Err(e) => return refuse(e),
+    };
+    let declared = Declared {
+        filename: meta.get("filename").cloned().unwrap_or_default(),
+        filetype: meta.get("filetype").cloned().unwrap_or_default(),
+        remote_addr: from,
+        user_agent: header_str(&h, "user-agent").unwrap_or_default().to_owned(),
+    };
+    let created = st
+        .blocking(move |st| {
+            Ok(st
+                .program
+                .create_upload(&link, NewUpload { length, declared })?)
+        })
+        .await;
+    match created {
+        Ok(up) => tus(
+            StatusCode::CREATED,
+            &[
+                ("location", format!("/api/uploads/{}", up.id)),
+                ("upload-expires", http_date(up.expires_us)),
+            ],
+        ),
+        Err(e) => refuse(e),
+    }
+}
+
+/// `HEAD /api/uploads/{id}`: how much has been received.
+pub(crate) async fn head(
+    State(st): State<AppState>,
+    peer: Option<axum::Extension<axum::extract::ConnectInfo<PeerAddr>>>,
+    ApiPath(id): ApiPath<u64>,
+    h: HeaderMap,
+) -> Response {
+    if let Some(r) = wrong_version(&h) {
+        return r;
+    }
+    match upload_of(&st, &h, id, remote(&peer)).await {
+        Ok(up) => tus(
+            StatusCode::OK,
+            &[
+                ("upload-offset", up.offset.to_string()),
+                ("upload-length", up.length.to_string()),
+                ("upload-expires", http_date(up.expires_us)),
+            ],
+        ),
+        Err(r) => r,
+    }
+}
+
+/// `DELETE /api/uploads/{id}` (termination): an unfinished upload is dropped; a received
+/// file is evidence and stays.
+pub(crate) async fn terminate(
+    State(st): State<AppState>,
+    peer: Option<axum::Extension<axum::extract::ConnectInfo<PeerAddr>>>,
+    ApiPath(id): ApiPath<u64>,
+    h: HeaderMap,
+) -> Response {
+    if let Some(r) = wrong_version(&h) {
+        return r;
+    }
+    let up = match upload_of(&st, &h, id, remote(&peer)).await {
+        Ok(u) => u,
+        Err(r) => return r,
+    };
+    if up.received.is_some() {
+        return refuse(ApiError::Conflict(
+            "this file was received whole and is kept as evidence; it cannot be deleted".into(),
+        ));
+    }
+    if let Ok(mut m) = st.uploads.running.lock() {
+        m.remove(&id);
+    }
+    match st.blocking(move |st| Ok(st.store.delete_upload(id)?)).await {
+        Ok(()) => tus(StatusCode::NO_CONTENT, &[]),
+        Err(e) => refuse(e),
+    }
+}
+
+/// The checksum a PATCH declares for its body (`Upload-Checksum: sha1 <base64>`).
+enum Checksum {
+    Sha1(sha1::Sha1, Vec<u8>),
+    Sha256(Sha256, Vec<u8>),
+}
+
+impl Checksum {
+    fn parse(h: &HeaderMap) -> Result<Option<Checksum>, ApiError> {
+        let Some(v) = header_str(h, "upload-checksum") else {
+            return Ok(None);
+        };
+        let (algo, b64) = v.split_once(' ').unwrap_or((v, ""));
+        let want = base64::engine::general_purpose::STANDARD
+            .decode(b64.trim())
+            .map_err(|_| ApiError::BadRequest("Upload-Checksum: not base64".into()))?;
+        match algo {
+            "sha1" => Ok(Some(Checksum::Sha1(sha1::Sha1::new(), want))),
+            "sha256" => Ok(Some(Checksum::Sha256(Sha256::new(), want))),
+            _ => Err(ApiError::BadRequest(format!(
+                "Upload-Checksum: {algo} is not taken (sha1, sha256)"
+            ))),
+        }
+    }
+
+    fn update(&mut self, data: &[u8]) {
+        match self {
+            Checksum::Sha1(h, _) => h.update(data),
+            Checksum::Sha256(h, _) => h.update(data),
+        }
+    }
+
+    fn matches(self) -> bool {
+        match self {
+            Checksum::Sha1(h, want) => h.finalize().as_slice() == want.as_slice(),
+            Checksum::Sha256(h, want) => h.finalize().as_slice() == want.as_slice(),
+        }
+    }
+}
+
+/// `PATCH /api/uploads/{id}`: bytes at `Upload-Offset`.
+pub(crate) async fn patch(
+    State(st): State<AppState>,
+    peer: Option<axum::Extension<axum::extract::ConnectInfo<PeerAddr>>>,
+    ApiPath(id): ApiPath<u64>,
+    h: HeaderMap,
+    body: Body,
+) -> Response {
+    if let Some(r) = wrong_version(&h) {
+        return r;
+    }
+    if header_str(&h, "content-type") != Some("application/offset+octet-stream") {
+        return refuse(ApiError::UnsupportedMediaType(
+            "Content-Type: application/offset+octet-stream".into(),
+        ));
+    }
+    let up = match upload_of(&st, &h, id, remote(&peer)).await {
+        Ok(u) => u,
+        Err(r) => return r,
+    };
+    let offset = match header_str(&h, "upload-offset").map(str::parse::<u64>) {
+        Some(Ok(n)) => n,
+        _ => {
+            return refuse(ApiError::BadRequest(
+                "Upload-Offset: a number of bytes".into(),
+            ));
+        }
+    };
+    if up.received.is_some() || offset != up.offset {
+        return refuse(ApiError::Conflict(format!(
+            "Upload-Offset {offset}: {} bytes have been received; send from there",
+            up.offset
+        )));
+    }
+    let mut checksum = match Checksum::parse(&h) {
+        Ok(c) => c,
+        Err(e) => return refuse(e),
+    };
+    // One writer per upload at a time.
+    let _busy = {
+        let Ok(mut b) = st.uploads.busy.lock() else {
+            return refuse(ApiError::Internal("upload lock poisoned".into()));
+        };
+        if !b.insert(id) {
+            return refuse(ApiError::Conflict(
+                "another request is writing to this upload".into(),
+            ));
+        }
+        Busy(st.uploads.clone(), id)
+    };
+    // The running hash, or one rebuilt from the bytes on disk (after a restart).
+    let running = st
+        .uploads
+        .running
+        .lock()
+        .ok()
+        .and_then(|mut m| m.remove(&id))
+        .filter(|(at, _)| *at == up.offset)
+        .map(|(_, h)| h);
+    let store = st.store.clone();
+    let prepared = tokio::task::spawn_blocking(move || -> vms_storage::Result<_> {
+        let hash = match running {
+            Some(h) => h,
+            None => store.upload_prefix_hash(id, up.offset)?,
+        };
+        Ok((store.upload_writer(id)?, hash))
+    })
+    .await;
+    let (mut writer, mut hash) = match prepared {
+        Ok(Ok(w)) => w,
+        Ok(Err(e)) => return refuse(e.into()),
+        Err(e) => return refuse(ApiError::Internal(e.to_string())),
+    };
+
+    let mut stream = body.into_data_stream();
+    let mut buf: Vec<u8> = Vec::with_capacity(CHUNK);
+    let mut failed: Option<ApiError> = None;
+    loop {
+        let next = stream.next().await;
+        let end = next.is_none();
+        match next {
+            Some(Ok(bytes)) => buf.extend_from_slice(&bytes),
+            Some(Err(_)) => {
+                // The client went away mid-body: keep what arrived whole (resumable).
+                failed = Some(ApiError::BadRequest("the upload was interrupted".into()));
+            }
+            None => {}
+        }
+        if buf.len() >= CHUNK || end || failed.is_some() {
+            let data = std::mem::take(&mut buf);
+            if let Some(c) = checksum.as_mut() {
+                c.update(&data);
+            }
+            let r = tokio::task::spawn_blocking(move || {
+                let r = writer.write(&data).map(|()| hash.update(&data));
+                (writer, hash, r, data)
+            })
+            .await;
+            let (w, hsh, r, mut data) = match r {
+                Ok(x) => x,
+                Err(e) => return refuse(ApiError::Internal(e.to_string())),
+            };
+            writer = w;
+            hash = hsh;
+            data.clear();
+            buf = data;
+            if let Err(e) = r {
+                failed = Some(match e {
+                    vms_storage::Error::Invalid(m) => ApiError::LimitExceeded(m),
+                    vms_storage::Error::Io { source, .. } if source.raw_os_error() == Some(28) => {
+                        ApiError::InsufficientStorage(
+                            "the server's disk is full; what was received before is kept".into(),
+                        )
+                    }
+                    e => e.into(),
+                });
+            }
+        }
+        if end || failed.is_some() {
+            break;
+        }
+    }
+    if failed.is_none() && checksum.is_some_and(|c| !c.matches()) {
+        failed = Some(ApiError::BadRequest(
+            "Upload-Checksum does not match the bytes received; send them again".into(),
+        ));
+        // tus checksum extension: 460 Checksum Mismatch.
+        let _ = tokio::task::spawn_blocking(move || writer.discard()).await;
+        let mut r = refuse(failed.unwrap_or(ApiError::Internal(String::new())));
+        *r.status_mut() = StatusCode::from_u16(460).unwrap_or(StatusCode::BAD_REQUEST);
+        return r;
+    }
+    if let Some(e) = failed
+        && !matches!(e, ApiError::BadRequest(_))
+    {
+        // Refused bytes (too many, disk full) are not kept; the last acknowledged offset is.
+        let _ = tokio::task::spawn_blocking(move || writer.discard()).await;
+        return refuse(e);
+    }
+    // Acknowledge what arrived (all of it, or up to an interruption).
+    let complete = writer.written() == writer.row().length;
+    let digest = complete.then(|| <[u8; 32]>::from(hash.clone().finalize()));
+    let st2 = st.clone();
+    let committed = st
+        .blocking(move |st| {
+            let now = st.store.clock().now_utc_micros();
+            let row = writer.commit(&st.store, now, digest)?;
+            if row.received.is_some() {
+                st.program.upload_received(&row)?;
+            }
+            Ok(row)
+        })
+        .await;
+    match committed {
+        Ok(row) => {
+            if row.received.is_none()
+                && let Ok(mut m) = st2.uploads.running.lock()
+            {
+                m.insert(id, (row.offset, hash));
+            }
+            tus(
+                StatusCode::NO_CONTENT,
+                &[
+                    ("upload-offset", row.offset.to_string()),
+                    ("upload-expires", http_date(row.expires_us)),
+                ],
+            )
+        }
+        Err(e) => refuse(e),
+    }
+}

@@ -1,0 +1,482 @@
+//! Community submissions through the real router and a real RocksDB: submission links, and
+//! uploads over tus 1.0 — resumed after an interruption and after a restart (the intake hash
+//! rebuilt from the bytes on disk), hashed over exactly the bytes received, kept read-only and
+//! named by id — and every bad input the issue lists that applies so far.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::os::unix::fs::PermissionsExt;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode};
+use base64::Engine;
+use common::*;
+use serde_json::{Value, json};
+use sha1::Digest;
+
+/// A tus request with the link's token.
+fn tus(
+    method: Method,
+    path: &str,
+    token: &str,
+    headers: &[(&str, String)],
+    body: Vec<u8>,
+) -> Request<Body> {
+    let mut b = Request::builder()
+        .method(method)
+        .uri(path)
+        .header("tus-resumable", "1.0.0")
+        .header("submission-token", token);
+    for (k, v) in headers {
+        b = b.header(*k, v);
+    }
+    b.body(Body::from(body)).unwrap()
+}
+
+async fn go(app: &Router, r: Request<Body>) -> (StatusCode, axum::http::HeaderMap, Value) {
+    let (st, v, h) = send(app, r).await;
+    (st, h, v)
+}
+
+fn hdr(h: &axum::http::HeaderMap, name: &str) -> String {
+    h.get(name)
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default()
+}
+
+fn b64(b: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(b)
+}
+
+/// A new link for `case`, made in session `s`: its id and token.
+async fn new_link(w: &World, s: &Session, case: &str) -> (u64, String) {
+    let (st, v) = w
+        .call(
+            Method::POST,
+            &format!("/api/cases/{case}/links"),
+            s,
+            Some(json!({"recipient": "owner of the Elm St doorbell"})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{v}");
+    let token = v["token"].as_str().unwrap().to_owned();
+    assert_eq!(v["url"], format!("/submit#{token}"));
+    assert!(token.len() >= 43, "at least 256 bits: {token}");
+    (v["id"].as_u64().unwrap(), token)
+}
+
+async fn create(app: &Router, token: &str, len: usize, name: &str) -> (StatusCode, String, Value) {
+    let (st, h, v) = go(
+        app,
+        tus(
+            Method::POST,
+            "/api/uploads",
+            token,
+            &[
+                ("upload-length", len.to_string()),
+                (
+                    "upload-metadata",
+                    format!(
+                        "filename {},filetype {}",
+                        b64(name.as_bytes()),
+                        b64(b"video/mp4")
+                    ),
+                ),
+            ],
+            vec![],
+        ),
+    )
+    .await;
+    (st, hdr(&h, "location"), v)
+}
+
+async fn patch(
+    app: &Router,
+    token: &str,
+    at: &str,
+    offset: usize,
+    data: &[u8],
+    checksum: Option<String>,
+) -> (StatusCode, axum::http::HeaderMap, Value) {
+    let mut headers = vec![
+        ("upload-offset", offset.to_string()),
+        ("content-type", "application/offset+octet-stream".to_owned()),
+    ];
+    if let Some(c) = checksum {
+        headers.push(("upload-checksum", c));
+    }
+    go(app, tus(Method::PATCH, at, token, &headers, data.to_vec())).await
+}
+
+async fn offset(app: &Router, token: &str, at: &str) -> u64 {
+    let (st, h, _) = go(app, tus(Method::HEAD, at, token, &[], vec![])).await;
+    assert_eq!(st, StatusCode::OK);
+    hdr(&h, "upload-offset").parse().unwrap()
+}
+
+#[tokio::test]
+async fn a_link_carries_a_resumable_upload_to_a_hashed_read_only_original() {
+    let w = world();
+    let inv = w.login("investigator").await;
+    let (_, token) = new_link(&w, &inv, "2026-0042").await;
+    let data: Vec<u8> = (0..300_000u32).map(|i| (i * 7 % 251) as u8).collect();
+
+    // What the server speaks.
+    let (st, h, _) = go(
+        &w.app,
+        tus(Method::OPTIONS, "/api/uploads", "", &[], vec![]),
+    )
+    .await;
+    assert_eq!(st, StatusCode::NO_CONTENT);
+    assert_eq!(hdr(&h, "tus-version"), "1.0.0");
+    assert!(hdr(&h, "tus-extension").contains("creation"));
+    assert!(hdr(&h, "tus-checksum-algorithm").contains("sha1"));
+
+    let (st, at, v) = create(&w.app, &token, data.len(), "../../Elm St/front door.mp4").await;
+    assert_eq!(st, StatusCode::CREATED, "{v}");
+    assert!(at.starts_with("/api/uploads/"), "{at}");
+
+    // 100 kB with a matching checksum (more than the JSON body limit in one PATCH).
+    let part = &data[..100_000];
+    let sum = format!("sha1 {}", b64(&sha1::Sha1::digest(part)));
+    let (st, h, v) = patch(&w.app, &token, &at, 0, part, Some(sum)).await;
+    assert_eq!(st, StatusCode::NO_CONTENT, "{v}");
+    assert_eq!(hdr(&h, "upload-offset"), "100000");
+    assert_eq!(hdr(&h, "tus-resumable"), "1.0.0");
+    // The wrong offset is a conflict that names the right one; a wrong checksum keeps nothing.
+    let (st, _, v) = patch(&w.app, &token, &at, 50_000, &data[50_000..60_000], None).await;
+    assert_eq!(st, StatusCode::CONFLICT, "{v}");
+    assert!(v["error"].as_str().unwrap().contains("100000"), "{v}");
+    let bad = format!("sha1 {}", b64(&sha1::Sha1::digest(b"something else")));
+    let (st, _, _) = patch(
+        &w.app,
+        &token,
+        &at,
+        100_000,
+        &data[100_000..150_000],
+        Some(bad),
+    )
+    .await;
+    assert_eq!(st.as_u16(), 460);
+    assert_eq!(offset(&w.app, &token, &at).await, 100_000);
+    // More bytes than declared: refused, nothing of them kept.
+    let (st, _, v) = patch(&w.app, &token, &at, 100_000, &vec![0; 250_000], None).await;
+    assert_eq!(st, StatusCode::PAYLOAD_TOO_LARGE, "{v}");
+    assert_eq!(offset(&w.app, &token, &at).await, 100_000);
+
+    // A restart: a new server on the same store (the running hash is gone).
+    let state = vms_web::AppState::new(
+        w.store.clone(),
+        w.state.secrets.clone(),
+        (*w.state.settings).clone(),
+    );
+    let app = vms_web::app(state);
+    assert_eq!(offset(&app, &token, &at).await, 100_000);
+    let (st, h, v) = patch(&app, &token, &at, 100_000, &data[100_000..], None).await;
+    assert_eq!(st, StatusCode::NO_CONTENT, "{v}");
+    assert_eq!(hdr(&h, "upload-offset"), "300000");
+
+    // Received: hashed over exactly these bytes, read-only, named by id, the name kept only
+    // (sanitised) as metadata.
+    let id: u64 = at.rsplit('/').next().unwrap().parse().unwrap();
+    let up = w.store.upload(id).unwrap().unwrap();
+    let got = up.received.clone().expect("received");
+    assert_eq!(
+        got.sha256.as_slice(),
+        sha2::Sha256::digest(&data).as_slice()
+    );
+    assert_eq!(up.declared.filename, "front door.mp4");
+    let path = w.store.root().join(&got.file);
+    assert!(!got.file.contains("front"), "{}", got.file);
+    assert_eq!(std::fs::read(&path).unwrap(), data);
+    assert_eq!(
+        std::fs::metadata(&path).unwrap().permissions().mode() & 0o222,
+        0,
+        "the original is read-only"
+    );
+    // An independent hash agrees.
+    let out = std::process::Command::new("sha256sum")
+        .arg(&path)
+        .output()
+        .unwrap();
+    let hex = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        hex.split_whitespace().next(),
+        Some(hex::encode(got.sha256).as_str())
+    );
+    // Evidence stays: the submitter cannot delete a received file.
+    let (st, _, _) = go(&app, tus(Method::DELETE, &at, &token, &[], vec![])).await;
+    assert_eq!(st, StatusCode::CONFLICT);
+    let ev = w.last_audit();
+    assert_eq!(ev.event.action, "submission.received");
+    assert!(
+        ev.event.detail.contains(&hex::encode(got.sha256)),
+        "{}",
+        ev.event.detail
+    );
+    assert_eq!(ev.event.case_number.as_deref(), Some("2026-0042"));
+}
+
+#[tokio::test]
+async fn bad_links_uploads_and_limits_are_clear_refusals() {
+    let w = world_with(|s| {
+        s.program.submissions.bytes_per_file = 1_000;
+        s.program.submissions.files_per_link = 2;
+    });
+    let inv = w.login("investigator").await;
+    let (link_id, token) = new_link(&w, &inv, "2026-0043").await;
+    let refused = vms_program::submissions::LINK_REFUSED;
+
+    // No protocol version: 412 with the version spoken.
+    let r = Request::builder()
+        .method(Method::POST)
+        .uri("/api/uploads")
+        .header("submission-token", &token)
+        .header("upload-length", "10")
+        .body(Body::empty())
+        .unwrap();
+    let (st, h, _) = go(&w.app, r).await;
+    assert_eq!(st, StatusCode::PRECONDITION_FAILED);
+    assert_eq!(hdr(&h, "tus-version"), "1.0.0");
+
+    // Unknown token, no token: one answer.
+    for t in ["", "not-a-token"] {
+        let (st, _, v) = create(&w.app, t, 10, "a.mp4").await;
+        assert_eq!(
+            (st, v["error"].as_str()),
+            (StatusCode::FORBIDDEN, Some(refused))
+        );
+    }
+    assert_eq!(w.last_audit().event.action, "submission.refused");
+
+    // Limits say what they are.
+    let (st, _, v) = create(&w.app, &token, 1_001, "big.mp4").await;
+    assert_eq!(st, StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(v["error"].as_str().unwrap().contains("1000"), "{v}");
+    let (st, _, v) = create(&w.app, &token, 0, "empty.mp4").await;
+    assert_eq!(st, StatusCode::BAD_REQUEST, "{v}");
+    let (st, a, _) = create(&w.app, &token, 10, "a.mp4").await;
+    assert_eq!(st, StatusCode::CREATED);
+    let (st, b, _) = create(&w.app, &token, 10, "b.mp4").await;
+    assert_eq!(st, StatusCode::CREATED);
+    let (st, _, v) = create(&w.app, &token, 10, "c.mp4").await;
+    assert_eq!(st, StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(
+        v["error"].as_str().unwrap().contains("at most 2 files"),
+        "{v}"
+    );
+
+    // Termination drops an unfinished upload and its bytes.
+    let (st, _, _) = patch(&w.app, &token, &a, 0, b"12345", None).await;
+    assert_eq!(st, StatusCode::NO_CONTENT);
+    let (st, _, _) = go(&w.app, tus(Method::DELETE, &a, &token, &[], vec![])).await;
+    assert_eq!(st, StatusCode::NO_CONTENT);
+    let (st, _, _) = go(&w.app, tus(Method::HEAD, &a, &token, &[], vec![])).await;
+    assert_eq!(st, StatusCode::NOT_FOUND);
+    assert!(!w.store.root().join("submissions/parts/00000001").exists());
+
+    // Wrong content type; another link's token does not reach this link's upload.
+    let (st, _, _) = go(
+        &w.app,
+        tus(
+            Method::PATCH,
+            &b,
+            &token,
+            &[
+                ("upload-offset", "0".into()),
+                ("content-type", "video/mp4".into()),
+            ],
+            b"x".to_vec(),
+        ),
+    )
+    .await;
+    assert_eq!(st, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    let (_, other) = new_link(&w, &inv, "2026-0099").await;
+    let (st, _, _) = go(&w.app, tus(Method::HEAD, &b, &other, &[], vec![])).await;
+    assert_eq!(st, StatusCode::NOT_FOUND);
+
+    // A revoked link, an expired one: the same refusal.
+    let (st, _) = w
+        .call(Method::DELETE, &format!("/api/links/{link_id}"), &inv, None)
+        .await;
+    assert_eq!(st, StatusCode::NO_CONTENT);
+    assert_eq!(w.last_audit().event.action, "submission.link.revoke");
+    let (st, _, v) = patch(&w.app, &token, &b, 0, b"x", None).await;
+    assert_eq!(
+        (st, v["error"].as_str()),
+        (StatusCode::FORBIDDEN, Some(refused))
+    );
+    w.clock.advance_secs(73 * 3600);
+    let (st, _, v) = create(&w.app, &other, 10, "late.mp4").await;
+    assert_eq!(
+        (st, v["error"].as_str()),
+        (StatusCode::FORBIDDEN, Some(refused))
+    );
+
+    // Viewers and partners make no links.
+    for user in ["viewer", "partner1"] {
+        let s = w.login(user).await;
+        let (st, _) = w
+            .call(
+                Method::POST,
+                "/api/cases/2026-0043/links",
+                &s,
+                Some(json!({"recipient": "x"})),
+            )
+            .await;
+        assert_eq!(st, StatusCode::FORBIDDEN, "{user}");
+    }
+}
+
+/// The tus project's own Python client (tuspy, an independent implementation) uploads a file
+/// with checksums, stops a third of the way, and finishes after the server restarted; the
+/// stored hash is `sha256sum`'s of the source.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_independent_tus_client_resumes_across_a_server_restart() {
+    let python = std::path::PathBuf::from(std::env::var_os("VMS_PYDEPS").unwrap_or_else(|| {
+        std::path::PathBuf::from(std::env::var_os("HOME").unwrap())
+            .join(".cache/vms-pydeps/onvif")
+            .into()
+    }))
+    .join("bin/python");
+    assert!(
+        python.exists(),
+        "{} (install with scripts/install-deps --test)",
+        python.display()
+    );
+    let w = world();
+    let inv = w.login("investigator").await;
+    let (_, token) = new_link(&w, &inv, "2026-0044").await;
+    let dir = tempfile::tempdir().unwrap();
+    let source = dir.path().join("doorbell.mp4");
+    let data: Vec<u8> = (0..3_000_000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
+        .collect();
+    std::fs::write(&source, &data).unwrap();
+    const CLIENT: &str = r#"
+import sys
+from tusclient import client
+base, token, path, stop, url = sys.argv[1:6]
+c = client.TusClient(base + "/api/uploads", headers={"Submission-Token": token})
+if url:
+    u = c.uploader(path, url=url, chunk_size=256 * 1024, upload_checksum=True)
+else:
+    u = c.uploader(path, chunk_size=256 * 1024, upload_checksum=True,
+                   metadata={"filename": "doorbell clip.mp4", "filetype": "video/mp4"})
+u.upload(stop_at=int(stop) or None)
+print(u.url)
+"#;
+    let src = source.clone();
+    let run = move |base: String, stop: usize, url: String| {
+        let out = std::process::Command::new(&python)
+            .args(["-c", CLIENT, &base, &token])
+            .arg(&src)
+            .args([stop.to_string(), url])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "tuspy: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    };
+    let serve = |state: vms_web::AppState| async move {
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let (addr, task) = vms_web::serve("127.0.0.1:0".parse().unwrap(), state, async {
+            let _ = stopped.await;
+        })
+        .await
+        .unwrap();
+        (format!("http://{addr}"), stop, task)
+    };
+
+    let (base, stop, task) = serve(w.state.clone()).await;
+    let url = tokio::task::spawn_blocking({
+        let run = run.clone();
+        move || run(base, 1_000_000, String::new())
+    })
+    .await
+    .unwrap();
+    let id: u64 = url.rsplit('/').next().unwrap().parse().unwrap();
+    let partial = w.store.upload(id).unwrap().unwrap();
+    assert!(partial.received.is_none());
+    assert!(
+        partial.offset >= 1_000_000 && partial.offset < 3_000_000,
+        "{partial:?}"
+    );
+    stop.send(()).unwrap();
+    task.await.unwrap().unwrap();
+
+    // A new server process state on the same store, on another port.
+    let state = vms_web::AppState::new(
+        w.store.clone(),
+        w.state.secrets.clone(),
+        (*w.state.settings).clone(),
+    );
+    let (base, stop, task) = serve(state).await;
+    let resume = format!("{base}/api/uploads/{id}");
+    tokio::task::spawn_blocking(move || run(base, 0, resume))
+        .await
+        .unwrap();
+    stop.send(()).unwrap();
+    task.await.unwrap().unwrap();
+
+    let up = w.store.upload(id).unwrap().unwrap();
+    let got = up.received.expect("received whole");
+    let out = std::process::Command::new("sha256sum")
+        .arg(&source)
+        .output()
+        .unwrap();
+    let want = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        want.split_whitespace().next(),
+        Some(hex::encode(got.sha256).as_str())
+    );
+    assert_eq!(up.declared.filename, "doorbell clip.mp4");
+    assert_eq!(std::fs::read(w.store.root().join(&got.file)).unwrap(), data);
+}
+
+/// A connection that breaks mid-body: what arrived whole is kept and acknowledged, so the
+/// client resumes from there (a closed laptop, a dropped uplink).
+#[tokio::test]
+async fn an_interrupted_body_keeps_what_arrived() {
+    let w = world();
+    let inv = w.login("investigator").await;
+    let (_, token) = new_link(&w, &inv, "2026-0045").await;
+    let (st, at, _) = create(&w.app, &token, 200_000, "clip.mp4").await;
+    assert_eq!(st, StatusCode::CREATED);
+    let chunks: Vec<Result<bytes::Bytes, std::io::Error>> = vec![
+        Ok(bytes::Bytes::from(vec![1u8; 30_000])),
+        Ok(bytes::Bytes::from(vec![2u8; 20_000])),
+        Err(std::io::Error::new(
+            std::io::ErrorKind::ConnectionReset,
+            "gone",
+        )),
+    ];
+    let r = Request::builder()
+        .method(Method::PATCH)
+        .uri(&at)
+        .header("tus-resumable", "1.0.0")
+        .header("submission-token", &token)
+        .header("upload-offset", "0")
+        .header("content-type", "application/offset+octet-stream")
+        .body(Body::from_stream(futures::stream::iter(chunks)))
+        .unwrap();
+    let _ = go(&w.app, r).await;
+    assert_eq!(offset(&w.app, &token, &at).await, 50_000);
+    let (st, h, v) = patch(&w.app, &token, &at, 50_000, &vec![3u8; 150_000], None).await;
+    assert_eq!(st, StatusCode::NO_CONTENT, "{v}");
+    assert_eq!(hdr(&h, "upload-offset"), "200000");
+    let id: u64 = at.rsplit('/').next().unwrap().parse().unwrap();
+    let got = w.store.upload(id).unwrap().unwrap().received.unwrap();
+    let mut want = vec![1u8; 30_000];
+    want.extend(vec![2u8; 20_000]);
+    want.extend(vec![3u8; 150_000]);
+    assert_eq!(
+        got.sha256.as_slice(),
+        sha2::Sha256::digest(&want).as_slice()
+    );
+}
