@@ -67,6 +67,9 @@ audit_actions! {
     SubmissionLinkRevoke = "submission.link.revoke",
     /// A submission link that is unknown, expired or revoked was presented.
     SubmissionRefused = "submission.refused",
+    /// A submission link's page was opened (its token accepted).
+    SubmissionOpened = "submission.open",
+    SubmissionStatement = "submission.statement",
     SubmissionUpload = "submission.upload",
     SubmissionReceived = "submission.received",
     RequestFile = "request.file",

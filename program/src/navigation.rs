@@ -123,8 +123,9 @@ impl Page {
     }
 }
 
-/// Public pages: no sign-in (the transparency report).
-pub const PUBLIC_PAGES: [&str; 1] = ["/transparency"];
+/// Public pages: no sign-in (the transparency report; the page a submission link opens, whose
+/// token is the credential).
+pub const PUBLIC_PAGES: [&str; 2] = ["/transparency", "/submit"];
 
 /// The pages `subject` may open, in navigation order.
 pub fn pages_for(subject: &Subject) -> Vec<Page> {

@@ -4,7 +4,7 @@
 //! audited. Uploads are bounded per file, per link and in total, and each file's SHA-256 over
 //! exactly the bytes received is recorded before it counts as received.
 
-use vms_storage::intake::{Declared, LinkRow, UploadRow};
+use vms_storage::intake::{Declared, LinkRow, Statement, UploadRow};
 use vms_storage::{NewAuditEvent, RequestRow};
 
 use crate::audit::{AuditAction, Outcome, event};
@@ -41,6 +41,27 @@ impl Default for SubmissionLimits {
             upload_hours: 24,
         }
     }
+}
+
+/// The attestation a submitter agrees to; its version and exact text are stored with what they
+/// declare. A new wording is a new version (what was agreed to never changes after the fact).
+pub const ATTESTATION_VERSION: &str = "2026-1";
+pub const ATTESTATION_TEXT: &str = "I recorded this footage myself or am entitled to share it. To the best of my knowledge it is \
+     complete and unaltered since it was recorded, and what I have stated about it is true. I \
+     understand that it may be used as evidence and that knowingly giving false information is an \
+     offence.";
+
+/// What a submitter declares (see [`Statement`]); `attest` must be true.
+#[derive(Clone, Debug, Default)]
+pub struct NewStatement {
+    pub name: String,
+    pub contact: String,
+    pub camera_location: String,
+    pub shows: String,
+    pub recorded_when: String,
+    pub clock_offset_secs: Option<i64>,
+    pub attest: bool,
+    pub remote_addr: String,
 }
 
 /// The answer to every refused link, whatever the reason, so a link cannot be probed.
@@ -102,6 +123,7 @@ impl Program {
             created_us: now,
             expires_us: now + i64::from(hours) * HOUR_US,
             revoked_us: None,
+            statement: None,
         })?;
         self.audit(NewAuditEvent {
             case_number: Some(case_number),
@@ -164,9 +186,82 @@ impl Program {
         }
     }
 
+    /// Records that `link`'s page was opened.
+    pub fn link_opened(&self, link: &LinkRow, remote: &str) -> Result<()> {
+        self.audit(NewAuditEvent {
+            case_number: Some(link.case_number.clone()),
+            detail: format!("link {} from {remote}", link.id),
+            ..event("submitter", AuditAction::SubmissionOpened, Outcome::Ok)
+        })
+    }
+
+    /// Records the submitter's statement on `link` (once; files come after it).
+    pub fn make_statement(&self, link: &LinkRow, n: NewStatement) -> Result<LinkRow> {
+        if link.statement.is_some() {
+            return Err(ProgramError::Conflict(
+                "a statement was already made with this link".into(),
+            ));
+        }
+        if !n.attest {
+            return Err(ProgramError::Invalid(
+                "attest: the footage can only be taken with the attestation agreed to".into(),
+            ));
+        }
+        // More than a year is a mistake in the unit, not a camera's clock.
+        if n.clock_offset_secs.is_some_and(|s| s.abs() > 86_400 * 366) {
+            return Err(ProgramError::Invalid(
+                "clock_offset_secs: more than a year; give the offset in seconds".into(),
+            ));
+        }
+        let statement = Statement {
+            name: text("name", &n.name, false)?,
+            contact: text("contact", &n.contact, false)?,
+            camera_location: text("camera_location", &n.camera_location, true)?,
+            shows: text("shows", &n.shows, true)?,
+            recorded_when: text("recorded_when", &n.recorded_when, true)?,
+            clock_offset_secs: n.clock_offset_secs,
+            attestation_version: ATTESTATION_VERSION.into(),
+            attestation_text: ATTESTATION_TEXT.into(),
+            made_us: self.store.clock().now_utc_micros(),
+            remote_addr: n.remote_addr,
+        };
+        let mut link = link.clone();
+        link.statement = Some(statement);
+        self.store.put_link(&link)?;
+        self.audit(NewAuditEvent {
+            case_number: Some(link.case_number.clone()),
+            request: link.request_id,
+            detail: format!(
+                "link {}: statement and attestation {ATTESTATION_VERSION}",
+                link.id
+            ),
+            ..event("submitter", AuditAction::SubmissionStatement, Outcome::Ok)
+        })?;
+        Ok(link)
+    }
+
+    /// The files of every link of a case, for its investigators.
+    pub fn case_uploads(&self, s: &Subject, case_number: &str) -> Result<Vec<UploadRow>> {
+        let d = authorize(s, Action::FileRequest, &Resource::Route);
+        if !d.allow {
+            return Err(ProgramError::Forbidden { rule: d.rule });
+        }
+        Ok(self
+            .store
+            .uploads()?
+            .into_iter()
+            .filter(|u| u.case_number == case_number)
+            .collect())
+    }
+
     /// Starts a file upload through `link`, within the limits (each refusal says which).
     pub fn create_upload(&self, link: &LinkRow, n: NewUpload) -> Result<UploadRow> {
         let limits = &self.settings.submissions;
+        if link.statement.is_none() {
+            return Err(ProgramError::Conflict(
+                "tell us about the footage first (the statement), then send the files".into(),
+            ));
+        }
         if n.length == 0 {
             return Err(ProgramError::Invalid("Upload-Length: an empty file".into()));
         }

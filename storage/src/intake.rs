@@ -31,6 +31,29 @@ pub struct LinkRow {
     pub created_us: i64,
     pub expires_us: i64,
     pub revoked_us: Option<i64>,
+    /// What the submitter declared about the footage, before any file was taken.
+    pub statement: Option<Statement>,
+}
+
+/// The submitter's own account of the footage, and the attestation they agreed to.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Statement {
+    pub name: String,
+    pub contact: String,
+    /// Where the camera is.
+    pub camera_location: String,
+    /// What the footage shows.
+    pub shows: String,
+    /// When it was recorded, in the submitter's words or as a time.
+    pub recorded_when: String,
+    /// The camera's clock minus true time, seconds, if the submitter knows ("7 minutes fast"
+    /// is +420).
+    pub clock_offset_secs: Option<i64>,
+    /// The attestation's version and its exact text, as agreed to.
+    pub attestation_version: String,
+    pub attestation_text: String,
+    pub made_us: i64,
+    pub remote_addr: String,
 }
 
 /// What the submitter declared about a file and how it arrived.

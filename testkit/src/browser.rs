@@ -175,10 +175,15 @@ pub async fn read_qr(c: &fantoccini::Client, id: &str) -> Result<Option<String>,
         .execute("return typeof window.jsQR !== 'undefined';", vec![])
         .await?;
     if present != Value::Bool(true) {
-        // jsQR's UMD bundle defines `jsQR` on the global object when run as a plain script.
+        // jsQR's bundle is UMD: given a CommonJS `module`, it exports there, whatever globals
+        // the page has (an AMD `define`, say).
         let src = npm_file("jsqr/dist/jsQR.js");
         c.execute(
-            &format!("(function () {{ {src} }}).call(window); return true;"),
+            &format!(
+                "const module = {{ exports: {{}} }}; \
+                 (function (module, exports) {{ {src} }}).call(window, module, module.exports); \
+                 window.jsQR = module.exports.default || module.exports; return true;"
+            ),
             vec![],
         )
         .await?;

@@ -259,8 +259,16 @@ async fn sign_out(c: &Client) -> Result<(), CmdError> {
     c.wait()
         .at_most(Duration::from_secs(10))
         .for_element(Locator::Css("#login:not(.hidden) #username"))
-        .await
-        .map(|_| ())
+        .await?;
+    // Nobody's name or pages are left on screen.
+    let left = c
+        .execute(
+            "return document.getElementById('who').textContent + document.getElementById('nav').textContent;",
+            vec![],
+        )
+        .await?;
+    assert_eq!(left, "", "after signing out");
+    Ok(())
 }
 
 /// Fills and submits one of the app's forms: `fields` are `(css, value)`.
@@ -299,6 +307,23 @@ async fn every_role_runs_the_program_from_the_web_app() {
     })
     .await;
 
+    // Two clips a resident might export (order of upload = order on the case page).
+    let clips: Vec<std::path::PathBuf> = ["front door.mp4", "yard.mp4"]
+        .iter()
+        .enumerate()
+        .map(|(i, name)| {
+            let path = dir.path().join(name);
+            let ok = Command::new("ffmpeg")
+                .args(["-v", "error", "-f", "lavfi", "-i"])
+                .arg(format!("testsrc=size=320x240:rate=25:duration={}", 2 + i))
+                .args(["-pix_fmt", "yuv420p", "-c:v", "libx264", "-y"])
+                .arg(&path)
+                .status()
+                .unwrap();
+            assert!(ok.success());
+            path
+        })
+        .collect();
     let (_driver, c, _profile) = start_browser(&[]).await;
     let mut pages = Pages {
         violations: Vec::new(),
@@ -556,6 +581,84 @@ async fn every_role_runs_the_program_from_the_web_app() {
             "const p = document.querySelector('#exports progress'); const a = document.querySelectorAll('#exports a[download]'); \
              return p && p.value === 100 && a.length > 0;").await?;
         pages.check(&c, "case-exported").await?;
+        // A link for someone with footage; they send two files through it (no account).
+        type_into(&c, "#lk-recipient", "owner of the 12 Elm St doorbell").await?;
+        click(&c, "#link-form button[type=submit]").await?;
+        let link = poll(
+            &c,
+            Duration::from_secs(10),
+            "the link",
+            "const u = document.getElementById('new-link-url'); return u ? u.textContent : null;",
+        )
+        .await?;
+        let link = link.as_str().unwrap().to_owned();
+        assert!(link.contains("/submit#"), "{link}");
+        c.goto(&link).await?;
+        c.wait()
+            .at_most(Duration::from_secs(10))
+            .for_element(Locator::Id("statement-form"))
+            .await?;
+        assert_eq!(c.current_url().await?.path(), "/submit");
+        assert!(
+            c.current_url().await?.fragment().is_none(),
+            "the token leaves the address bar"
+        );
+        pages.check(&c, "submit-statement").await?;
+        type_into(&c, "#st-location", "doorbell, 12 Elm St, facing the street").await?;
+        type_into(&c, "#st-shows", "the street and the bus stop").await?;
+        type_into(&c, "#st-when", "3 Dec 02:00-02:30").await?;
+        type_into(&c, "#st-offset", "7").await?;
+        click(&c, "#st-attest").await?;
+        click(&c, "#statement-send").await?;
+        let input = c
+            .wait()
+            .at_most(Duration::from_secs(10))
+            .for_element(Locator::Id("files"))
+            .await?;
+        input
+            .send_keys(&format!("{}\n{}", clips[0].display(), clips[1].display()))
+            .await?;
+        click(&c, "#files-send").await?;
+        poll(&c, Duration::from_secs(60), "both files received",
+            "const s = [...document.querySelectorAll('#file-list .upload-status')].map((e) => e.textContent); \
+             return s.length === 2 && s.every((t) => t === 'received') && [...document.querySelectorAll('#file-list progress')].every((p) => p.value === 100);").await?;
+        pages.check(&c, "submit-sent").await?;
+        // The investigator sees the statement and both files with their SHA-256.
+        c.goto(&format!("{base}/cases/{CASE}")).await?;
+        let hashes = poll(&c, Duration::from_secs(15), "the submitted files",
+            "const h = [...document.querySelectorAll('#submissions td.hash')].map((e) => e.textContent).filter(Boolean); \
+             return h.length === 2 ? h : null;").await?;
+        // Both files went up at once: compare as sets.
+        let mut got: Vec<&str> = hashes
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(Value::as_str)
+            .collect();
+        let mut want: Vec<String> = clips
+            .iter()
+            .map(|clip| {
+                let out = Command::new("sha256sum").arg(clip).output().unwrap();
+                String::from_utf8_lossy(&out.stdout)
+                    .split_whitespace()
+                    .next()
+                    .unwrap()
+                    .to_owned()
+            })
+            .collect();
+        got.sort();
+        want.sort();
+        assert_eq!(
+            got, want,
+            "the stored hashes are sha256sum's of the files sent"
+        );
+        let facts = c
+            .find(Locator::Css("#submissions dl"))
+            .await?
+            .text()
+            .await?;
+        assert!(facts.contains("7 min fast (declared)"), "{facts}");
+        pages.check(&c, "case-submissions").await?;
         sign_out(&c).await?;
 
         // ---- supervisor searches the audit log for the case ----

@@ -36,6 +36,8 @@ const ASSETS: &[(&str, &str, &str)] = &[
     asset!("pages/audit.js"),
     asset!("pages/portal.js"),
     asset!("pages/transparency.js"),
+    asset!("pages/submit.js"),
+    asset!("vendor/tus.min.js"),
     asset!("vendor/qrcode.mjs"),
 ];
 

@@ -62,9 +62,31 @@ async fn new_link(w: &World, s: &Session, case: &str) -> (u64, String) {
         .await;
     assert_eq!(st, StatusCode::CREATED, "{v}");
     let token = v["token"].as_str().unwrap().to_owned();
+    let id = v["id"].as_u64().unwrap();
     assert_eq!(v["url"], format!("/submit#{token}"));
     assert!(token.len() >= 43, "at least 256 bits: {token}");
-    (v["id"].as_u64().unwrap(), token)
+    let (st, _, v) = go(&w.app, statement(&token, true)).await;
+    assert_eq!(st, StatusCode::NO_CONTENT, "{v}");
+    (id, token)
+}
+
+/// The submitter's statement, agreeing to the attestation or not.
+fn statement(token: &str, attest: bool) -> Request<Body> {
+    Request::builder()
+        .method(Method::POST)
+        .uri("/api/submission/statement")
+        .header("submission-token", token)
+        .header("content-type", "application/json")
+        .body(Body::from(
+            json!({
+                "name": "R. Resident", "contact": "555-0100",
+                "camera_location": "doorbell, 12 Elm St", "shows": "the street and the bus stop",
+                "recorded_when": "last night 02:00-02:30", "clock_offset_secs": 420,
+                "attest": attest,
+            })
+            .to_string(),
+        ))
+        .unwrap()
 }
 
 async fn create(app: &Router, token: &str, len: usize, name: &str) -> (StatusCode, String, Value) {
@@ -240,6 +262,27 @@ async fn bad_links_uploads_and_limits_are_clear_refusals() {
     let (st, h, _) = go(&w.app, r).await;
     assert_eq!(st, StatusCode::PRECONDITION_FAILED);
     assert_eq!(hdr(&h, "tus-version"), "1.0.0");
+
+    // Files come after the statement, which needs the attestation agreed to.
+    let s2 = w
+        .call(
+            Method::POST,
+            "/api/cases/2026-0043/links",
+            &inv,
+            Some(json!({"recipient": "second"})),
+        )
+        .await
+        .1;
+    let fresh = s2["token"].as_str().unwrap().to_owned();
+    let (st, _, v) = create(&w.app, &fresh, 10, "a.mp4").await;
+    assert_eq!(st, StatusCode::CONFLICT, "{v}");
+    let (st, _, v) = go(&w.app, statement(&fresh, false)).await;
+    assert_eq!(st, StatusCode::BAD_REQUEST, "{v}");
+    let (st, _, _) = go(&w.app, statement(&fresh, true)).await;
+    assert_eq!(st, StatusCode::NO_CONTENT);
+    assert_eq!(w.last_audit().event.action, "submission.statement");
+    let (st, _, _) = go(&w.app, statement(&fresh, true)).await;
+    assert_eq!(st, StatusCode::CONFLICT, "a statement is made once");
 
     // Unknown token, no token: one answer.
     for t in ["", "not-a-token"] {

@@ -232,7 +232,15 @@ pub fn routes(state: AppState) -> ApiRouter {
             Action::FileRequest,
             uploads::revoke_link,
         )
-        // tus: the submission link's token is checked in each handler (no account).
+        .secured(
+            M::GET,
+            "/api/cases/{case}/submissions",
+            Action::FileRequest,
+            uploads::case_submissions,
+        )
+        // The submitter's page and tus: the link's token is checked in each handler.
+        .public(M::GET, "/api/submission", uploads::submission)
+        .public(M::POST, "/api/submission/statement", uploads::statement)
         .public(M::OPTIONS, "/api/uploads", uploads::options)
         .public(M::POST, "/api/uploads", uploads::create)
         .public(M::HEAD, "/api/uploads/{id}", uploads::head)

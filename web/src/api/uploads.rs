@@ -572,3 +572,165 @@ pub(crate) async fn patch(
         Err(e) => refuse(e),
     }
 }
+
+// ---- the submitter's page ----
+
+#[derive(Serialize)]
+pub(crate) struct FileOut {
+    id: u64,
+    filename: String,
+    length: u64,
+    offset: u64,
+    received_us: Option<i64>,
+    sha256: Option<String>,
+}
+
+fn file_out(u: &UploadRow) -> FileOut {
+    FileOut {
+        id: u.id,
+        filename: u.declared.filename.clone(),
+        length: u.length,
+        offset: u.offset,
+        received_us: u.received.as_ref().map(|r| r.received_us),
+        sha256: u.received.as_ref().map(|r| hex::encode(r.sha256)),
+    }
+}
+
+#[derive(Serialize)]
+pub(crate) struct SubmissionOut {
+    case_number: String,
+    recipient: String,
+    expires_us: i64,
+    statement_made: bool,
+    attestation_version: &'static str,
+    attestation_text: &'static str,
+    files_per_link: u32,
+    bytes_per_file: u64,
+    files: Vec<FileOut>,
+}
+
+/// `GET /api/submission`: what the link's page shows (the token opens it; audited).
+pub(crate) async fn submission(
+    State(st): State<AppState>,
+    peer: Option<axum::Extension<axum::extract::ConnectInfo<PeerAddr>>>,
+    h: HeaderMap,
+) -> Response {
+    let from = remote(&peer);
+    let link = match link_of(&st, &h, from.clone()).await {
+        Ok(l) => l,
+        Err(r) => return r,
+    };
+    let r = st
+        .blocking(move |st| {
+            st.program.link_opened(&link, &from)?;
+            let files = st
+                .store
+                .uploads()?
+                .iter()
+                .filter(|u| u.link == link.id)
+                .map(file_out)
+                .collect();
+            let limits = &st.settings.program.submissions;
+            Ok(Json(SubmissionOut {
+                case_number: link.case_number,
+                recipient: link.recipient,
+                expires_us: link.expires_us,
+                statement_made: link.statement.is_some(),
+                attestation_version: vms_program::submissions::ATTESTATION_VERSION,
+                attestation_text: vms_program::submissions::ATTESTATION_TEXT,
+                files_per_link: limits.files_per_link,
+                bytes_per_file: limits.bytes_per_file,
+                files,
+            }))
+        })
+        .await;
+    match r {
+        Ok(j) => j.into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct StatementBody {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    contact: String,
+    camera_location: String,
+    shows: String,
+    recorded_when: String,
+    #[serde(default)]
+    clock_offset_secs: Option<i64>,
+    attest: bool,
+}
+
+/// `POST /api/submission/statement`: the submitter's account of the footage and attestation.
+pub(crate) async fn statement(
+    State(st): State<AppState>,
+    peer: Option<axum::Extension<axum::extract::ConnectInfo<PeerAddr>>>,
+    h: HeaderMap,
+    ApiJson(b): ApiJson<StatementBody>,
+) -> Response {
+    let from = remote(&peer);
+    let link = match link_of(&st, &h, from.clone()).await {
+        Ok(l) => l,
+        Err(r) => return r,
+    };
+    let r = st
+        .blocking(move |st| {
+            st.program.make_statement(
+                &link,
+                vms_program::submissions::NewStatement {
+                    name: b.name,
+                    contact: b.contact,
+                    camera_location: b.camera_location,
+                    shows: b.shows,
+                    recorded_when: b.recorded_when,
+                    clock_offset_secs: b.clock_offset_secs,
+                    attest: b.attest,
+                    remote_addr: from,
+                },
+            )?;
+            Ok(StatusCode::NO_CONTENT)
+        })
+        .await;
+    match r {
+        Ok(s) => s.into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+#[derive(Serialize)]
+pub(crate) struct CaseSubmissionOut {
+    link: LinkOut,
+    statement: Option<vms_storage::intake::Statement>,
+    files: Vec<FileOut>,
+}
+
+/// `GET /api/cases/{case}/submissions`: each link of the case with its statement and files.
+pub(crate) async fn case_submissions(
+    State(st): State<AppState>,
+    Caller(s): Caller,
+    ApiPath(case): ApiPath<String>,
+) -> ApiResult<Json<Vec<CaseSubmissionOut>>> {
+    st.blocking(move |st| {
+        let links = st.program.links(&s, &case)?;
+        let uploads = st.program.case_uploads(&s, &case)?;
+        Ok(Json(
+            links
+                .into_iter()
+                .map(|l| CaseSubmissionOut {
+                    files: uploads
+                        .iter()
+                        .filter(|u| u.link == l.id)
+                        .map(file_out)
+                        .collect(),
+                    statement: l.statement.clone(),
+                    link: link_out(l, None),
+                })
+                .collect(),
+        ))
+    })
+    .await
+}

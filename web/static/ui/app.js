@@ -25,8 +25,9 @@ const PAGES = {
   '/portal/receipts': () => import('./pages/portal.js').then((m) => ({ render: m.receipts })),
   '/portal/participation': () => import('./pages/portal.js').then((m) => ({ render: m.participation })),
   '/transparency': () => import('./pages/transparency.js'),
+  '/submit': () => import('./pages/submit.js'),
 };
-const PUBLIC = ['/transparency'];
+const PUBLIC = ['/transparency', '/submit'];
 
 let current = null; // the shown page's { refresh, leave }
 let rendering = 0;
@@ -60,7 +61,12 @@ async function show() {
   }
   if (!session.me && !isPublic) {
     session.me = await whoAmI();
-    if (!session.me) { session.me = await signIn(); }
+    if (!session.me) {
+      // Nobody's name or pages stay on screen while the sign-in form is.
+      document.getElementById('nav').replaceChildren();
+      document.getElementById('who').replaceChildren();
+      session.me = await signIn();
+    }
     if (token !== rendering) return;
   }
   drawChrome();

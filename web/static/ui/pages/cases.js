@@ -123,6 +123,7 @@ function showCase(ctx, n, cams, reqs, exports) {
     sections.push(h('section', { 'aria-labelledby': 'ex-title' }, h('h2', { id: 'ex-title' }, 'Evidence exports'), expTable,
       h('h3', {}, 'New export'), granted.length ? exportForm : h('p', { class: 'muted' }, 'Nothing in this case is approved for export yet.')));
   }
+  if (can('request.file')) sections.push(submissionsSection(n, mine(reqs)));
   ctx.view.append(...sections);
 
   async function refresh(background) {
@@ -132,4 +133,54 @@ function showCase(ctx, n, cams, reqs, exports) {
     refill(expTable, mine(x), renderExport, 'No export in this case.');
   }
   return { refresh };
+}
+
+/**
+ * Submissions of a case: send a link to someone who has footage (the link is shown once, to
+ * copy into an email or a message), and see what came in through each link — the statement,
+ * and each file with its size and SHA-256.
+ */
+function submissionsSection(n, requests) {
+  const note = status('links-status');
+  const shown = h('div', { id: 'new-link', role: 'status' });
+  const list = h('div', { id: 'submissions' });
+  const draw = (items) => {
+    list.replaceChildren(...(items.length ? items.map((x) => {
+      const l = x.link;
+      const state = l.revoked_us ? 'revoked' : l.expires_us < Date.now() * 1000 ? 'expired' : `open until ${utc(l.expires_us)} UTC`;
+      const st = x.statement;
+      return h('div', { class: 'card submission', dataset: { link: l.id } },
+        h('h3', {}, `Link ${l.id} to ${l.recipient} — ${state}`),
+        st ? h('dl', { class: 'facts' },
+          h('dt', {}, 'From'), h('dd', {}, [st.name, st.contact].filter(Boolean).join(', ') || 'not given'),
+          h('dt', {}, 'Camera'), h('dd', {}, st.camera_location),
+          h('dt', {}, 'Shows'), h('dd', {}, st.shows),
+          h('dt', {}, 'Recorded'), h('dd', {}, st.recorded_when),
+          h('dt', {}, 'Camera clock'), h('dd', {}, st.clock_offset_secs === null ? 'not known' : `${Math.abs(st.clock_offset_secs) / 60} min ${st.clock_offset_secs >= 0 ? 'fast' : 'slow'} (declared)`),
+          h('dt', {}, 'Attestation'), h('dd', {}, `version ${st.attestation_version}, ${utc(st.made_us)} UTC`)) : h('p', { class: 'muted' }, 'No statement yet.'),
+        table(`files-${l.id}`, ['File', 'Size', 'Received', 'SHA-256'], x.files,
+          (f) => [f.filename, `${f.length} bytes`, f.received_us ? `${utc(f.received_us)} UTC` : `${Math.floor((100 * f.offset) / f.length)} % so far`, h('td', { class: 'hash' }, f.sha256 || '')], 'No file yet.'),
+        l.revoked_us ? '' : h('button', { type: 'button', onclick: async () => {
+          try { await api('DELETE', `/api/links/${l.id}`); say(note, `Link ${l.id} revoked.`); await reload(); }
+          catch (e) { say(note, `Link ${l.id}: ${e.message}`, true); }
+        } }, `Revoke link ${l.id}`));
+    }) : [h('p', { class: 'muted' }, 'No submission link yet.')]));
+  };
+  const reload = async () => draw(await api('GET', `/api/cases/${encodeURIComponent(n)}/submissions`));
+  const f = form({ id: 'link-form', class: 'inline' }, [
+    field('Recipient', h('input', { name: 'recipient', id: 'lk-recipient', required: true }), 'Who it is for, e.g. owner of the 12 Elm St doorbell'),
+    field('For request', h('select', { name: 'request_id', id: 'lk-request' }, h('option', { value: '' }, 'the case in general'),
+      requests.map((r) => h('option', { value: String(r.id) }, `#${r.id}`)))),
+  ], async (v, form_) => {
+    const l = await api('POST', `/api/cases/${encodeURIComponent(n)}/links`, { recipient: v.recipient, request_id: v.request_id ? Number(v.request_id) : null });
+    form_.reset();
+    const url = `${location.origin}${l.url}`;
+    shown.replaceChildren(h('p', {}, `Link ${l.id} for ${l.recipient}, open until ${utc(l.expires_us)} UTC. Send it to them now; it is not shown again:`),
+      h('code', { id: 'new-link-url', class: 'secret' }, url));
+    await reload();
+  }, 'Create submission link');
+  reload().catch((e) => say(note, e.message, true));
+  return h('section', { 'aria-labelledby': 'sub-title' }, h('h2', { id: 'sub-title' }, 'Submitted footage'),
+    h('p', { class: 'muted' }, 'People with footage send it through a link: no account needed. Each file is kept exactly as received, with its SHA-256.'),
+    note, f, shown, list);
 }
