@@ -66,12 +66,16 @@ impl Default for ProgramSettings {
 pub struct Program {
     store: Arc<Store>,
     settings: Arc<ProgramSettings>,
+    /// Serialises the check-then-write steps of submissions (limits, statements), so requests
+    /// at the same moment cannot each pass a check the other's write breaks.
+    intake: Arc<std::sync::Mutex<()>>,
 }
 
 impl Program {
     pub fn new(store: Arc<Store>, settings: ProgramSettings) -> Program {
         Program {
             store,
+            intake: Arc::default(),
             settings: Arc::new(settings),
         }
     }

@@ -195,8 +195,35 @@ impl Program {
         })
     }
 
+    fn intake_guard(&self) -> Result<std::sync::MutexGuard<'_, ()>> {
+        self.intake
+            .lock()
+            .map_err(|_| ProgramError::Internal("intake lock poisoned".into()))
+    }
+
+    /// Ends upload `id` unfinished (the submitter's termination).
+    pub fn end_upload(&self, up: &UploadRow) -> Result<()> {
+        let _one_at_a_time = self.intake_guard()?;
+        self.store
+            .end_upload(up.id, self.store.clock().now_utc_micros())?;
+        self.audit(NewAuditEvent {
+            case_number: Some(up.case_number.clone()),
+            detail: format!(
+                "upload {} ended by the submitter at {} bytes",
+                up.id, up.offset
+            ),
+            ..event("submitter", AuditAction::SubmissionUpload, Outcome::Fail)
+        })
+    }
+
     /// Records the submitter's statement on `link` (once; files come after it).
     pub fn make_statement(&self, link: &LinkRow, n: NewStatement) -> Result<LinkRow> {
+        let _one_at_a_time = self.intake_guard()?;
+        // The link as it is now (revoked meanwhile? a statement already made?).
+        let link = self.store.link(link.id)?.ok_or(ProgramError::NotFound)?;
+        if link.revoked_us.is_some() {
+            return Err(ProgramError::Refused(LINK_REFUSED.into()));
+        }
         if link.statement.is_some() {
             return Err(ProgramError::Conflict(
                 "a statement was already made with this link".into(),
@@ -225,7 +252,7 @@ impl Program {
             made_us: self.store.clock().now_utc_micros(),
             remote_addr: n.remote_addr,
         };
-        let mut link = link.clone();
+        let mut link = link;
         link.statement = Some(statement);
         self.store.put_link(&link)?;
         self.audit(NewAuditEvent {
@@ -271,8 +298,23 @@ impl Program {
                 limits.bytes_per_file, n.length
             )));
         }
-        let uploads = self.store.uploads()?;
-        let mine: Vec<&UploadRow> = uploads.iter().filter(|u| u.link == link.id).collect();
+        let _one_at_a_time = self.intake_guard()?;
+        let now = self.store.clock().now_utc_micros();
+        // Unfinished uploads past their expiry end here (their bytes are deleted), and stop
+        // counting against the limits.
+        let mut uploads = self.store.uploads()?;
+        for u in uploads
+            .iter_mut()
+            .filter(|u| u.open() && u.expires_us <= now)
+        {
+            self.store.end_upload(u.id, now)?;
+            u.terminated_us = Some(now);
+        }
+        let live: Vec<&UploadRow> = uploads
+            .iter()
+            .filter(|u| u.terminated_us.is_none())
+            .collect();
+        let mine: Vec<&&UploadRow> = live.iter().filter(|u| u.link == link.id).collect();
         if mine.len() as u64 >= u64::from(limits.files_per_link) {
             return Err(ProgramError::TooLarge(format!(
                 "a link may carry at most {} files",
@@ -286,16 +328,15 @@ impl Program {
                 limits.bytes_per_link, link_bytes
             )));
         }
-        let all: u64 = uploads.iter().map(|u| u.length).sum();
+        let all: u64 = live.iter().map(|u| u.length).sum();
         if all + n.length > limits.quota_bytes {
             return Err(ProgramError::InsufficientStorage(
                 "the space for submissions is full; try again later or ask the investigator".into(),
             ));
         }
-        let now = self.store.clock().now_utc_micros();
         let declared = Declared {
             filename: sanitize_filename(&n.declared.filename),
-            filetype: sanitize_filename(&n.declared.filetype),
+            filetype: sanitize_media_type(&n.declared.filetype),
             remote_addr: n.declared.remote_addr,
             user_agent: n.declared.user_agent.chars().take(256).collect(),
         };
@@ -309,6 +350,7 @@ impl Program {
             created_us: now,
             expires_us: now + i64::from(limits.upload_hours) * HOUR_US,
             received: None,
+            terminated_us: None,
         })?;
         self.audit(NewAuditEvent {
             case_number: Some(link.case_number.clone()),
@@ -341,6 +383,14 @@ impl Program {
             ..event("submitter", AuditAction::SubmissionReceived, Outcome::Ok)
         })
     }
+}
+
+/// A declared media type as metadata: `type/subtype` characters only, at most 100.
+pub fn sanitize_media_type(t: &str) -> String {
+    t.chars()
+        .filter(|c| c.is_ascii_alphanumeric() || "/.+-".contains(*c))
+        .take(100)
+        .collect()
 }
 
 /// A submitted file name as metadata: no directories, no control characters, at most 200

@@ -81,6 +81,16 @@ pub struct UploadRow {
     pub created_us: i64,
     pub expires_us: i64,
     pub received: Option<Received>,
+    /// Ended unfinished (the submitter's termination, or expiry): its bytes are deleted, its
+    /// row stays so ids are never reused and the audit log's references stay unambiguous.
+    pub terminated_us: Option<i64>,
+}
+
+impl UploadRow {
+    /// Still taking bytes (neither received nor ended).
+    pub fn open(&self) -> bool {
+        self.received.is_none() && self.terminated_us.is_none()
+    }
 }
 
 /// A completely received file.
@@ -140,6 +150,7 @@ impl Store {
         std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
         row.offset = 0;
         row.received = None;
+        row.terminated_us = None;
         let row = self.db.insert_next(cf::UPLOADS, |id| {
             row.id = id;
             row
@@ -155,8 +166,8 @@ impl Store {
         let row = self
             .upload(id)?
             .ok_or_else(|| Error::NotFound(format!("upload {id}")))?;
-        if row.received.is_some() {
-            return Err(Error::Invalid(format!("upload {id} is complete")));
+        if !row.open() {
+            return Err(Error::Invalid(format!("upload {id} is not open")));
         }
         let path = self.part_path(id);
         let mut file = OpenOptions::new()
@@ -202,15 +213,77 @@ impl Store {
         Ok(h)
     }
 
-    /// Deletes an upload that has not completed (tus termination) and its bytes.
-    pub fn delete_upload(&self, id: u64) -> Result<()> {
-        let path = self.part_path(id);
-        match std::fs::remove_file(&path) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(Error::io(&path, e)),
+    /// Ends an unfinished upload (tus termination, expiry): its row says so first, then its
+    /// bytes are deleted. A received file is never touched.
+    pub fn end_upload(&self, id: u64, now_us: i64) -> Result<()> {
+        let mut row = self
+            .upload(id)?
+            .ok_or_else(|| Error::NotFound(format!("upload {id}")))?;
+        if row.received.is_some() {
+            return Err(Error::Invalid(format!("upload {id} was received")));
         }
-        self.db.delete_row(cf::UPLOADS, &u64_key(id))
+        if row.terminated_us.is_none() {
+            row.terminated_us = Some(now_us);
+            self.put_upload(&row)?;
+        }
+        remove_if_there(&self.part_path(id))
+    }
+
+    /// Brings part files and rows back in step after a crash: a received file left in the
+    /// parts directory is moved to its place, a part whose upload ended is deleted, and an
+    /// open upload whose part file never got created gets an empty one (its offset is 0).
+    /// Returns how many things it fixed.
+    pub fn reconcile_uploads(&self) -> Result<usize> {
+        let mut fixed = 0;
+        for row in self.uploads()? {
+            let part = self.part_path(row.id);
+            let part_there = part.exists();
+            match (&row.received, row.terminated_us) {
+                (Some(r), _) if part_there => {
+                    let dest = self.root().join(&r.file);
+                    if dest.exists() {
+                        remove_if_there(&part)?;
+                    } else {
+                        self.place_original(&part, &dest)?;
+                    }
+                    fixed += 1;
+                }
+                (None, Some(_)) if part_there => {
+                    remove_if_there(&part)?;
+                    fixed += 1;
+                }
+                (None, None) if !part_there && row.offset == 0 => {
+                    File::create(&part).map_err(|e| Error::io(&part, e))?;
+                    fixed += 1;
+                }
+                _ => {}
+            }
+        }
+        Ok(fixed)
+    }
+
+    /// Links the part file as the read-only original (never replacing a file), removes the
+    /// part's name, and syncs the directory.
+    fn place_original(&self, part: &std::path::Path, dest: &std::path::Path) -> Result<()> {
+        if let Some(dir) = dest.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        }
+        match std::fs::hard_link(part, dest) {
+            Ok(()) => {}
+            Err(e) => return Err(Error::io(dest, e)),
+        }
+        let mut perms = std::fs::metadata(dest)
+            .map_err(|e| Error::io(dest, e))?
+            .permissions();
+        perms.set_readonly(true);
+        std::fs::set_permissions(dest, perms).map_err(|e| Error::io(dest, e))?;
+        remove_if_there(part)?;
+        if let Some(dir) = dest.parent() {
+            File::open(dir)
+                .and_then(|d| d.sync_all())
+                .map_err(|e| Error::io(dir, e))?;
+        }
+        Ok(())
     }
 }
 
@@ -257,8 +330,9 @@ impl UploadWriter {
         Ok(())
     }
 
-    /// Syncs what was written and stores it as acknowledged; when that completes the file,
-    /// `sha256` (over all of it) is recorded and the file becomes a read-only original.
+    /// Syncs what was written and stores it as acknowledged. When that completes the file,
+    /// the row records `sha256` (over all of it) first; then the file becomes the read-only
+    /// original. A crash between the two is finished by [`Store::reconcile_uploads`].
     pub fn commit(
         mut self,
         store: &Store,
@@ -273,28 +347,24 @@ impl UploadWriter {
             let sha256 = sha256.ok_or_else(|| {
                 Error::Invalid(format!("upload {}: complete without a hash", self.row.id))
             })?;
-            let dir = store.root().join("submissions/files");
-            std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
-            let rel = format!("submissions/files/{:08}", self.row.id);
-            let dest = store.root().join(&rel);
-            let mut perms = self
-                .file
-                .metadata()
-                .map_err(|e| Error::io(&self.path, e))?
-                .permissions();
-            perms.set_readonly(true);
-            std::fs::set_permissions(&self.path, perms).map_err(|e| Error::io(&self.path, e))?;
-            std::fs::rename(&self.path, &dest).map_err(|e| Error::io(&dest, e))?;
-            File::open(&dir)
-                .and_then(|d| d.sync_all())
-                .map_err(|e| Error::io(&dir, e))?;
             self.row.received = Some(Received {
                 sha256,
                 received_us: now_us,
-                file: rel,
+                file: format!("submissions/files/{:08}", self.row.id),
             });
         }
         store.put_upload(&self.row)?;
+        if let Some(r) = &self.row.received {
+            store.place_original(&self.path, &store.root().join(&r.file))?;
+        }
         Ok(self.row)
+    }
+}
+
+fn remove_if_there(path: &std::path::Path) -> Result<()> {
+    match std::fs::remove_file(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(Error::io(path, e)),
     }
 }

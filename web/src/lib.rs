@@ -6,6 +6,7 @@
 
 pub mod api;
 pub mod error;
+mod intake;
 pub mod live;
 pub mod routes;
 pub mod server;

@@ -83,13 +83,19 @@ pub struct AppState {
     /// Sign-in admission (issue 22 F11).
     pub login_guard: Arc<login_guard::LoginGuard>,
     /// Running intake hashes of uploads in progress.
-    pub(crate) uploads: Arc<crate::api::uploads::UploadHashes>,
+    pub(crate) uploads: Arc<crate::intake::UploadHashes>,
     /// ONVIF probes per account in the current minute.
     pub(crate) probe_budget: Arc<std::sync::Mutex<login_guard::Window<String>>>,
 }
 
 impl AppState {
     pub fn new(store: Arc<Store>, secrets: Arc<SecretBox>, settings: Settings) -> Self {
+        // Uploads a crash left half-finished are put in order before any request arrives.
+        match store.reconcile_uploads() {
+            Ok(0) => {}
+            Ok(n) => tracing::warn!(fixed = n, "submission files put in order after a crash"),
+            Err(e) => tracing::error!(error = %e, "submission files could not be put in order"),
+        }
         AppState {
             program: Program::new(Arc::clone(&store), settings.program.clone()),
             store,

@@ -523,3 +523,80 @@ async fn an_interrupted_body_keeps_what_arrived() {
         sha2::Sha256::digest(&want).as_slice()
     );
 }
+
+/// Crash points and leftovers: a received file left under its part name is moved into place
+/// (read-only) when the server starts; a checksum cannot vouch for a body cut short, so none of
+/// it is kept; an upload left unfinished past its expiry ends (its bytes deleted) and stops
+/// counting against the limits.
+#[tokio::test]
+async fn crashes_cut_bodies_and_expired_uploads_leave_nothing_inconsistent() {
+    let w = world_with(|s| s.program.submissions.files_per_link = 2);
+    let inv = w.login("investigator").await;
+    let (_, token) = new_link(&w, &inv, "2026-0046").await;
+
+    // A body cut short while it declared a checksum: nothing of it is kept.
+    let (_, at, _) = create(&w.app, &token, 100, "a.mp4").await;
+    let chunks: Vec<Result<bytes::Bytes, std::io::Error>> = vec![
+        Ok(bytes::Bytes::from(vec![1u8; 60])),
+        Err(std::io::Error::new(
+            std::io::ErrorKind::ConnectionReset,
+            "gone",
+        )),
+    ];
+    let r = Request::builder()
+        .method(Method::PATCH)
+        .uri(&at)
+        .header("tus-resumable", "1.0.0")
+        .header("submission-token", &token)
+        .header("upload-offset", "0")
+        .header(
+            "upload-checksum",
+            format!("sha1 {}", b64(&sha1::Sha1::digest([1u8; 100]))),
+        )
+        .header("content-type", "application/offset+octet-stream")
+        .body(Body::from_stream(futures::stream::iter(chunks)))
+        .unwrap();
+    let (st, _, _) = go(&w.app, r).await;
+    assert_eq!(st.as_u16(), 460);
+    assert_eq!(offset(&w.app, &token, &at).await, 0);
+
+    // Finished, then "crashed" before the original reached its place: put in order at start.
+    let (st, _, _) = patch(&w.app, &token, &at, 0, &[1u8; 100], None).await;
+    assert_eq!(st, StatusCode::NO_CONTENT);
+    let id: u64 = at.rsplit('/').next().unwrap().parse().unwrap();
+    let got = w.store.upload(id).unwrap().unwrap().received.unwrap();
+    let file = w.store.root().join(&got.file);
+    let part = w.store.root().join(format!("submissions/parts/{id:08}"));
+    std::fs::rename(&file, &part).unwrap();
+    let _restarted = vms_web::AppState::new(
+        w.store.clone(),
+        w.state.secrets.clone(),
+        (*w.state.settings).clone(),
+    );
+    assert!(!part.exists());
+    assert_eq!(std::fs::read(&file).unwrap(), vec![1u8; 100]);
+    assert_eq!(
+        std::fs::metadata(&file).unwrap().permissions().mode() & 0o222,
+        0
+    );
+
+    // An upload left unfinished past its expiry ends; the link may carry another file.
+    let (st, stale, _) = create(&w.app, &token, 10, "b.mp4").await;
+    assert_eq!(st, StatusCode::CREATED);
+    let (st, _, _) = create(&w.app, &token, 10, "c.mp4").await;
+    assert_eq!(st, StatusCode::PAYLOAD_TOO_LARGE, "two files per link");
+    w.clock.advance_secs(25 * 3600);
+    let (st, _, v) = create(&w.app, &token, 10, "c.mp4").await;
+    assert_eq!(st, StatusCode::CREATED, "{v}");
+    let stale_id: u64 = stale.rsplit('/').next().unwrap().parse().unwrap();
+    let row = w.store.upload(stale_id).unwrap().unwrap();
+    assert!(row.terminated_us.is_some(), "{row:?}");
+    assert!(
+        !w.store
+            .root()
+            .join(format!("submissions/parts/{stale_id:08}"))
+            .exists()
+    );
+    let (st, _, _) = go(&w.app, tus(Method::HEAD, &stale, &token, &[], vec![])).await;
+    assert_eq!(st, StatusCode::NOT_FOUND);
+}

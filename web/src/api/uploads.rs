@@ -9,7 +9,7 @@
 //! on disk when it is missing (after a restart).
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use axum::Json;
 use axum::body::Body;
@@ -33,25 +33,6 @@ const TUS_VERSION: &str = "1.0.0";
 pub const TOKEN_HEADER: &str = "submission-token";
 /// Bytes written per trip to the blocking pool.
 const CHUNK: usize = 4 << 20;
-
-/// Running intake hashes by upload id, with the offset each covers; and the uploads a PATCH is
-/// writing right now (one at a time per upload).
-#[derive(Debug, Default)]
-pub struct UploadHashes {
-    running: Mutex<HashMap<u64, (u64, Sha256)>>,
-    busy: Mutex<std::collections::HashSet<u64>>,
-}
-
-/// Marks an upload busy for the life of one PATCH.
-struct Busy(Arc<UploadHashes>, u64);
-
-impl Drop for Busy {
-    fn drop(&mut self) {
-        if let Ok(mut b) = self.0.busy.lock() {
-            b.remove(&self.1);
-        }
-    }
-}
 
 // ---- links (investigators) ----
 
@@ -200,21 +181,26 @@ async fn link_of(st: &AppState, h: &HeaderMap, remote: String) -> Result<LinkRow
         .map_err(refuse)
 }
 
-/// The upload `id` if it belongs to the request's link and has not expired unfinished.
+/// The upload `id` if it belongs to the request's link, has not ended, and (unless
+/// `expired_too`) has not expired unfinished.
 async fn upload_of(
     st: &AppState,
     h: &HeaderMap,
     id: u64,
     remote: String,
+    expired_too: bool,
 ) -> Result<UploadRow, Response> {
     let link = link_of(st, h, remote).await?;
     let now = st.store.clock().now_utc_micros();
     st.blocking(move |st| {
         let up = st.store.upload(id)?.filter(|u| u.link == link.id);
         match up {
-            Some(u) if u.received.is_none() && u.expires_us <= now => Err(ApiError::NotFoundMsg(
-                "this upload expired before it was finished; start the file again".into(),
-            )),
+            Some(u) if u.terminated_us.is_some() => Err(ApiError::NotFound),
+            Some(u) if !expired_too && u.received.is_none() && u.expires_us <= now => {
+                Err(ApiError::NotFoundMsg(
+                    "this upload expired before it was finished; start the file again".into(),
+                ))
+            }
             Some(u) => Ok(u),
             None => Err(ApiError::NotFound),
         }
@@ -272,9 +258,9 @@ pub(crate) async fn create(
         Ok(l) => l,
         Err(r) => return r,
     };
-    let length = match header_str(&h, "upload-length").map(str::parse::<u64>) {
-        Some(Ok(n)) => n,
-        _ => {
+    let length = match bytes_header(&h, "upload-length") {
+        Some(n) => n,
+        None => {
             return refuse(ApiError::BadRequest(
                 "Upload-Length: give the file's size in bytes (deferred lengths are not taken)"
                     .into(),
@@ -320,7 +306,7 @@ pub(crate) async fn head(
     if let Some(r) = wrong_version(&h) {
         return r;
     }
-    match upload_of(&st, &h, id, remote(&peer)).await {
+    match upload_of(&st, &h, id, remote(&peer), false).await {
         Ok(up) => tus(
             StatusCode::OK,
             &[
@@ -333,8 +319,9 @@ pub(crate) async fn head(
     }
 }
 
-/// `DELETE /api/uploads/{id}` (termination): an unfinished upload is dropped; a received
-/// file is evidence and stays.
+/// `DELETE /api/uploads/{id}` (termination): an unfinished upload (expired or not) is
+/// dropped; a received file is evidence and stays. Takes the upload exclusively and decides on
+/// its current row, so a PATCH finishing the file at the same moment cannot be undone.
 pub(crate) async fn terminate(
     State(st): State<AppState>,
     peer: Option<axum::Extension<axum::extract::ConnectInfo<PeerAddr>>>,
@@ -344,19 +331,29 @@ pub(crate) async fn terminate(
     if let Some(r) = wrong_version(&h) {
         return r;
     }
-    let up = match upload_of(&st, &h, id, remote(&peer)).await {
-        Ok(u) => u,
-        Err(r) => return r,
-    };
-    if up.received.is_some() {
+    if let Err(r) = upload_of(&st, &h, id, remote(&peer), true).await {
+        return r;
+    }
+    let Some(busy) = st.uploads.take(id) else {
         return refuse(ApiError::Conflict(
-            "this file was received whole and is kept as evidence; it cannot be deleted".into(),
+            "a request is writing to this upload; try again when it ends".into(),
         ));
-    }
-    if let Ok(mut m) = st.uploads.running.lock() {
-        m.remove(&id);
-    }
-    match st.blocking(move |st| Ok(st.store.delete_upload(id)?)).await {
+    };
+    st.uploads.forget(id);
+    let r = st
+        .blocking(move |st| {
+            let _busy = busy;
+            match st.store.upload(id)? {
+                Some(u) if u.received.is_some() => Err(ApiError::Conflict(
+                    "this file was received whole and is kept as evidence; it cannot be deleted"
+                        .into(),
+                )),
+                Some(u) => Ok(st.program.end_upload(&u)?),
+                None => Err(ApiError::NotFound),
+            }
+        })
+        .await;
+    match r {
         Ok(()) => tus(StatusCode::NO_CONTENT, &[]),
         Err(e) => refuse(e),
     }
@@ -377,9 +374,12 @@ impl Checksum {
         let want = base64::engine::general_purpose::STANDARD
             .decode(b64.trim())
             .map_err(|_| ApiError::BadRequest("Upload-Checksum: not base64".into()))?;
-        match algo {
-            "sha1" => Ok(Some(Checksum::Sha1(sha1::Sha1::new(), want))),
-            "sha256" => Ok(Some(Checksum::Sha256(Sha256::new(), want))),
+        match (algo, want.len()) {
+            ("sha1", 20) => Ok(Some(Checksum::Sha1(sha1::Sha1::new(), want))),
+            ("sha256", 32) => Ok(Some(Checksum::Sha256(Sha256::new(), want))),
+            ("sha1" | "sha256", n) => Err(ApiError::BadRequest(format!(
+                "Upload-Checksum: a {algo} digest is not {n} bytes"
+            ))),
             _ => Err(ApiError::BadRequest(format!(
                 "Upload-Checksum: {algo} is not taken (sha1, sha256)"
             ))),
@@ -401,6 +401,16 @@ impl Checksum {
     }
 }
 
+/// A byte count as tus sends it: decimal digits only.
+fn bytes_header(h: &HeaderMap, name: &str) -> Option<u64> {
+    header_str(h, name)
+        .filter(|v| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()))
+        .and_then(|v| v.parse().ok())
+}
+
+/// How long a PATCH body may stay silent before the request counts as interrupted.
+const BODY_IDLE: Duration = Duration::from_secs(60);
+
 /// `PATCH /api/uploads/{id}`: bytes at `Upload-Offset`.
 pub(crate) async fn patch(
     State(st): State<AppState>,
@@ -417,84 +427,91 @@ pub(crate) async fn patch(
             "Content-Type: application/offset+octet-stream".into(),
         ));
     }
-    let up = match upload_of(&st, &h, id, remote(&peer)).await {
-        Ok(u) => u,
-        Err(r) => return r,
+    let Some(offset) = bytes_header(&h, "upload-offset") else {
+        return refuse(ApiError::BadRequest(
+            "Upload-Offset: a number of bytes".into(),
+        ));
     };
-    let offset = match header_str(&h, "upload-offset").map(str::parse::<u64>) {
-        Some(Ok(n)) => n,
-        _ => {
-            return refuse(ApiError::BadRequest(
-                "Upload-Offset: a number of bytes".into(),
-            ));
-        }
-    };
-    if up.received.is_some() || offset != up.offset {
-        return refuse(ApiError::Conflict(format!(
-            "Upload-Offset {offset}: {} bytes have been received; send from there",
-            up.offset
-        )));
-    }
     let mut checksum = match Checksum::parse(&h) {
         Ok(c) => c,
         Err(e) => return refuse(e),
     };
-    // One writer per upload at a time.
-    let _busy = {
-        let Ok(mut b) = st.uploads.busy.lock() else {
-            return refuse(ApiError::Internal("upload lock poisoned".into()));
-        };
-        if !b.insert(id) {
+    // The link, then the upload exclusively, then its current row: what is checked is what
+    // is written to.
+    if let Err(r) = upload_of(&st, &h, id, remote(&peer), false).await {
+        return r;
+    }
+    let busy = match st.uploads.take_for_writing(id) {
+        Ok(b) => b,
+        Err(true) => {
+            return refuse(ApiError::Unavailable(
+                "the server is receiving too many files at once; try again in a minute".into(),
+            ));
+        }
+        Err(false) => {
             return refuse(ApiError::Conflict(
                 "another request is writing to this upload".into(),
             ));
         }
-        Busy(st.uploads.clone(), id)
     };
-    // The running hash, or one rebuilt from the bytes on disk (after a restart).
-    let running = st
-        .uploads
-        .running
-        .lock()
-        .ok()
-        .and_then(|mut m| m.remove(&id))
-        .filter(|(at, _)| *at == up.offset)
-        .map(|(_, h)| h);
     let store = st.store.clone();
-    let prepared = tokio::task::spawn_blocking(move || -> vms_storage::Result<_> {
-        let hash = match running {
+    let uploads = st.uploads.clone();
+    let b = busy.clone();
+    let prepared = tokio::task::spawn_blocking(move || -> Result<_, ApiError> {
+        let _busy = b;
+        let row = store.upload(id)?.ok_or(ApiError::NotFound)?;
+        let at = row.offset;
+        if row.received.is_some() || offset != at {
+            return Err(ApiError::Conflict(format!(
+                "Upload-Offset {offset}: {at} bytes have been received; send from there"
+            )));
+        }
+        let writer = store.upload_writer(id)?;
+        // The running hash, or one rebuilt from the bytes on disk (after a restart).
+        let hash = match uploads.running(id, at) {
             Some(h) => h,
-            None => store.upload_prefix_hash(id, up.offset)?,
+            None => store.upload_prefix_hash(id, at)?,
         };
-        Ok((store.upload_writer(id)?, hash))
+        Ok((writer, hash))
     })
     .await;
     let (mut writer, mut hash) = match prepared {
         Ok(Ok(w)) => w,
-        Ok(Err(e)) => return refuse(e.into()),
+        Ok(Err(e)) => return refuse(e),
         Err(e) => return refuse(ApiError::Internal(e.to_string())),
     };
+    let start = writer.row().offset;
+    let hash_before = hash.clone();
 
     let mut stream = body.into_data_stream();
     let mut buf: Vec<u8> = Vec::with_capacity(CHUNK);
     let mut failed: Option<ApiError> = None;
+    let mut interrupted = false;
     loop {
-        let next = stream.next().await;
-        let end = next.is_none();
-        match next {
-            Some(Ok(bytes)) => buf.extend_from_slice(&bytes),
-            Some(Err(_)) => {
-                // The client went away mid-body: keep what arrived whole (resumable).
-                failed = Some(ApiError::BadRequest("the upload was interrupted".into()));
+        let next = match tokio::time::timeout(BODY_IDLE, stream.next()).await {
+            Ok(n) => n,
+            Err(_) => {
+                interrupted = true;
+                None
             }
+        };
+        let end = next.is_none();
+        let mut pending: Option<bytes::Bytes> = None;
+        match next {
+            Some(Ok(bytes)) if buf.len() + bytes.len() > CHUNK => pending = Some(bytes),
+            Some(Ok(bytes)) => buf.extend_from_slice(&bytes),
+            // The client went away mid-body.
+            Some(Err(_)) => interrupted = true,
             None => {}
         }
-        if buf.len() >= CHUNK || end || failed.is_some() {
+        if pending.is_some() || buf.len() >= CHUNK || end || interrupted {
             let data = std::mem::take(&mut buf);
             if let Some(c) = checksum.as_mut() {
                 c.update(&data);
             }
+            let b = busy.clone();
             let r = tokio::task::spawn_blocking(move || {
+                let _busy = b;
                 let r = writer.write(&data).map(|()| hash.update(&data));
                 (writer, hash, r, data)
             })
@@ -507,6 +524,9 @@ pub(crate) async fn patch(
             hash = hsh;
             data.clear();
             buf = data;
+            if let Some(p) = pending {
+                buf.extend_from_slice(&p);
+            }
             if let Err(e) = r {
                 failed = Some(match e {
                     vms_storage::Error::Invalid(m) => ApiError::LimitExceeded(m),
@@ -519,33 +539,38 @@ pub(crate) async fn patch(
                 });
             }
         }
-        if end || failed.is_some() {
+        if end || interrupted || failed.is_some() {
             break;
         }
     }
-    if failed.is_none() && checksum.is_some_and(|c| !c.matches()) {
-        failed = Some(ApiError::BadRequest(
-            "Upload-Checksum does not match the bytes received; send them again".into(),
-        ));
-        // tus checksum extension: 460 Checksum Mismatch.
-        let _ = tokio::task::spawn_blocking(move || writer.discard()).await;
-        let mut r = refuse(failed.unwrap_or(ApiError::Internal(String::new())));
-        *r.status_mut() = StatusCode::from_u16(460).unwrap_or(StatusCode::BAD_REQUEST);
-        return r;
+    // Bytes the checksum cannot vouch for (a mismatch, or a body cut short while one was
+    // declared) and refused bytes are not kept; the last acknowledged offset and its hash are.
+    let mismatch = checksum.is_some_and(|c| interrupted || !c.matches());
+    if failed.is_some() || mismatch {
+        let b = busy.clone();
+        let _ = tokio::task::spawn_blocking(move || {
+            let _busy = b;
+            writer.discard()
+        })
+        .await;
+        st.uploads.keep(id, start, hash_before);
+        if mismatch && failed.is_none() {
+            let mut r = refuse(ApiError::BadRequest(
+                "Upload-Checksum does not match the bytes received; send them again".into(),
+            ));
+            // The tus checksum extension's 460 Checksum Mismatch.
+            *r.status_mut() = StatusCode::from_u16(460).unwrap_or(StatusCode::BAD_REQUEST);
+            return r;
+        }
+        return refuse(failed.unwrap_or(ApiError::Internal(String::new())));
     }
-    if let Some(e) = failed
-        && !matches!(e, ApiError::BadRequest(_))
-    {
-        // Refused bytes (too many, disk full) are not kept; the last acknowledged offset is.
-        let _ = tokio::task::spawn_blocking(move || writer.discard()).await;
-        return refuse(e);
-    }
-    // Acknowledge what arrived (all of it, or up to an interruption).
+    // Acknowledge what arrived: all of it, or up to an interruption.
     let complete = writer.written() == writer.row().length;
     let digest = complete.then(|| <[u8; 32]>::from(hash.clone().finalize()));
-    let st2 = st.clone();
+    let b = busy.clone();
     let committed = st
         .blocking(move |st| {
+            let _busy = b;
             let now = st.store.clock().now_utc_micros();
             let row = writer.commit(&st.store, now, digest)?;
             if row.received.is_some() {
@@ -556,10 +581,8 @@ pub(crate) async fn patch(
         .await;
     match committed {
         Ok(row) => {
-            if row.received.is_none()
-                && let Ok(mut m) = st2.uploads.running.lock()
-            {
-                m.insert(id, (row.offset, hash));
+            if row.received.is_none() {
+                st.uploads.keep(id, row.offset, hash);
             }
             tus(
                 StatusCode::NO_CONTENT,
@@ -572,7 +595,6 @@ pub(crate) async fn patch(
         Err(e) => refuse(e),
     }
 }
-
 // ---- the submitter's page ----
 
 #[derive(Serialize)]
