@@ -21,6 +21,8 @@ pub struct Config {
     pub defaults: CameraDefaults,
     #[serde(default)]
     pub partner_network: PartnerNetwork,
+    #[serde(default)]
+    pub submissions: SubmissionsConfig,
     /// TOML file with `[name] username = "…" password = "…"` tables; camera `credentials`
     /// name a table in it. Relative paths are relative to the config file.
     pub credentials_file: Option<PathBuf>,
@@ -29,6 +31,85 @@ pub struct Config {
     pub secret_key_file: Option<PathBuf>,
     #[serde(default, rename = "camera")]
     pub cameras: Vec<CameraEntry>,
+}
+
+/// `[submissions]`: bounds on community submissions (defaults: the program's).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SubmissionsConfig {
+    #[serde(default = "default_link_hours")]
+    pub link_hours: u32,
+    #[serde(default = "default_files_per_link")]
+    pub files_per_link: u32,
+    #[serde(default = "default_bytes_per_file")]
+    pub bytes_per_file: ByteSize,
+    #[serde(default = "default_bytes_per_link")]
+    pub bytes_per_link: ByteSize,
+    #[serde(default = "default_submissions_quota")]
+    pub quota: ByteSize,
+    #[serde(default = "default_upload_hours")]
+    pub upload_hours: u32,
+}
+
+fn submission_defaults() -> vms_program::submissions::SubmissionLimits {
+    vms_program::submissions::SubmissionLimits::default()
+}
+fn default_link_hours() -> u32 {
+    submission_defaults().link_hours
+}
+fn default_files_per_link() -> u32 {
+    submission_defaults().files_per_link
+}
+fn default_bytes_per_file() -> ByteSize {
+    ByteSize(submission_defaults().bytes_per_file)
+}
+fn default_bytes_per_link() -> ByteSize {
+    ByteSize(submission_defaults().bytes_per_link)
+}
+fn default_submissions_quota() -> ByteSize {
+    ByteSize(submission_defaults().quota_bytes)
+}
+fn default_upload_hours() -> u32 {
+    submission_defaults().upload_hours
+}
+
+impl Default for SubmissionsConfig {
+    fn default() -> Self {
+        SubmissionsConfig {
+            link_hours: default_link_hours(),
+            files_per_link: default_files_per_link(),
+            bytes_per_file: default_bytes_per_file(),
+            bytes_per_link: default_bytes_per_link(),
+            quota: default_submissions_quota(),
+            upload_hours: default_upload_hours(),
+        }
+    }
+}
+
+impl SubmissionsConfig {
+    /// The limits, checked to make sense together.
+    pub fn limits(&self) -> anyhow::Result<vms_program::submissions::SubmissionLimits> {
+        if !(1..=24 * 30).contains(&self.link_hours) {
+            bail!("submissions.link_hours must be 1..=720");
+        }
+        if !(1..=24 * 7).contains(&self.upload_hours) {
+            bail!("submissions.upload_hours must be 1..=168");
+        }
+        if self.files_per_link == 0 || self.bytes_per_file.0 == 0 {
+            bail!("submissions.files_per_link and bytes_per_file must be more than 0");
+        }
+        if self.bytes_per_file.0 > self.bytes_per_link.0 || self.bytes_per_link.0 > self.quota.0 {
+            bail!("submissions: bytes_per_file <= bytes_per_link <= quota");
+        }
+        Ok(vms_program::submissions::SubmissionLimits {
+            link_hours: self.link_hours,
+            files_per_link: self.files_per_link,
+            bytes_per_file: self.bytes_per_file.0,
+            bytes_per_link: self.bytes_per_link.0,
+            quota_bytes: self.quota.0,
+            upload_hours: self.upload_hours,
+        })
+    }
 }
 
 /// `[partner_network]`: where addresses partners type (cameras, ONVIF probes) may lead.
@@ -611,6 +692,35 @@ mod tests {
         ] {
             let e = format!("{:#}", live(bad).unwrap_err());
             assert!(e.contains(says), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn submissions_section_parses_and_rejects_nonsense() {
+        let limits = |body: &str| -> anyhow::Result<vms_program::submissions::SubmissionLimits> {
+            let cfg: Config = toml::from_str(&format!(
+                "[storage]\ndata_dir = \"/x\"\n[submissions]\n{body}"
+            ))?;
+            cfg.submissions.limits()
+        };
+        let l = limits("link_hours = 24\nbytes_per_file = \"2GiB\"\nquota = \"50GiB\"\n").unwrap();
+        assert_eq!(l.link_hours, 24);
+        assert_eq!(l.bytes_per_file, 2 << 30);
+        assert_eq!(l.bytes_per_link, 10 << 30, "defaults fill the rest");
+        assert_eq!(l.quota_bytes, 50 << 30);
+        let d = limits("").unwrap();
+        assert_eq!(d.files_per_link, 16);
+        for (body, want) in [
+            ("link_hours = 0\n", "link_hours"),
+            (
+                "bytes_per_file = \"20GiB\"\n",
+                "bytes_per_file <= bytes_per_link",
+            ),
+            ("files_per_link = 0\n", "more than 0"),
+            ("quota = \"lots\"\n", "bad size"),
+        ] {
+            let e = limits(body).unwrap_err().to_string();
+            assert!(e.contains(want), "{body}: {e}");
         }
     }
 
