@@ -72,6 +72,8 @@ audit_actions! {
     SubmissionStatement = "submission.statement",
     SubmissionUpload = "submission.upload",
     SubmissionReceived = "submission.received",
+    /// A submitted original was opened or downloaded by staff.
+    SubmissionView = "submission.view",
     RequestFile = "request.file",
     RequestsList = "requests.list",
     RequestDecide = "request.decide",

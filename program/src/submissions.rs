@@ -351,6 +351,7 @@ impl Program {
             expires_us: now + i64::from(limits.upload_hours) * HOUR_US,
             received: None,
             terminated_us: None,
+            identified: None,
         })?;
         self.audit(NewAuditEvent {
             case_number: Some(link.case_number.clone()),
@@ -360,6 +361,25 @@ impl Program {
                 up.id, link.id, up.declared.filename, up.length, up.declared.remote_addr
             ),
             ..event("submitter", AuditAction::SubmissionUpload, Outcome::Ok)
+        })?;
+        Ok(up)
+    }
+
+    /// A received file of a case, for `s` to open (audited).
+    pub fn open_original(&self, s: &Subject, id: u64) -> Result<UploadRow> {
+        let d = authorize(s, Action::FileRequest, &Resource::Route);
+        if !d.allow {
+            return Err(ProgramError::Forbidden { rule: d.rule });
+        }
+        let up = self
+            .store
+            .upload(id)?
+            .filter(|u| u.received.is_some())
+            .ok_or(ProgramError::NotFound)?;
+        self.audit(NewAuditEvent {
+            case_number: Some(up.case_number.clone()),
+            detail: format!("upload {id} ({:?})", up.declared.filename),
+            ..event(&s.username, AuditAction::SubmissionView, Outcome::Allow)
         })?;
         Ok(up)
     }

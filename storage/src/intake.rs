@@ -84,6 +84,8 @@ pub struct UploadRow {
     /// Ended unfinished (the submitter's termination, or expiry): its bytes are deleted, its
     /// row stays so ids are never reused and the audit log's references stay unambiguous.
     pub terminated_us: Option<i64>,
+    /// What the received file is, by its content (set after receipt).
+    pub identified: Option<vms_media::Identified>,
 }
 
 impl UploadRow {
@@ -151,6 +153,7 @@ impl Store {
         row.offset = 0;
         row.received = None;
         row.terminated_us = None;
+        row.identified = None;
         let row = self.db.insert_next(cf::UPLOADS, |id| {
             row.id = id;
             row
@@ -211,6 +214,21 @@ impl Store {
             )));
         }
         Ok(h)
+    }
+
+    /// Records what a received file turned out to be.
+    pub fn set_identified(&self, id: u64, what: vms_media::Identified) -> Result<UploadRow> {
+        let mut row = self
+            .upload(id)?
+            .ok_or_else(|| Error::NotFound(format!("upload {id}")))?;
+        row.identified = Some(what);
+        self.put_upload(&row)?;
+        Ok(row)
+    }
+
+    /// The path of a received file's original.
+    pub fn original_path(&self, row: &UploadRow) -> Option<PathBuf> {
+        row.received.as_ref().map(|r| self.root().join(&r.file))
     }
 
     /// Ends an unfinished upload (tus termination, expiry): its row says so first, then its

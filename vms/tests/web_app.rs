@@ -658,6 +658,26 @@ async fn every_role_runs_the_program_from_the_web_app() {
             .text()
             .await?;
         assert!(facts.contains("7 min fast (declared)"), "{facts}");
+        // Identified by content; one plays in the page as it was received.
+        poll(&c, Duration::from_secs(20), "both files identified",
+            "const w = [...document.querySelectorAll('#submissions td.what')].map((e) => e.textContent); \
+             return w.length === 2 && w.every((t) => t.startsWith('h264 video 320×240'));").await?;
+        c.wait()
+            .at_most(Duration::from_secs(10))
+            .for_element(Locator::XPath("//button[text()='Play yard.mp4']"))
+            .await?
+            .click()
+            .await?;
+        let state = poll(
+            &c,
+            Duration::from_secs(20),
+            "the submitted video plays",
+            "const v = document.querySelector('#submissions video'); \
+             if (!v) return null; if (v.error) return 'error ' + v.error.code; \
+             return v.readyState >= 2 ? v.duration : null;",
+        )
+        .await?;
+        assert!((state.as_f64().unwrap_or(0.0) - 3.0).abs() < 0.2, "{state}");
         pages.check(&c, "case-submissions").await?;
         sign_out(&c).await?;
 

@@ -600,3 +600,104 @@ async fn crashes_cut_bodies_and_expired_uploads_leave_nothing_inconsistent() {
     let (st, _, _) = go(&w.app, tus(Method::HEAD, &stale, &token, &[], vec![])).await;
     assert_eq!(st, StatusCode::NOT_FOUND);
 }
+
+/// Identified by content, not by name: an MP4 made by FFmpeg plays inline with byte ranges; a
+/// web page renamed `.mp4` is only ever an attachment of type `application/octet-stream`.
+/// Opening an original is audited.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn originals_are_identified_by_content_and_served_safely() {
+    let w = world();
+    let inv = w.login("investigator").await;
+    let (_, token) = new_link(&w, &inv, "2026-0047").await;
+    let dir = tempfile::tempdir().unwrap();
+    let mp4 = dir.path().join("clip.mp4");
+    let ok = std::process::Command::new("ffmpeg")
+        .args([
+            "-v",
+            "error",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc=size=160x120:rate=10:duration=1",
+        ])
+        .args(["-pix_fmt", "yuv420p", "-c:v", "libx264", "-y"])
+        .arg(&mp4)
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let files = [
+        ("clip.mp4", std::fs::read(&mp4).unwrap()),
+        (
+            "evil.mp4",
+            b"<html><script>alert(1)</script></html>".to_vec(),
+        ),
+    ];
+    let mut ids = Vec::new();
+    for (name, data) in &files {
+        let (st, at, _) = create(&w.app, &token, data.len(), name).await;
+        assert_eq!(st, StatusCode::CREATED);
+        let (st, _, v) = patch(&w.app, &token, &at, 0, data, None).await;
+        assert_eq!(st, StatusCode::NO_CONTENT, "{v}");
+        ids.push(at.rsplit('/').next().unwrap().parse::<u64>().unwrap());
+    }
+    // Identification runs after receipt, in the background.
+    let mut what = Vec::new();
+    for _ in 0..100 {
+        what = ids
+            .iter()
+            .filter_map(|id| w.store.upload(*id).unwrap().unwrap().identified)
+            .collect();
+        if what.len() == 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(what.len(), 2, "both files identified");
+    assert!(
+        what[0].browser_playable && what[0].summary.starts_with("h264 video 160×120"),
+        "{:?}",
+        what[0]
+    );
+    assert!(
+        !what[1].browser_playable && what[1].summary.starts_with("not playable here"),
+        "{:?}",
+        what[1]
+    );
+
+    let get = |id: u64, query: &str, range: Option<&str>| {
+        let mut b = Request::builder()
+            .uri(format!("/api/submissions/{id}/original{query}"))
+            .header("cookie", &inv.cookie);
+        if let Some(r) = range {
+            b = b.header("range", r);
+        }
+        b.body(Body::empty()).unwrap()
+    };
+    let (st, h) = raw(&w.app, get(ids[1], "?inline=1", None)).await;
+    assert_eq!(st, StatusCode::OK);
+    assert_eq!(hdr(&h, "content-type"), "application/octet-stream");
+    assert!(
+        hdr(&h, "content-disposition").starts_with("attachment"),
+        "{h:?}"
+    );
+    assert_eq!(hdr(&h, "x-content-type-options"), "nosniff");
+    let (st, h) = raw(&w.app, get(ids[0], "?inline=1", Some("bytes=0-99"))).await;
+    assert_eq!(st, StatusCode::PARTIAL_CONTENT);
+    assert_eq!(hdr(&h, "content-type"), "video/mp4");
+    assert_eq!(
+        hdr(&h, "content-range"),
+        format!("bytes 0-99/{}", files[0].1.len())
+    );
+    let ev = w.last_audit();
+    assert_eq!(
+        (ev.event.action.as_str(), ev.event.case_number.as_deref()),
+        ("submission.view", Some("2026-0047"))
+    );
+}
+
+/// Status and headers of a request (the body is not JSON).
+async fn raw(app: &Router, r: Request<Body>) -> (StatusCode, axum::http::HeaderMap) {
+    use tower::ServiceExt;
+    let resp = app.clone().oneshot(r).await.unwrap();
+    (resp.status(), resp.headers().clone())
+}

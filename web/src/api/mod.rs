@@ -238,6 +238,12 @@ pub fn routes(state: AppState) -> ApiRouter {
             Action::FileRequest,
             uploads::case_submissions,
         )
+        .secured(
+            M::GET,
+            "/api/submissions/{id}/original",
+            Action::FileRequest,
+            uploads::original,
+        )
         // The submitter's page and tus: the link's token is checked in each handler.
         .public(M::GET, "/api/submission", uploads::submission)
         .public(M::POST, "/api/submission/statement", uploads::statement)

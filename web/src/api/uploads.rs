@@ -583,6 +583,8 @@ pub(crate) async fn patch(
         Ok(row) => {
             if row.received.is_none() {
                 st.uploads.keep(id, row.offset, hash);
+            } else {
+                identify_later(&st, row.id);
             }
             tus(
                 StatusCode::NO_CONTENT,
@@ -605,6 +607,9 @@ pub(crate) struct FileOut {
     offset: u64,
     received_us: Option<i64>,
     sha256: Option<String>,
+    /// What the file is by its content, once identified.
+    what: Option<String>,
+    browser_playable: bool,
 }
 
 fn file_out(u: &UploadRow) -> FileOut {
@@ -615,7 +620,36 @@ fn file_out(u: &UploadRow) -> FileOut {
         offset: u.offset,
         received_us: u.received.as_ref().map(|r| r.received_us),
         sha256: u.received.as_ref().map(|r| hex::encode(r.sha256)),
+        what: u.identified.as_ref().map(|i| i.summary.clone()),
+        browser_playable: u.identified.as_ref().is_some_and(|i| i.browser_playable),
     }
+}
+
+/// Identifies a received file by its content (ffprobe, bounded) in the background and records
+/// what it is.
+fn identify_later(st: &AppState, id: u64) {
+    let st = st.clone();
+    tokio::spawn(async move {
+        let Ok(Some(row)) = st.store.upload(id) else {
+            return;
+        };
+        let Some(path) = st.store.original_path(&row) else {
+            return;
+        };
+        match vms_media::identify(&path, vms_media::ProbeLimits::default()).await {
+            Ok(what) => {
+                let r = st
+                    .blocking(move |st| Ok(st.store.set_identified(id, what)?))
+                    .await;
+                if let Err(e) = r {
+                    tracing::error!(upload = id, error = %e, "could not record what a file is");
+                }
+            }
+            Err(e) => {
+                tracing::warn!(upload = id, error = %e, "a submitted file was not identified")
+            }
+        }
+    });
 }
 
 #[derive(Serialize)]
@@ -736,9 +770,22 @@ pub(crate) async fn case_submissions(
     Caller(s): Caller,
     ApiPath(case): ApiPath<String>,
 ) -> ApiResult<Json<Vec<CaseSubmissionOut>>> {
-    st.blocking(move |st| {
-        let links = st.program.links(&s, &case)?;
-        let uploads = st.program.case_uploads(&s, &case)?;
+    let (links, uploads) = st
+        .blocking(move |st| {
+            Ok((
+                st.program.links(&s, &case)?,
+                st.program.case_uploads(&s, &case)?,
+            ))
+        })
+        .await?;
+    // Files received while identification could not run (a restart) are identified now.
+    for u in uploads
+        .iter()
+        .filter(|u| u.received.is_some() && u.identified.is_none())
+    {
+        identify_later(&st, u.id);
+    }
+    st.blocking(move |_| {
         Ok(Json(
             links
                 .into_iter()
@@ -755,4 +802,122 @@ pub(crate) async fn case_submissions(
         ))
     })
     .await
+}
+
+/// `GET /api/submissions/{id}/original`: a received original, exactly as received (audited).
+/// Only a file identified *by its content* as browser-playable video or a still is served for
+/// the browser to show (`?inline=1`, with its media type and byte ranges); anything else is an
+/// attachment of type `application/octet-stream`, so a page renamed `.mp4` is never rendered.
+pub(crate) async fn original(
+    State(st): State<AppState>,
+    Caller(s): Caller,
+    ApiPath(id): ApiPath<u64>,
+    axum::extract::Query(q): axum::extract::Query<HashMap<String, String>>,
+    h: HeaderMap,
+) -> ApiResult<Response> {
+    let up = st
+        .blocking(move |st| Ok(st.program.open_original(&s, id)?))
+        .await?;
+    let path = st.store.original_path(&up).ok_or(ApiError::NotFound)?;
+    let len = up.length;
+    let media_type = up
+        .identified
+        .as_ref()
+        .filter(|i| i.browser_playable)
+        .map(|i| {
+            if i.format.contains("webm") {
+                "video/webm"
+            } else if i.format.starts_with("png") {
+                "image/png"
+            } else if i.format.contains("jpeg") || i.format == "image2" {
+                "image/jpeg"
+            } else {
+                "video/mp4"
+            }
+        });
+    let inline = q.get("inline").is_some_and(|v| v == "1") && media_type.is_some();
+    let range = if inline {
+        header_str(&h, "range")
+            .map(|v| super::parse_range(v, len))
+            .transpose()
+            .map_err(|_| ApiError::BadRequest("Range: one range of bytes within the file".into()))?
+            .and_then(|r| r.into_iter().next())
+    } else {
+        None
+    };
+    let (start, end) = range.as_ref().map_or((0, len), |r| (r.start, r.end));
+    let file = std::fs::File::open(&path)
+        .map_err(|e| ApiError::Internal(format!("{}: {e}", path.display())))?;
+    let body = Body::from_stream(read_range(file, start, end));
+    let mut r = body.into_response();
+    *r.status_mut() = if range.is_some() {
+        StatusCode::PARTIAL_CONTENT
+    } else {
+        StatusCode::OK
+    };
+    let hm = r.headers_mut();
+    let set = |hm: &mut HeaderMap, k: header::HeaderName, v: String| {
+        if let Ok(v) = HeaderValue::from_str(&v) {
+            hm.insert(k, v);
+        }
+    };
+    set(hm, header::CONTENT_LENGTH, (end - start).to_string());
+    set(hm, header::ACCEPT_RANGES, "bytes".into());
+    if range.is_some() {
+        set(
+            hm,
+            header::CONTENT_RANGE,
+            format!("bytes {start}-{}/{len}", end - 1),
+        );
+    }
+    let name: String = up
+        .declared
+        .filename
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || " ._-".contains(*c))
+        .collect();
+    if inline {
+        set(
+            hm,
+            header::CONTENT_TYPE,
+            media_type.unwrap_or_default().into(),
+        );
+        set(hm, header::CONTENT_DISPOSITION, "inline".into());
+    } else {
+        set(hm, header::CONTENT_TYPE, "application/octet-stream".into());
+        set(
+            hm,
+            header::CONTENT_DISPOSITION,
+            format!("attachment; filename=\"{name}\""),
+        );
+    }
+    Ok(r)
+}
+
+/// Bytes `start..end` of `file`, read in 256 KiB chunks on the blocking pool.
+fn read_range(
+    file: std::fs::File,
+    start: u64,
+    end: u64,
+) -> impl futures::Stream<Item = std::io::Result<bytes::Bytes>> {
+    futures::stream::unfold(Some((file, start)), move |state| async move {
+        let (mut file, at) = state?;
+        if at >= end {
+            return None;
+        }
+        let n = (end - at).min(256 * 1024) as usize;
+        let r = tokio::task::spawn_blocking(move || {
+            use std::io::{Read, Seek};
+            let mut buf = vec![0u8; n];
+            file.seek(std::io::SeekFrom::Start(at))?;
+            file.read_exact(&mut buf)?;
+            Ok::<_, std::io::Error>((file, buf))
+        })
+        .await;
+        match r {
+            Ok(Ok((file, buf))) => Some((Ok(bytes::Bytes::from(buf)), Some((file, at + n as u64)))),
+            Ok(Err(e)) => Some((Err(e), None)),
+            Err(e) => Some((Err(std::io::Error::other(e)), None)),
+        }
+    })
 }

@@ -123,7 +123,8 @@ function showCase(ctx, n, cams, reqs, exports) {
     sections.push(h('section', { 'aria-labelledby': 'ex-title' }, h('h2', { id: 'ex-title' }, 'Evidence exports'), expTable,
       h('h3', {}, 'New export'), granted.length ? exportForm : h('p', { class: 'muted' }, 'Nothing in this case is approved for export yet.')));
   }
-  if (can('request.file')) sections.push(submissionsSection(n, mine(reqs)));
+  const submissions = can('request.file') ? submissionsSection(n, mine(reqs)) : null;
+  if (submissions) sections.push(submissions.el);
   ctx.view.append(...sections);
 
   async function refresh(background) {
@@ -131,6 +132,7 @@ function showCase(ctx, n, cams, reqs, exports) {
     // The page's own refresh leaves a half-typed justification alone.
     if (!background || !editing(reqTable)) refill(reqTable, mine(r), renderRequest, 'No request in this case.');
     refill(expTable, mine(x), renderExport, 'No export in this case.');
+    if (submissions) await submissions.reload(background);
   }
   return { refresh };
 }
@@ -158,15 +160,36 @@ function submissionsSection(n, requests) {
           h('dt', {}, 'Recorded'), h('dd', {}, st.recorded_when),
           h('dt', {}, 'Camera clock'), h('dd', {}, st.clock_offset_secs === null ? 'not known' : `${Math.abs(st.clock_offset_secs) / 60} min ${st.clock_offset_secs >= 0 ? 'fast' : 'slow'} (declared)`),
           h('dt', {}, 'Attestation'), h('dd', {}, `version ${st.attestation_version}, ${utc(st.made_us)} UTC`)) : h('p', { class: 'muted' }, 'No statement yet.'),
-        table(`files-${l.id}`, ['File', 'Size', 'Received', 'SHA-256'], x.files,
-          (f) => [f.filename, `${f.length} bytes`, f.received_us ? `${utc(f.received_us)} UTC` : `${Math.floor((100 * f.offset) / f.length)} % so far`, h('td', { class: 'hash' }, f.sha256 || '')], 'No file yet.'),
+        table(`files-${l.id}`, ['File', 'Size', 'Received', 'What it is', 'SHA-256', ''], x.files,
+          (f) => [f.filename, `${f.length} bytes`, f.received_us ? `${utc(f.received_us)} UTC` : `${Math.floor((100 * f.offset) / f.length)} % so far`,
+            h('td', { class: 'what' }, f.what || (f.received_us ? 'being identified…' : '')), h('td', { class: 'hash' }, f.sha256 || ''),
+            h('td', {}, f.received_us ? [
+              f.browser_playable ? h('button', { type: 'button', onclick: (ev) => play(ev.target, f) }, `Play ${f.filename}`) : '', ' ',
+              h('a', { href: `/api/submissions/${f.id}/original`, download: f.filename }, `Download ${f.filename}`)] : '')], 'No file yet.'),
         l.revoked_us ? '' : h('button', { type: 'button', onclick: async () => {
           try { await api('DELETE', `/api/links/${l.id}`); say(note, `Link ${l.id} revoked.`); await reload(); }
           catch (e) { say(note, `Link ${l.id}: ${e.message}`, true); }
         } }, `Revoke link ${l.id}`));
     }) : [h('p', { class: 'muted' }, 'No submission link yet.')]));
   };
-  const reload = async () => draw(await api('GET', `/api/cases/${encodeURIComponent(n)}/submissions`));
+  let shownJson = null;
+  // Redrawn when something changed (a file arrived, was identified), never under an open player.
+  const reload = async (background = false) => {
+    const items = await api('GET', `/api/cases/${encodeURIComponent(n)}/submissions`, undefined, { background });
+    const json = JSON.stringify(items);
+    if (json === shownJson || list.querySelector('.player-row')) return;
+    shownJson = json;
+    draw(items);
+  };
+  // A submitted file plays as it was received (only files identified by content as playable).
+  const play = (button, f) => {
+    const row = button.closest('tr');
+    const old = row.nextElementSibling;
+    if (old && old.classList.contains('player-row')) { old.remove(); return; }
+    const video = h('video', { class: 'player', controls: true, preload: 'auto', src: `/api/submissions/${f.id}/original?inline=1`, 'aria-label': `Submitted video ${f.filename}` });
+    row.after(h('tr', { class: 'player-row' }, h('td', { colspan: '6' }, video)));
+    video.focus();
+  };
   const f = form({ id: 'link-form', class: 'inline' }, [
     field('Recipient', h('input', { name: 'recipient', id: 'lk-recipient', required: true }), 'Who it is for, e.g. owner of the 12 Elm St doorbell'),
     field('For request', h('select', { name: 'request_id', id: 'lk-request' }, h('option', { value: '' }, 'the case in general'),
@@ -180,7 +203,8 @@ function submissionsSection(n, requests) {
     await reload();
   }, 'Create submission link');
   reload().catch((e) => say(note, e.message, true));
-  return h('section', { 'aria-labelledby': 'sub-title' }, h('h2', { id: 'sub-title' }, 'Submitted footage'),
+  const el = h('section', { 'aria-labelledby': 'sub-title' }, h('h2', { id: 'sub-title' }, 'Submitted footage'),
     h('p', { class: 'muted' }, 'People with footage send it through a link: no account needed. Each file is kept exactly as received, with its SHA-256.'),
     note, f, shown, list);
+  return { el, reload };
 }
