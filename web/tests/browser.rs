@@ -321,13 +321,7 @@ async fn investigator_plays_back_a_recording() {
     let frame_us = times[1] - times[0];
     let span_end = times[times.len() - 1] + frame_us;
     let at = b + 2_000_000;
-    let (addr, _server) = vms_web::serve(
-        "127.0.0.1:0".parse().unwrap(),
-        w.state.clone(),
-        std::future::pending(),
-    )
-    .await
-    .unwrap();
+    let addr = common::serve(&w.state).await;
     let (_driver, c, _profile) = start_browser(&[]).await;
     let code = w.code("investigator").unwrap();
     let run = async {
@@ -442,13 +436,7 @@ async fn sign_out_and_type(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_idle_session_asks_to_sign_in_and_returns_to_the_same_page() {
     let w = common::world();
-    let (addr, _server) = vms_web::serve(
-        "127.0.0.1:0".parse().unwrap(),
-        w.state.clone(),
-        std::future::pending(),
-    )
-    .await
-    .unwrap();
+    let addr = common::serve(&w.state).await;
     let (_driver, c, _profile) = start_browser(&[]).await;
     let page = format!("http://{addr}/cases/2026-000077");
     let run = async {
@@ -561,13 +549,7 @@ async fn every_page_is_reached_with_the_keyboard_alone() {
         .await
     }
     let w = common::world();
-    let (addr, _server) = vms_web::serve(
-        "127.0.0.1:0".parse().unwrap(),
-        w.state.clone(),
-        std::future::pending(),
-    )
-    .await
-    .unwrap();
+    let addr = common::serve(&w.state).await;
     let (_driver, c, _profile) = start_browser(&[]).await;
     let run = async {
         let base = format!("http://{addr}/");

@@ -132,6 +132,32 @@ async fn patch(
     go(app, tus(Method::PATCH, at, token, &headers, data.to_vec())).await
 }
 
+/// A PATCH whose body arrives as `chunks` (an `Err` is a connection that breaks there).
+fn patch_stream(
+    at: &str,
+    token: &str,
+    offset: usize,
+    checksum: Option<String>,
+    chunks: Vec<Result<bytes::Bytes, std::io::Error>>,
+) -> Request<Body> {
+    let mut b = Request::builder()
+        .method(Method::PATCH)
+        .uri(at)
+        .header("tus-resumable", "1.0.0")
+        .header("submission-token", token)
+        .header("upload-offset", offset.to_string())
+        .header("content-type", "application/offset+octet-stream");
+    if let Some(c) = checksum {
+        b = b.header("upload-checksum", c);
+    }
+    b.body(Body::from_stream(futures::stream::iter(chunks)))
+        .unwrap()
+}
+
+fn broken() -> std::io::Error {
+    std::io::Error::new(std::io::ErrorKind::ConnectionReset, "gone")
+}
+
 async fn offset(app: &Router, token: &str, at: &str) -> u64 {
     let (st, h, _) = go(app, tus(Method::HEAD, at, token, &[], vec![])).await;
     assert_eq!(st, StatusCode::OK);
@@ -491,23 +517,17 @@ async fn an_interrupted_body_keeps_what_arrived() {
     let (_, token) = new_link(&w, &inv, "2026-0045").await;
     let (st, at, _) = create(&w.app, &token, 200_000, "clip.mp4").await;
     assert_eq!(st, StatusCode::CREATED);
-    let chunks: Vec<Result<bytes::Bytes, std::io::Error>> = vec![
-        Ok(bytes::Bytes::from(vec![1u8; 30_000])),
-        Ok(bytes::Bytes::from(vec![2u8; 20_000])),
-        Err(std::io::Error::new(
-            std::io::ErrorKind::ConnectionReset,
-            "gone",
-        )),
-    ];
-    let r = Request::builder()
-        .method(Method::PATCH)
-        .uri(&at)
-        .header("tus-resumable", "1.0.0")
-        .header("submission-token", &token)
-        .header("upload-offset", "0")
-        .header("content-type", "application/offset+octet-stream")
-        .body(Body::from_stream(futures::stream::iter(chunks)))
-        .unwrap();
+    let r = patch_stream(
+        &at,
+        &token,
+        0,
+        None,
+        vec![
+            Ok(bytes::Bytes::from(vec![1u8; 30_000])),
+            Ok(bytes::Bytes::from(vec![2u8; 20_000])),
+            Err(broken()),
+        ],
+    );
     let _ = go(&w.app, r).await;
     assert_eq!(offset(&w.app, &token, &at).await, 50_000);
     let (st, h, v) = patch(&w.app, &token, &at, 50_000, &vec![3u8; 150_000], None).await;
@@ -536,26 +556,14 @@ async fn crashes_cut_bodies_and_expired_uploads_leave_nothing_inconsistent() {
 
     // A body cut short while it declared a checksum: nothing of it is kept.
     let (_, at, _) = create(&w.app, &token, 100, "a.mp4").await;
-    let chunks: Vec<Result<bytes::Bytes, std::io::Error>> = vec![
-        Ok(bytes::Bytes::from(vec![1u8; 60])),
-        Err(std::io::Error::new(
-            std::io::ErrorKind::ConnectionReset,
-            "gone",
-        )),
-    ];
-    let r = Request::builder()
-        .method(Method::PATCH)
-        .uri(&at)
-        .header("tus-resumable", "1.0.0")
-        .header("submission-token", &token)
-        .header("upload-offset", "0")
-        .header(
-            "upload-checksum",
-            format!("sha1 {}", b64(&sha1::Sha1::digest([1u8; 100]))),
-        )
-        .header("content-type", "application/offset+octet-stream")
-        .body(Body::from_stream(futures::stream::iter(chunks)))
-        .unwrap();
+    let sum = format!("sha1 {}", b64(&sha1::Sha1::digest([1u8; 100])));
+    let r = patch_stream(
+        &at,
+        &token,
+        0,
+        Some(sum),
+        vec![Ok(bytes::Bytes::from(vec![1u8; 60])), Err(broken())],
+    );
     let (st, _, _) = go(&w.app, r).await;
     assert_eq!(st.as_u16(), 460);
     assert_eq!(offset(&w.app, &token, &at).await, 0);

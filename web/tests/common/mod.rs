@@ -389,3 +389,15 @@ pub fn live_camera(w: &World, id: u32, name: &str, url: url::Url) -> vms_ingest:
     });
     cam
 }
+
+/// Serves `state` on a loopback port until the test's runtime ends; returns the address.
+pub async fn serve(state: &AppState) -> std::net::SocketAddr {
+    let (addr, _task) = vms_web::serve(
+        "127.0.0.1:0".parse().unwrap(),
+        state.clone(),
+        std::future::pending(),
+    )
+    .await
+    .unwrap();
+    addr
+}
