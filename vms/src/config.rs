@@ -49,6 +49,13 @@ pub struct SubmissionsConfig {
     pub quota: ByteSize,
     #[serde(default = "default_upload_hours")]
     pub upload_hours: u32,
+    /// Requests to the submission endpoints one source address may make per minute.
+    #[serde(default = "default_submission_rate")]
+    pub requests_per_source_per_minute: u32,
+}
+
+fn default_submission_rate() -> u32 {
+    vms_web::Settings::default().submission_requests_per_minute
 }
 
 fn submission_defaults() -> vms_program::submissions::SubmissionLimits {
@@ -82,6 +89,7 @@ impl Default for SubmissionsConfig {
             bytes_per_link: default_bytes_per_link(),
             quota: default_submissions_quota(),
             upload_hours: default_upload_hours(),
+            requests_per_source_per_minute: default_submission_rate(),
         }
     }
 }

@@ -395,6 +395,7 @@ async fn run(config_path: &Path) -> anyhow::Result<std::process::ExitCode> {
     let mut settings = cfg.web.settings()?;
     settings.live = cfg.live.settings()?;
     settings.program.submissions = cfg.submissions.limits()?;
+    settings.submission_requests_per_minute = cfg.submissions.requests_per_source_per_minute;
     settings.destinations = cfg.partner_network.destinations()?;
     let state = vms_web::AppState::new(store, secrets, settings);
     serve_until_signal(rec, state, cfg.web.listen, None, |_| {}).await

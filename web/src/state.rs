@@ -45,6 +45,10 @@ pub struct Settings {
     pub destinations: vms_ingest::destinations::Destinations,
     /// ONVIF probes one account may make per minute.
     pub probes_per_minute: u32,
+    /// Requests to the submission endpoints (link page, statement, tus) one source address
+    /// may make per minute; checked before the link's token is looked up, so a flood of
+    /// guesses costs neither index scans nor audit writes past it. 0: no limit.
+    pub submission_requests_per_minute: u32,
     /// Sign-in admission: concurrent password checks and attempt rates.
     pub login: login_guard::LoginLimits,
 }
@@ -59,6 +63,7 @@ impl Default for Settings {
             server: ServerLimits::default(),
             destinations: vms_ingest::destinations::Destinations::default(),
             probes_per_minute: 10,
+            submission_requests_per_minute: 240,
             login: login_guard::LoginLimits::default(),
         }
     }
@@ -84,6 +89,8 @@ pub struct AppState {
     pub login_guard: Arc<login_guard::LoginGuard>,
     /// Running intake hashes of uploads in progress.
     pub(crate) uploads: Arc<crate::intake::UploadHashes>,
+    /// Submission requests per source address in the current minute.
+    pub(crate) submission_budget: Arc<std::sync::Mutex<login_guard::Window<String>>>,
     /// ONVIF probes per account in the current minute.
     pub(crate) probe_budget: Arc<std::sync::Mutex<login_guard::Window<String>>>,
 }
@@ -107,6 +114,7 @@ impl AppState {
             exports: Arc::default(),
             live: Arc::default(),
             probe_budget: Arc::default(),
+            submission_budget: Arc::default(),
             uploads: Arc::default(),
         }
     }
@@ -120,6 +128,18 @@ impl AppState {
         tokio::task::spawn_blocking(move || f(&st))
             .await
             .map_err(|e| ApiError::Internal(e.to_string()))?
+    }
+
+    /// Takes one submission request from `source`'s budget for this minute; false when spent.
+    pub(crate) fn take_submission_request(&self, source: &str) -> bool {
+        let minute = self.store.clock().now_utc_micros().div_euclid(60_000_000);
+        self.submission_budget.lock().is_ok_and(|mut budget| {
+            budget.take(
+                source.to_owned(),
+                minute,
+                self.settings.submission_requests_per_minute,
+            )
+        })
     }
 
     /// Takes one ONVIF probe from `user`'s budget for this minute; false when it is spent.

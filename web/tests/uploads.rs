@@ -709,3 +709,26 @@ async fn raw(app: &Router, r: Request<Body>) -> (StatusCode, axum::http::HeaderM
     let resp = app.clone().oneshot(r).await.unwrap();
     (resp.status(), resp.headers().clone())
 }
+
+/// One source address may make so many submission requests a minute: past it, 429 saying the
+/// limit, before any token is looked up (a flood of guesses costs no scans or audit writes).
+#[tokio::test]
+async fn a_flood_from_one_address_is_turned_away() {
+    let w = world_with(|s| s.submission_requests_per_minute = 5);
+    let audit_before = w.store.audit_search(&Default::default()).unwrap().len();
+    for i in 0..5 {
+        let (st, _, _) = create(&w.app, "guess", 10, "x.mp4").await;
+        assert_eq!(st, StatusCode::FORBIDDEN, "request {i}");
+    }
+    let (st, _, v) = create(&w.app, "guess", 10, "x.mp4").await;
+    assert_eq!(st, StatusCode::TOO_MANY_REQUESTS);
+    assert!(
+        v["error"].as_str().unwrap().contains("at most 5 a minute"),
+        "{v}"
+    );
+    let audited = w.store.audit_search(&Default::default()).unwrap().len() - audit_before;
+    assert_eq!(audited, 5, "the turned-away request wrote nothing");
+    w.clock.advance_secs(60);
+    let (st, _, _) = create(&w.app, "guess", 10, "x.mp4").await;
+    assert_eq!(st, StatusCode::FORBIDDEN, "a new minute");
+}

@@ -173,8 +173,14 @@ fn remote(peer: &Option<axum::Extension<axum::extract::ConnectInfo<PeerAddr>>>) 
         .unwrap_or_default()
 }
 
-/// The link the request's token opens.
+/// The link the request's token opens (within the source address's request budget).
 async fn link_of(st: &AppState, h: &HeaderMap, remote: String) -> Result<LinkRow, Response> {
+    if !st.take_submission_request(&remote) {
+        return Err(refuse(ApiError::TooManyRequests(format!(
+            "too many requests from this address (at most {} a minute); wait a minute and try again",
+            st.settings.submission_requests_per_minute
+        ))));
+    }
     let token = header_str(h, TOKEN_HEADER).unwrap_or_default().to_owned();
     st.blocking(move |st| Ok(st.program.link_for_token(&token, &remote)?))
         .await
