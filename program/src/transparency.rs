@@ -21,6 +21,10 @@ pub struct Transparency {
     pub exigent_accesses: u64,
     pub exports: u64,
     pub video_accesses: u64,
+    /// Submission links sent to people with footage.
+    pub submission_links: u64,
+    /// Files received through them.
+    pub submissions_received: u64,
     pub partners_active: u64,
     pub cameras_registry: u64,
     pub cameras_on_request: u64,
@@ -79,6 +83,11 @@ impl Program {
             let Some(action) = AuditAction::parse(&e.event.action) else {
                 continue;
             };
+            match action {
+                AuditAction::SubmissionLinkCreate => t.submission_links += 1,
+                AuditAction::SubmissionReceived => t.submissions_received += 1,
+                _ => {}
+            }
             if Outcome::parse(&e.event.outcome) == Some(Outcome::Allow) && action.is_video() {
                 t.video_accesses += 1;
                 if action == AuditAction::VideoExport {

@@ -722,10 +722,10 @@ async fn every_role_runs_the_program_from_the_web_app() {
         c.goto(&format!("{base}/transparency")).await?;
         let counts = poll(&c, Duration::from_secs(10), "the month's counts",
             "const v = (k) => { const e = document.querySelector(`[data-count=${k}] strong`); return e ? Number(e.textContent) : null; }; \
-             return v('requests_filed') === null ? null : { filed: v('requests_filed'), approved: v('requests_approved'), exports: v('exports'), partners: v('partners_active') };").await?;
+             return v('requests_filed') === null ? null : { filed: v('requests_filed'), approved: v('requests_approved'), exports: v('exports'), partners: v('partners_active'), links: v('submission_links'), received: v('submissions_received') };").await?;
         assert_eq!(
             counts,
-            json!({"filed": 1, "approved": 1, "exports": 1, "partners": 1})
+            json!({"filed": 1, "approved": 1, "exports": 1, "partners": 1, "links": 1, "received": 2})
         );
         pages.check(&c, "transparency").await?;
         // The accessibility check itself can fail: an unlabelled field is reported.
