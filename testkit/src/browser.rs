@@ -200,6 +200,22 @@ pub async fn read_qr(c: &fantoccini::Client, id: &str) -> Result<Option<String>,
     Ok(v.as_str().map(str::to_owned))
 }
 
+/// Where a run's screenshots go: `<target>/ui-screenshots/<run>/`.
+fn screenshot_dir(run: &str) -> PathBuf {
+    // The test binary is `<target>/debug/deps/<name>`.
+    std::env::current_exe()
+        .ok()
+        .and_then(|p| p.ancestors().nth(3).map(|t| t.to_path_buf()))
+        .unwrap_or_else(std::env::temp_dir)
+        .join("ui-screenshots")
+        .join(run)
+}
+
+/// Empties a run's screenshot directory, so a reviewer sees this run's pages only.
+pub fn clear_screenshots(run: &str) {
+    let _ = std::fs::remove_dir_all(screenshot_dir(run));
+}
+
 /// Saves a screenshot of the page as `<target>/ui-screenshots/<run>/<name>.png` for a
 /// reviewer to look at (not committed); returns the path.
 pub async fn screenshot(
@@ -208,13 +224,7 @@ pub async fn screenshot(
     name: &str,
 ) -> Result<PathBuf, CmdError> {
     let png = c.screenshot().await?;
-    // The test binary is `<target>/debug/deps/<name>`.
-    let dir = std::env::current_exe()
-        .ok()
-        .and_then(|p| p.ancestors().nth(3).map(|t| t.to_path_buf()))
-        .unwrap_or_else(std::env::temp_dir)
-        .join("ui-screenshots")
-        .join(run);
+    let dir = screenshot_dir(run);
     std::fs::create_dir_all(&dir).ok();
     let path = dir.join(format!("{name}.png"));
     std::fs::write(&path, png).ok();

@@ -324,6 +324,7 @@ async fn every_role_runs_the_program_from_the_web_app() {
             path
         })
         .collect();
+    vms_testkit::browser::clear_screenshots("web_app");
     let (_driver, c, _profile) = start_browser(&[]).await;
     let mut pages = Pages {
         violations: Vec::new(),
