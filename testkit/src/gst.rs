@@ -83,6 +83,12 @@ impl GstCamera {
     }
 
     /// Kills the server at once (a camera losing power).
+    /// Whether the server process has ended by itself (GStreamer's RTSP server aborts on an
+    /// internal assertion now and then when two clients start at once).
+    pub fn died(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(Some(_)))
+    }
+
     pub async fn kill(&mut self) {
         let _ = self.child.kill().await;
     }
