@@ -8,11 +8,9 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use axum::Json;
-use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use bytes::Bytes;
 use ed25519_dalek::SigningKey;
 use serde::{Deserialize, Serialize};
 use vms_storage::export::{ExportSpec, Progress, write_package};
@@ -387,7 +385,7 @@ pub(crate) async fn file(
     } else {
         "application/json"
     };
-    let mut resp = (StatusCode::OK, stream_file(f)).into_response();
+    let mut resp = (StatusCode::OK, super::playback::stream_file(f, 0..len)).into_response();
     let h = resp.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     h.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
@@ -395,27 +393,4 @@ pub(crate) async fn file(
         h.insert(header::CONTENT_DISPOSITION, v);
     }
     Ok(resp)
-}
-
-/// Streams a file in 256 KiB chunks.
-fn stream_file(mut f: std::fs::File) -> Body {
-    use std::io::Read;
-    super::playback::blocking_body(move |tx| {
-        loop {
-            let mut buf = vec![0; 256 * 1024];
-            match f.read(&mut buf) {
-                Ok(0) => return,
-                Ok(n) => {
-                    buf.truncate(n);
-                    if tx.blocking_send(Ok(Bytes::from(buf))).is_err() {
-                        return;
-                    }
-                }
-                Err(e) => {
-                    let _ = tx.blocking_send(Err(e));
-                    return;
-                }
-            }
-        }
-    })
 }

@@ -262,6 +262,35 @@ pub(crate) fn blocking_body(produce: impl FnOnce(&ChunkSender) + Send + 'static)
     }))
 }
 
+/// Streams bytes `range` of `f` in 256 KiB chunks (evidence package files, submitted
+/// originals). A read error ends the body early, never with wrong bytes.
+pub(crate) fn stream_file(mut f: std::fs::File, range: Range<u64>) -> Body {
+    use std::io::{Read, Seek};
+    blocking_body(move |tx| {
+        if let Err(e) = f.seek(std::io::SeekFrom::Start(range.start)) {
+            let _ = tx.blocking_send(Err(e));
+            return;
+        }
+        let mut f = f.take(range.end - range.start);
+        loop {
+            let mut buf = vec![0; 256 * 1024];
+            match f.read(&mut buf) {
+                Ok(0) => return,
+                Ok(n) => {
+                    buf.truncate(n);
+                    if tx.blocking_send(Ok(Bytes::from(buf))).is_err() {
+                        return;
+                    }
+                }
+                Err(e) => {
+                    let _ = tx.blocking_send(Err(e));
+                    return;
+                }
+            }
+        }
+    })
+}
+
 /// Streams `parts`, reading file parts a chunk at a time. A read error after the headers went
 /// out can only end the connection: it is logged, and the client sees a body shorter than its
 /// `Content-Length`, never wrong bytes.

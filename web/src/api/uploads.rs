@@ -854,7 +854,7 @@ pub(crate) async fn original(
     let (start, end) = range.as_ref().map_or((0, len), |r| (r.start, r.end));
     let file = std::fs::File::open(&path)
         .map_err(|e| ApiError::Internal(format!("{}: {e}", path.display())))?;
-    let body = Body::from_stream(read_range(file, start, end));
+    let body = super::playback::stream_file(file, start..end);
     let mut r = body.into_response();
     *r.status_mut() = if range.is_some() {
         StatusCode::PARTIAL_CONTENT
@@ -898,32 +898,4 @@ pub(crate) async fn original(
         );
     }
     Ok(r)
-}
-
-/// Bytes `start..end` of `file`, read in 256 KiB chunks on the blocking pool.
-fn read_range(
-    file: std::fs::File,
-    start: u64,
-    end: u64,
-) -> impl futures::Stream<Item = std::io::Result<bytes::Bytes>> {
-    futures::stream::unfold(Some((file, start)), move |state| async move {
-        let (mut file, at) = state?;
-        if at >= end {
-            return None;
-        }
-        let n = (end - at).min(256 * 1024) as usize;
-        let r = tokio::task::spawn_blocking(move || {
-            use std::io::{Read, Seek};
-            let mut buf = vec![0u8; n];
-            file.seek(std::io::SeekFrom::Start(at))?;
-            file.read_exact(&mut buf)?;
-            Ok::<_, std::io::Error>((file, buf))
-        })
-        .await;
-        match r {
-            Ok(Ok((file, buf))) => Some((Ok(bytes::Bytes::from(buf)), Some((file, at + n as u64)))),
-            Ok(Err(e)) => Some((Err(e), None)),
-            Err(e) => Some((Err(std::io::Error::other(e)), None)),
-        }
-    })
 }
