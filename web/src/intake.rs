@@ -1,6 +1,6 @@
 //! What the upload handlers share across requests: the running intake hash of each upload in
-//! progress (with the offset it covers), which uploads a request is writing right now, and a
-//! cap on uploads written at once.
+//! progress (with the offset it covers), which uploads a request is writing right now, a cap on
+//! uploads written at once, and which received files are being identified.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -15,6 +15,7 @@ pub struct UploadHashes {
     running: Mutex<HashMap<u64, (u64, Sha256)>>,
     busy: Mutex<HashSet<u64>>,
     writers: Arc<tokio::sync::Semaphore>,
+    identifying: Mutex<HashSet<u64>>,
 }
 
 impl Default for UploadHashes {
@@ -23,6 +24,7 @@ impl Default for UploadHashes {
             running: Mutex::default(),
             busy: Mutex::default(),
             writers: Arc::new(tokio::sync::Semaphore::new(MAX_WRITERS)),
+            identifying: Mutex::default(),
         }
     }
 }
@@ -83,6 +85,18 @@ impl UploadHashes {
     pub fn keep(&self, id: u64, offset: u64, h: Sha256) {
         if let Ok(mut m) = self.running.lock() {
             m.insert(id, (offset, h));
+        }
+    }
+
+    /// Marks `id` as being identified; false if it already is (one examination at a time per
+    /// file, however often the case page asks).
+    pub fn begin_identifying(&self, id: u64) -> bool {
+        self.identifying.lock().is_ok_and(|mut s| s.insert(id))
+    }
+
+    pub fn end_identifying(&self, id: u64) {
+        if let Ok(mut s) = self.identifying.lock() {
+            s.remove(&id);
         }
     }
 

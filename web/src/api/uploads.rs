@@ -634,28 +634,36 @@ fn file_out(u: &UploadRow) -> FileOut {
 /// Identifies a received file by its content (ffprobe, bounded) in the background and records
 /// what it is.
 fn identify_later(st: &AppState, id: u64) {
+    if !st.uploads.begin_identifying(id) {
+        return;
+    }
     let st = st.clone();
     tokio::spawn(async move {
-        let Ok(Some(row)) = st.store.upload(id) else {
-            return;
-        };
-        let Some(path) = st.store.original_path(&row) else {
-            return;
-        };
-        match vms_media::identify(&path, vms_media::ProbeLimits::default()).await {
-            Ok(what) => {
-                let r = st
-                    .blocking(move |st| Ok(st.store.set_identified(id, what)?))
-                    .await;
-                if let Err(e) = r {
-                    tracing::error!(upload = id, error = %e, "could not record what a file is");
-                }
-            }
-            Err(e) => {
-                tracing::warn!(upload = id, error = %e, "a submitted file was not identified")
+        identify(&st, id).await;
+        st.uploads.end_identifying(id);
+    });
+}
+
+async fn identify(st: &AppState, id: u64) {
+    let Ok(Some(row)) = st.store.upload(id) else {
+        return;
+    };
+    let Some(path) = st.store.original_path(&row) else {
+        return;
+    };
+    match vms_media::identify(&path, vms_media::ProbeLimits::default()).await {
+        Ok(what) => {
+            let r = st
+                .blocking(move |st| Ok(st.store.set_identified(id, what)?))
+                .await;
+            if let Err(e) = r {
+                tracing::error!(upload = id, error = %e, "could not record what a file is");
             }
         }
-    });
+        Err(e) => {
+            tracing::warn!(upload = id, error = %e, "a submitted file was not identified")
+        }
+    }
 }
 
 #[derive(Serialize)]
