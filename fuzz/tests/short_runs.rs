@@ -6,21 +6,7 @@
 
 use bytes::Bytes;
 use vms_storage::fmp4::{self, SampleInfo, TrackParams};
-
-/// xorshift64*: small, deterministic, good enough to mutate bytes.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-}
+use vms_testkit::Rng;
 
 /// One mutation of `input`: flip a bit, set a byte (often to a boundary value), insert or
 /// delete a run, duplicate a slice, or truncate.
@@ -38,7 +24,7 @@ fn mutate(rng: &mut Rng, input: &mut Vec<u8>) {
         2 => {
             let i = rng.below(input.len() + 1);
             let n = 1 + rng.below(8);
-            let bytes: Vec<u8> = (0..n).map(|_| rng.next() as u8).collect();
+            let bytes: Vec<u8> = (0..n).map(|_| rng.next_u64() as u8).collect();
             input.splice(i..i, bytes);
         }
         3 if !input.is_empty() => {
@@ -68,7 +54,7 @@ fn run(seeds: &[Vec<u8>], rounds: usize, target: impl Fn(&[u8])) {
             .unwrap_or(default)
     };
     let rounds = rounds * env("VMS_FUZZ_FACTOR", 1) as usize;
-    let mut rng = Rng(env("VMS_FUZZ_SEED", 0x9e37_79b9_7f4a_7c15) | 1);
+    let mut rng = Rng::new(env("VMS_FUZZ_SEED", 0x9e37_79b9_7f4a_7c15));
     for s in seeds {
         target(s);
     }
@@ -86,7 +72,7 @@ fn run(seeds: &[Vec<u8>], rounds: usize, target: impl Fn(&[u8])) {
 }
 
 fn random_bytes(rng: &mut Rng, n: usize) -> Vec<u8> {
-    (0..n).map(|_| rng.next() as u8).collect()
+    (0..n).map(|_| rng.next_u64() as u8).collect()
 }
 
 #[test]
@@ -103,7 +89,7 @@ fn timeline() {
             [u8::from(i % 30 == 0), a, b, 33]
         })
         .collect();
-    let mut rng = Rng(7);
+    let mut rng = Rng::new(7);
     let noise = random_bytes(&mut rng, 400);
     run(&[clean, bframes, noise], 10_000, vms_fuzz::timeline);
 }

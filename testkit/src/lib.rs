@@ -50,3 +50,26 @@ pub fn ipbb_presentation(d: i64) -> i64 {
     let (group, r) = ((d - 1) / 3, (d - 1) % 3);
     3 * group + [3, 1, 2][r as usize]
 }
+
+/// xorshift64*: a small deterministic generator, so a failure reproduces from its seed.
+#[derive(Debug)]
+pub struct Rng(u64);
+
+impl Rng {
+    /// A generator from `seed` (made odd: xorshift never leaves zero).
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed | 1)
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    /// A number in `0..n` (0 when `n` is 0).
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next_u64() % n.max(1) as u64) as usize
+    }
+}

@@ -227,13 +227,8 @@ async fn normal_stops_at_random_moments_lose_nothing_from_a_b_frame_camera() {
         .and_then(|v| v.parse().ok())
         .unwrap_or_else(|| vms_storage::clock::system_now_micros() as u64 | 1);
     eprintln!("stop moments from VMS_STOP_SEED={seed}");
-    let mut x = seed;
-    let mut next_ms = move || {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        1500 + x % 2500
-    };
+    let mut rng = vms_testkit::Rng::new(seed);
+    let mut next_ms = move || 1500 + rng.below(2500) as u64;
     let mut recorded_total = 0;
     for round in 0..10 {
         let child = Command::new(VMS)

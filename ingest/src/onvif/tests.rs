@@ -577,21 +577,6 @@ fn malformed_and_hostile_xml_gives_clear_errors() {
     assert!(e.to_string().contains("more than"), "{e}");
 }
 
-/// xorshift64*: a tiny deterministic generator, so a failure reproduces exactly.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-}
-
 /// Every parser the network feeds, as the fuzz target drives them.
 pub(crate) fn feed_all_parsers(input: &[u8]) {
     let _ = parse_system_date_time(input).map(|dt| clock_offset(&dt, 0, 1));
@@ -628,7 +613,7 @@ fn parsers_survive_truncated_and_mutated_captures() {
         capture!("probe_match_ipycam_no_wrapper.xml"),
         capture!("probe_matches_wsdd11.xml"),
     ];
-    let mut rng = Rng(0x5EED_0000_0000_0007);
+    let mut rng = vms_testkit::Rng::new(0x5EED_0000_0000_0007);
     let interesting = b"<>/&;:=\"' \x00\xff\xc3xmlns:";
     for cap in captures {
         // Every truncation point in the first 600 bytes, then every 7th.
@@ -643,7 +628,7 @@ fn parsers_survive_truncated_and_mutated_captures() {
                 let i = rng.below(m.len());
                 match rng.below(4) {
                     0 => m[i] = interesting[rng.below(interesting.len())],
-                    1 => m[i] = rng.next() as u8,
+                    1 => m[i] = rng.next_u64() as u8,
                     2 => {
                         m.remove(i);
                     }
