@@ -46,6 +46,34 @@ impl Default for ServerLimits {
 #[derive(Clone, Copy, Debug)]
 pub struct PeerAddr(pub SocketAddr);
 
+/// Extracts the client's IP address ([`PeerAddr`] without the port), `None` when the request
+/// did not come through [`run`] (a router driven directly, as in tests).
+#[derive(Clone, Copy, Debug)]
+pub struct PeerIp(pub Option<std::net::IpAddr>);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for PeerIp {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(
+        parts: &mut http::request::Parts,
+        _: &S,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(PeerIp(
+            parts
+                .extensions
+                .get::<ConnectInfo<PeerAddr>>()
+                .map(|ConnectInfo(p)| p.0.ip()),
+        ))
+    }
+}
+
+impl PeerIp {
+    /// The address as text for records ("" when unknown).
+    pub fn text(self) -> String {
+        self.0.map(|ip| ip.to_string()).unwrap_or_default()
+    }
+}
+
 /// The local address of the HTTP connection a request came in on (set by [`crate::server::run`]):
 /// the address a browser can reach, so the one to offer as the ICE host candidate.
 #[derive(Clone, Copy, Debug)]

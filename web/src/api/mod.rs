@@ -12,8 +12,9 @@ pub(crate) mod partners;
 pub(crate) mod playback;
 pub(crate) mod requests;
 pub(crate) mod session;
+pub(crate) mod submissions;
 pub(crate) mod system;
-pub(crate) mod uploads;
+pub(crate) mod tus;
 pub(crate) mod users;
 
 pub use playback::{RangeError, parse_range};
@@ -218,38 +219,38 @@ pub fn routes(state: AppState) -> ApiRouter {
             M::GET,
             "/api/cases/{case}/links",
             Action::FileRequest,
-            uploads::list_links,
+            submissions::list_links,
         )
         .secured(
             M::POST,
             "/api/cases/{case}/links",
             Action::FileRequest,
-            uploads::create_link,
+            submissions::create_link,
         )
         .secured(
             M::DELETE,
             "/api/links/{id}",
             Action::FileRequest,
-            uploads::revoke_link,
+            submissions::revoke_link,
         )
         .secured(
             M::GET,
             "/api/cases/{case}/submissions",
             Action::FileRequest,
-            uploads::case_submissions,
+            submissions::case_submissions,
         )
         .secured(
             M::GET,
             "/api/submissions/{id}/original",
             Action::FileRequest,
-            uploads::original,
+            submissions::original,
         )
         // The submitter's page and tus: the link's token is checked in each handler.
-        .public(M::GET, "/api/submission", uploads::submission)
-        .public(M::POST, "/api/submission/statement", uploads::statement)
-        .public(M::OPTIONS, "/api/uploads", uploads::options)
-        .public(M::POST, "/api/uploads", uploads::create)
-        .public(M::HEAD, "/api/uploads/{id}", uploads::head)
-        .public(M::PATCH, "/api/uploads/{id}", uploads::patch)
-        .public(M::DELETE, "/api/uploads/{id}", uploads::terminate)
+        .public(M::GET, "/api/submission", submissions::submission)
+        .public(M::POST, "/api/submission/statement", submissions::statement)
+        .public(M::OPTIONS, "/api/uploads", tus::options)
+        .public(M::POST, "/api/uploads", tus::create)
+        .public(M::HEAD, "/api/uploads/{id}", tus::head)
+        .public(M::PATCH, "/api/uploads/{id}", tus::patch)
+        .public(M::DELETE, "/api/uploads/{id}", tus::terminate)
 }

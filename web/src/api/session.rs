@@ -85,7 +85,7 @@ const SIGN_IN_REFUSED: &str = "sign-in refused: check the username, password and
 
 pub(crate) async fn login(
     State(st): State<AppState>,
-    peer: Option<axum::Extension<axum::extract::ConnectInfo<crate::server::PeerAddr>>>,
+    crate::server::PeerIp(source): crate::server::PeerIp,
     ApiJson(b): ApiJson<LoginBody>,
 ) -> ApiResult<Response> {
     if b.username.len() > 64
@@ -97,7 +97,6 @@ pub(crate) async fn login(
     let secure = st.settings.secure_cookie;
     // Rate limits and a bounded number of concurrent password checks, before any hashing or
     // audit write (issue 22 F11). Throttled attempts are counted, not audited one by one.
-    let source = peer.map(|axum::Extension(axum::extract::ConnectInfo(p))| p.0.ip());
     let now = st.store.clock().now_utc_micros();
     let mut slot = st
         .login_guard

@@ -1,0 +1,433 @@
+//! Community submissions over HTTP, apart from the upload protocol (`tus`): submission links
+//! for investigators, the submitter's page and statement, a case's submissions, and the
+//! received originals. The rules are `vms_program::submissions`; the bytes are
+//! `vms_storage::intake`'s.
+
+use std::collections::HashMap;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use vms_program::submissions::NewLink;
+use vms_storage::intake::{LinkRow, UploadRow};
+
+use crate::error::{ApiError, ApiJson, ApiPath, ApiResult};
+use crate::routes::Caller;
+use crate::server::PeerIp;
+use crate::state::AppState;
+
+/// The header a submission link's token travels in (on the submitter's page and every tus
+/// request: tus clients send custom headers on every call).
+pub const TOKEN_HEADER: &str = "submission-token";
+
+pub(super) fn header_str<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    h.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// The link the request's token opens (within the source address's request budget).
+pub(super) async fn link_of(
+    st: &AppState,
+    h: &HeaderMap,
+    remote: String,
+) -> Result<LinkRow, ApiError> {
+    if !st.take_submission_request(&remote) {
+        return Err(ApiError::TooManyRequests(format!(
+            "too many requests from this address (at most {} a minute); wait a minute and try again",
+            st.settings.submission_requests_per_minute
+        )));
+    }
+    let token = header_str(h, TOKEN_HEADER).unwrap_or_default().to_owned();
+    st.blocking(move |st| Ok(st.program.link_for_token(&token, &remote)?))
+        .await
+}
+
+// ---- links (investigators) ----
+
+#[derive(Serialize)]
+pub(crate) struct LinkOut {
+    id: u64,
+    case_number: String,
+    request_id: Option<u64>,
+    recipient: String,
+    created_by: String,
+    created_us: i64,
+    expires_us: i64,
+    revoked_us: Option<i64>,
+    /// Only when created: the token, and the page that takes it (shown once).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    token: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    url: Option<String>,
+}
+
+fn link_out(l: LinkRow, token: Option<String>) -> LinkOut {
+    LinkOut {
+        url: token.as_ref().map(|t| format!("/submit#{t}")),
+        token,
+        id: l.id,
+        case_number: l.case_number,
+        request_id: l.request_id,
+        recipient: l.recipient,
+        created_by: l.created_by,
+        created_us: l.created_us,
+        expires_us: l.expires_us,
+        revoked_us: l.revoked_us,
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct NewLinkBody {
+    recipient: String,
+    #[serde(default)]
+    request_id: Option<u64>,
+    #[serde(default)]
+    hours: Option<u32>,
+}
+
+pub(crate) async fn create_link(
+    State(st): State<AppState>,
+    Caller(s): Caller,
+    ApiPath(case): ApiPath<String>,
+    ApiJson(b): ApiJson<NewLinkBody>,
+) -> ApiResult<(StatusCode, Json<LinkOut>)> {
+    st.blocking(move |st| {
+        let (link, token) = st.program.create_link(
+            &s,
+            NewLink {
+                case_number: &case,
+                request_id: b.request_id,
+                recipient: &b.recipient,
+                hours: b.hours,
+            },
+        )?;
+        Ok((StatusCode::CREATED, Json(link_out(link, Some(token)))))
+    })
+    .await
+}
+
+pub(crate) async fn list_links(
+    State(st): State<AppState>,
+    Caller(s): Caller,
+    ApiPath(case): ApiPath<String>,
+) -> ApiResult<Json<Vec<LinkOut>>> {
+    st.blocking(move |st| {
+        let links = st.program.links(&s, &case)?;
+        Ok(Json(links.into_iter().map(|l| link_out(l, None)).collect()))
+    })
+    .await
+}
+
+pub(crate) async fn revoke_link(
+    State(st): State<AppState>,
+    Caller(s): Caller,
+    ApiPath(id): ApiPath<u64>,
+) -> ApiResult<StatusCode> {
+    st.blocking(move |st| {
+        st.program.revoke_link(&s, id)?;
+        Ok(StatusCode::NO_CONTENT)
+    })
+    .await
+}
+// ---- the submitter's page ----
+
+#[derive(Serialize)]
+pub(crate) struct FileOut {
+    id: u64,
+    filename: String,
+    length: u64,
+    offset: u64,
+    received_us: Option<i64>,
+    sha256: Option<String>,
+    /// What the file is by its content, once identified.
+    what: Option<String>,
+    browser_playable: bool,
+}
+
+fn file_out(u: &UploadRow) -> FileOut {
+    FileOut {
+        id: u.id,
+        filename: u.declared.filename.clone(),
+        length: u.length,
+        offset: u.offset,
+        received_us: u.received.as_ref().map(|r| r.received_us),
+        sha256: u.received.as_ref().map(|r| hex::encode(r.sha256)),
+        what: u.identified.as_ref().map(|i| i.summary.clone()),
+        browser_playable: u.identified.as_ref().is_some_and(|i| i.browser_playable),
+    }
+}
+
+/// Identifies a received file by its content (ffprobe, bounded) in the background and records
+/// what it is.
+pub(super) fn identify_later(st: &AppState, id: u64) {
+    if !st.uploads.begin_identifying(id) {
+        return;
+    }
+    let st = st.clone();
+    tokio::spawn(async move {
+        identify(&st, id).await;
+        st.uploads.end_identifying(id);
+    });
+}
+
+async fn identify(st: &AppState, id: u64) {
+    let Ok(Some(row)) = st.store.upload(id) else {
+        return;
+    };
+    let Some(path) = st.store.original_path(&row) else {
+        return;
+    };
+    match vms_media::identify(&path, vms_media::ProbeLimits::default()).await {
+        Ok(what) => {
+            let r = st
+                .blocking(move |st| Ok(st.store.set_identified(id, what)?))
+                .await;
+            if let Err(e) = r {
+                tracing::error!(upload = id, error = %e, "could not record what a file is");
+            }
+        }
+        Err(e) => {
+            tracing::warn!(upload = id, error = %e, "a submitted file was not identified")
+        }
+    }
+}
+
+#[derive(Serialize)]
+pub(crate) struct SubmissionOut {
+    case_number: String,
+    recipient: String,
+    expires_us: i64,
+    statement_made: bool,
+    attestation_version: &'static str,
+    attestation_text: &'static str,
+    files_per_link: u32,
+    bytes_per_file: u64,
+    files: Vec<FileOut>,
+}
+
+/// `GET /api/submission`: what the link's page shows (the token opens it; audited).
+pub(crate) async fn submission(State(st): State<AppState>, peer: PeerIp, h: HeaderMap) -> Response {
+    let from = peer.text();
+    let link = match link_of(&st, &h, from.clone()).await {
+        Ok(l) => l,
+        Err(e) => return e.into_response(),
+    };
+    let r = st
+        .blocking(move |st| {
+            st.program.link_opened(&link, &from)?;
+            let files = st
+                .store
+                .uploads()?
+                .iter()
+                .filter(|u| u.link == link.id)
+                .map(file_out)
+                .collect();
+            let limits = &st.settings.program.submissions;
+            Ok(Json(SubmissionOut {
+                case_number: link.case_number,
+                recipient: link.recipient,
+                expires_us: link.expires_us,
+                statement_made: link.statement.is_some(),
+                attestation_version: vms_program::submissions::ATTESTATION_VERSION,
+                attestation_text: vms_program::submissions::ATTESTATION_TEXT,
+                files_per_link: limits.files_per_link,
+                bytes_per_file: limits.bytes_per_file,
+                files,
+            }))
+        })
+        .await;
+    match r {
+        Ok(j) => j.into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct StatementBody {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    contact: String,
+    camera_location: String,
+    shows: String,
+    recorded_when: String,
+    #[serde(default)]
+    clock_offset_secs: Option<i64>,
+    attest: bool,
+}
+
+/// `POST /api/submission/statement`: the submitter's account of the footage and attestation.
+pub(crate) async fn statement(
+    State(st): State<AppState>,
+    peer: PeerIp,
+    h: HeaderMap,
+    ApiJson(b): ApiJson<StatementBody>,
+) -> Response {
+    let from = peer.text();
+    let link = match link_of(&st, &h, from.clone()).await {
+        Ok(l) => l,
+        Err(e) => return e.into_response(),
+    };
+    let r = st
+        .blocking(move |st| {
+            st.program.make_statement(
+                &link,
+                vms_program::submissions::NewStatement {
+                    name: b.name,
+                    contact: b.contact,
+                    camera_location: b.camera_location,
+                    shows: b.shows,
+                    recorded_when: b.recorded_when,
+                    clock_offset_secs: b.clock_offset_secs,
+                    attest: b.attest,
+                    remote_addr: from,
+                },
+            )?;
+            Ok(StatusCode::NO_CONTENT)
+        })
+        .await;
+    match r {
+        Ok(s) => s.into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+#[derive(Serialize)]
+pub(crate) struct CaseSubmissionOut {
+    link: LinkOut,
+    statement: Option<vms_storage::intake::Statement>,
+    files: Vec<FileOut>,
+}
+
+/// `GET /api/cases/{case}/submissions`: each link of the case with its statement and files.
+pub(crate) async fn case_submissions(
+    State(st): State<AppState>,
+    Caller(s): Caller,
+    ApiPath(case): ApiPath<String>,
+) -> ApiResult<Json<Vec<CaseSubmissionOut>>> {
+    let (links, uploads) = st
+        .blocking(move |st| {
+            Ok((
+                st.program.links(&s, &case)?,
+                st.program.case_uploads(&s, &case)?,
+            ))
+        })
+        .await?;
+    // Files received while identification could not run (a restart) are identified now.
+    for u in uploads
+        .iter()
+        .filter(|u| u.received.is_some() && u.identified.is_none())
+    {
+        identify_later(&st, u.id);
+    }
+    st.blocking(move |_| {
+        Ok(Json(
+            links
+                .into_iter()
+                .map(|l| CaseSubmissionOut {
+                    files: uploads
+                        .iter()
+                        .filter(|u| u.link == l.id)
+                        .map(file_out)
+                        .collect(),
+                    statement: l.statement.clone(),
+                    link: link_out(l, None),
+                })
+                .collect(),
+        ))
+    })
+    .await
+}
+
+/// `GET /api/submissions/{id}/original`: a received original, exactly as received (audited).
+/// Only a file identified *by its content* as browser-playable video or a still is served for
+/// the browser to show (`?inline=1`, with its media type and byte ranges); anything else is an
+/// attachment of type `application/octet-stream`, so a page renamed `.mp4` is never rendered.
+pub(crate) async fn original(
+    State(st): State<AppState>,
+    Caller(s): Caller,
+    ApiPath(id): ApiPath<u64>,
+    axum::extract::Query(q): axum::extract::Query<HashMap<String, String>>,
+    h: HeaderMap,
+) -> ApiResult<Response> {
+    let up = st
+        .blocking(move |st| Ok(st.program.open_original(&s, id)?))
+        .await?;
+    let path = st.store.original_path(&up).ok_or(ApiError::NotFound)?;
+    let len = up.length;
+    let media_type = up
+        .identified
+        .as_ref()
+        .filter(|i| i.browser_playable)
+        .map(|i| {
+            if i.format.contains("webm") {
+                "video/webm"
+            } else if i.format.starts_with("png") {
+                "image/png"
+            } else if i.format.contains("jpeg") || i.format == "image2" {
+                "image/jpeg"
+            } else {
+                "video/mp4"
+            }
+        });
+    let inline = q.get("inline").is_some_and(|v| v == "1") && media_type.is_some();
+    let range = if inline {
+        header_str(&h, "range")
+            .map(|v| super::parse_range(v, len))
+            .transpose()
+            .map_err(|_| ApiError::BadRequest("Range: one range of bytes within the file".into()))?
+            .and_then(|r| r.into_iter().next())
+    } else {
+        None
+    };
+    let (start, end) = range.as_ref().map_or((0, len), |r| (r.start, r.end));
+    let file = std::fs::File::open(&path)
+        .map_err(|e| ApiError::Internal(format!("{}: {e}", path.display())))?;
+    let body = super::playback::stream_file(file, start..end);
+    let mut r = body.into_response();
+    *r.status_mut() = if range.is_some() {
+        StatusCode::PARTIAL_CONTENT
+    } else {
+        StatusCode::OK
+    };
+    let hm = r.headers_mut();
+    let set = |hm: &mut HeaderMap, k: header::HeaderName, v: String| {
+        if let Ok(v) = HeaderValue::from_str(&v) {
+            hm.insert(k, v);
+        }
+    };
+    set(hm, header::CONTENT_LENGTH, (end - start).to_string());
+    set(hm, header::ACCEPT_RANGES, "bytes".into());
+    if range.is_some() {
+        set(
+            hm,
+            header::CONTENT_RANGE,
+            format!("bytes {start}-{}/{len}", end - 1),
+        );
+    }
+    let name: String = up
+        .declared
+        .filename
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || " ._-".contains(*c))
+        .collect();
+    if inline {
+        set(
+            hm,
+            header::CONTENT_TYPE,
+            media_type.unwrap_or_default().into(),
+        );
+        set(hm, header::CONTENT_DISPOSITION, "inline".into());
+    } else {
+        set(hm, header::CONTENT_TYPE, "application/octet-stream".into());
+        set(
+            hm,
+            header::CONTENT_DISPOSITION,
+            format!("attachment; filename=\"{name}\""),
+        );
+    }
+    Ok(r)
+}
