@@ -74,6 +74,12 @@ audit_actions! {
     SubmissionReceived = "submission.received",
     /// A submitted original was opened or downloaded by staff.
     SubmissionView = "submission.view",
+    /// An investigator accepted a submitted file into its case, or rejected it.
+    SubmissionReview = "submission.review",
+    /// A working copy was derived from a submitted file (or could not be).
+    SubmissionWorkingCopy = "submission.working-copy",
+    /// Retention deleted a rejected or unreviewed submitted file.
+    SubmissionDeleted = "submission.deleted",
     RequestFile = "request.file",
     RequestsList = "requests.list",
     RequestDecide = "request.decide",

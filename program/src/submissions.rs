@@ -4,7 +4,7 @@
 //! audited. Uploads are bounded per file, per link and in total, and each file's SHA-256 over
 //! exactly the bytes received is recorded before it counts as received.
 
-use vms_storage::intake::{Declared, LinkRow, Statement, UploadRow};
+use vms_storage::intake::{Declared, LinkRow, Review, Statement, UploadRow};
 use vms_storage::{NewAuditEvent, RequestRow};
 
 use crate::audit::{AuditAction, Outcome, event};
@@ -28,6 +28,10 @@ pub struct SubmissionLimits {
     pub quota_bytes: u64,
     /// How long an unfinished upload may be resumed, hours (default 24).
     pub upload_hours: u32,
+    /// Days a rejected file is kept after its rejection (default 30).
+    pub rejected_days: u32,
+    /// Days a received file nobody reviewed is kept after its receipt (default 90).
+    pub unclaimed_days: u32,
 }
 
 impl Default for SubmissionLimits {
@@ -39,6 +43,8 @@ impl Default for SubmissionLimits {
             bytes_per_link: 10 << 30,
             quota_bytes: 200 << 30,
             upload_hours: 24,
+            rejected_days: 30,
+            unclaimed_days: 90,
         }
     }
 }
@@ -68,6 +74,7 @@ pub struct NewStatement {
 pub const LINK_REFUSED: &str = "this submission link is not valid: it is unknown, has expired or was revoked; ask the investigator who sent it for a new one";
 
 const HOUR_US: i64 = 3_600_000_000;
+const DAY_US: i64 = 24 * HOUR_US;
 
 /// A new link for `case_number`, to `recipient`.
 #[derive(Clone, Copy, Debug)]
@@ -352,6 +359,9 @@ impl Program {
             received: None,
             terminated_us: None,
             identified: None,
+            review: None,
+            working_copy: None,
+            deleted: None,
         })?;
         self.audit(NewAuditEvent {
             case_number: Some(link.case_number.clone()),
@@ -367,6 +377,10 @@ impl Program {
 
     /// A received file of a case, for `s` to open (audited).
     pub fn open_original(&self, s: &Subject, id: u64) -> Result<UploadRow> {
+        self.open_original_row(s, id, "")
+    }
+
+    fn open_original_row(&self, s: &Subject, id: u64, what: &str) -> Result<UploadRow> {
         let d = authorize(s, Action::FileRequest, &Resource::Route);
         if !d.allow {
             return Err(ProgramError::Forbidden { rule: d.rule });
@@ -374,14 +388,57 @@ impl Program {
         let up = self
             .store
             .upload(id)?
-            .filter(|u| u.received.is_some())
+            .filter(|u| u.received.is_some() && u.deleted.is_none())
             .ok_or(ProgramError::NotFound)?;
         self.audit(NewAuditEvent {
             case_number: Some(up.case_number.clone()),
-            detail: format!("upload {id} ({:?})", up.declared.filename),
+            detail: format!("{what}upload {id} ({:?})", up.declared.filename),
             ..event(&s.username, AuditAction::SubmissionView, Outcome::Allow)
         })?;
         Ok(up)
+    }
+
+    /// A received file's working copy, for `s` to play (audited as a view of the submission).
+    pub fn open_working_copy(&self, s: &Subject, id: u64) -> Result<UploadRow> {
+        let up = self.open_original_row(s, id, "working copy of ")?;
+        if up.working_copy.is_none() {
+            return Err(ProgramError::NotFound);
+        }
+        Ok(up)
+    }
+
+    /// Records the working copy of upload `id` written at `scratch` by `tool` (hashed, made
+    /// read-only and stored with the row; audited with both hashes).
+    pub fn record_working_copy(
+        &self,
+        id: u64,
+        scratch: &std::path::Path,
+        tool: String,
+    ) -> Result<UploadRow> {
+        let now = self.store.clock().now_utc_micros();
+        let up = self.store.place_working_copy(id, scratch, tool, now)?;
+        if let (Some(r), Some(w)) = (&up.received, &up.working_copy) {
+            self.audit(NewAuditEvent {
+                case_number: Some(up.case_number.clone()),
+                detail: format!(
+                    "upload {id}: working copy sha256 {} derived from original sha256 {} by {}",
+                    hex::encode(w.sha256),
+                    hex::encode(r.sha256),
+                    w.tool
+                ),
+                ..event("intake", AuditAction::SubmissionWorkingCopy, Outcome::Ok)
+            })?;
+        }
+        Ok(up)
+    }
+
+    /// Records that no working copy could be made of upload `id`.
+    pub fn working_copy_failed(&self, up: &UploadRow, why: &str) -> Result<()> {
+        self.audit(NewAuditEvent {
+            case_number: Some(up.case_number.clone()),
+            detail: format!("upload {}: no working copy: {why}", up.id),
+            ..event("intake", AuditAction::SubmissionWorkingCopy, Outcome::Fail)
+        })
     }
 
     /// Records that upload `up` was received whole, with its hash.
@@ -402,6 +459,110 @@ impl Program {
             ),
             ..event("submitter", AuditAction::SubmissionReceived, Outcome::Ok)
         })
+    }
+}
+
+impl Program {
+    /// Records an investigator's decision on a received file of a case: accepted into it as
+    /// evidence (kept with the case), or rejected with a reason (deleted after
+    /// [`SubmissionLimits::rejected_days`]). A decision can be changed; each one is audited.
+    pub fn review_upload(
+        &self,
+        s: &Subject,
+        id: u64,
+        accepted: bool,
+        reason: &str,
+    ) -> Result<UploadRow> {
+        let d = authorize(s, Action::FileRequest, &Resource::Route);
+        if !d.allow {
+            return Err(ProgramError::Forbidden { rule: d.rule });
+        }
+        let reason = text("reason", reason, !accepted)?;
+        let _one_at_a_time = self.intake_guard()?;
+        let up = self
+            .store
+            .upload(id)?
+            .filter(|u| u.received.is_some())
+            .ok_or(ProgramError::NotFound)?;
+        if up.deleted.is_some() {
+            return Err(ProgramError::Conflict(
+                "this file was deleted by retention; there is nothing left to review".into(),
+            ));
+        }
+        let up = self.store.set_review(
+            id,
+            Review {
+                accepted,
+                reason: reason.clone(),
+                by: s.username.clone(),
+                at_us: self.store.clock().now_utc_micros(),
+            },
+        )?;
+        let link = self.store.link(up.link)?;
+        self.audit(NewAuditEvent {
+            case_number: Some(up.case_number.clone()),
+            request: link.and_then(|l| l.request_id),
+            detail: format!(
+                "upload {id} {}{}",
+                if accepted { "accepted" } else { "rejected" },
+                if reason.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {reason}")
+                }
+            ),
+            // Allow/Deny: the transparency report counts decisions by their outcome.
+            ..event(
+                &s.username,
+                AuditAction::SubmissionReview,
+                if accepted {
+                    Outcome::Allow
+                } else {
+                    Outcome::Deny
+                },
+            )
+        })?;
+        Ok(up)
+    }
+
+    /// Retention of submitted files: a rejected file is deleted
+    /// [`SubmissionLimits::rejected_days`] after its rejection, a file nobody reviewed
+    /// [`SubmissionLimits::unclaimed_days`] after its receipt; accepted files stay with their
+    /// case. Each deletion is audited; the row stays as the record. Returns how many went.
+    pub fn sweep_submissions(&self) -> Result<usize> {
+        let limits = &self.settings.submissions;
+        let now = self.store.clock().now_utc_micros();
+        let _one_at_a_time = self.intake_guard()?;
+        let mut n = 0;
+        for up in self.store.uploads()? {
+            let (Some(r), None) = (&up.received, &up.deleted) else {
+                continue;
+            };
+            let why = match &up.review {
+                Some(v) if v.accepted => continue,
+                Some(v) if now >= v.at_us + i64::from(limits.rejected_days) * DAY_US => format!(
+                    "rejected by {} more than {} days ago",
+                    v.by, limits.rejected_days
+                ),
+                None if now >= r.received_us + i64::from(limits.unclaimed_days) * DAY_US => {
+                    format!(
+                        "not reviewed within {} days of its receipt",
+                        limits.unclaimed_days
+                    )
+                }
+                _ => continue,
+            };
+            let sha256 = hex::encode(r.sha256);
+            self.store
+                .delete_submission_files(up.id, now, why.clone())?;
+            self.audit(NewAuditEvent {
+                case_number: Some(up.case_number.clone()),
+                detail: format!("upload {} (sha256 {sha256}) deleted: {why}", up.id),
+                ..event("retention", AuditAction::SubmissionDeleted, Outcome::Ok)
+            })?;
+            n += 1;
+        }
+        Ok(n)
     }
 }
 

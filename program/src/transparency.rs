@@ -25,6 +25,9 @@ pub struct Transparency {
     pub submission_links: u64,
     /// Files received through them.
     pub submissions_received: u64,
+    /// Files investigators accepted into a case as evidence, and rejected.
+    pub submissions_accepted: u64,
+    pub submissions_rejected: u64,
     pub partners_active: u64,
     pub cameras_registry: u64,
     pub cameras_on_request: u64,
@@ -86,6 +89,11 @@ impl Program {
             match action {
                 AuditAction::SubmissionLinkCreate => t.submission_links += 1,
                 AuditAction::SubmissionReceived => t.submissions_received += 1,
+                AuditAction::SubmissionReview => match Outcome::parse(&e.event.outcome) {
+                    Some(Outcome::Allow) => t.submissions_accepted += 1,
+                    Some(Outcome::Deny) => t.submissions_rejected += 1,
+                    _ => {}
+                },
                 _ => {}
             }
             if Outcome::parse(&e.event.outcome) == Some(Outcome::Allow) && action.is_video() {

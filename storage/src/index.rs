@@ -12,7 +12,7 @@ use crate::Error;
 ///
 /// * 1: the first.
 /// * 2: adds [`cf::LAYOUTS`] (built for existing sealed segments when a version-1 store opens).
-pub const SCHEMA_VERSION: u32 = 4;
+pub const SCHEMA_VERSION: u32 = 5;
 
 /// Column family names.
 pub mod cf {

@@ -86,6 +86,41 @@ pub struct UploadRow {
     pub terminated_us: Option<i64>,
     /// What the received file is, by its content (set after receipt).
     pub identified: Option<vms_media::Identified>,
+    /// The investigator's decision in force (every decision is also an audit event).
+    pub review: Option<Review>,
+    /// A derived copy a browser can play, when the original is not one.
+    pub working_copy: Option<WorkingCopy>,
+    /// Retention deleted the original (and its working copy); the row stays as the record.
+    pub deleted: Option<Deleted>,
+}
+
+/// An investigator's decision on a received file.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Review {
+    /// Accepted into its case as evidence, or rejected.
+    pub accepted: bool,
+    pub reason: String,
+    pub by: String,
+    pub at_us: i64,
+}
+
+/// A copy derived from the original for viewing: never the evidence itself.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WorkingCopy {
+    /// Relative to the store root (`submissions/derived/<id>.mp4`), read-only.
+    pub file: String,
+    pub length: u64,
+    pub sha256: [u8; 32],
+    /// The tool and settings that made it (`FFmpeg 5.1.6 libx264 crf 20 …`).
+    pub tool: String,
+    pub made_us: i64,
+}
+
+/// Why and when retention deleted a file.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Deleted {
+    pub at_us: i64,
+    pub why: String,
 }
 
 impl UploadRow {
@@ -154,6 +189,9 @@ impl Store {
         row.received = None;
         row.terminated_us = None;
         row.identified = None;
+        row.review = None;
+        row.working_copy = None;
+        row.deleted = None;
         let row = self.db.insert_next(cf::UPLOADS, |id| {
             row.id = id;
             row
@@ -226,9 +264,94 @@ impl Store {
         Ok(row)
     }
 
-    /// The path of a received file's original.
+    /// The path of a received file's original (none once retention deleted it).
     pub fn original_path(&self, row: &UploadRow) -> Option<PathBuf> {
+        if row.deleted.is_some() {
+            return None;
+        }
         row.received.as_ref().map(|r| self.root().join(&r.file))
+    }
+
+    /// The path of a received file's working copy, if it has one.
+    pub fn working_copy_path(&self, row: &UploadRow) -> Option<PathBuf> {
+        if row.deleted.is_some() {
+            return None;
+        }
+        row.working_copy.as_ref().map(|w| self.root().join(&w.file))
+    }
+
+    /// Where a working copy of upload `id` is written before [`Self::place_working_copy`].
+    pub fn working_copy_scratch(&self, id: u64) -> Result<PathBuf> {
+        let dir = self.root().join("submissions/derived");
+        std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+        Ok(dir.join(format!("{id:08}.part.mp4")))
+    }
+
+    /// Records the working copy written at `scratch` (hashed here, over the bytes on disk),
+    /// makes it read-only under its final name, and stores it with the row.
+    pub fn place_working_copy(
+        &self,
+        id: u64,
+        scratch: &std::path::Path,
+        tool: String,
+        now_us: i64,
+    ) -> Result<UploadRow> {
+        let mut row = self
+            .upload(id)?
+            .ok_or_else(|| Error::NotFound(format!("upload {id}")))?;
+        if row.received.is_none() || row.deleted.is_some() {
+            return Err(Error::Invalid(format!("upload {id} has no original")));
+        }
+        let file = format!("submissions/derived/{id:08}.mp4");
+        let dest = self.root().join(&file);
+        let (sha256, length) = sha256_of(scratch)?;
+        std::fs::rename(scratch, &dest).map_err(|e| Error::io(&dest, e))?;
+        set_readonly(&dest)?;
+        sync_dir(&dest)?;
+        row.working_copy = Some(WorkingCopy {
+            file,
+            length,
+            sha256,
+            tool,
+            made_us: now_us,
+        });
+        self.put_upload(&row)?;
+        Ok(row)
+    }
+
+    /// Records an investigator's decision on received upload `id`.
+    pub fn set_review(&self, id: u64, review: Review) -> Result<UploadRow> {
+        let mut row = self
+            .upload(id)?
+            .ok_or_else(|| Error::NotFound(format!("upload {id}")))?;
+        if row.received.is_none() || row.deleted.is_some() {
+            return Err(Error::Invalid(format!("upload {id} has no original")));
+        }
+        row.review = Some(review);
+        self.put_upload(&row)?;
+        Ok(row)
+    }
+
+    /// Deletes a received file's original and working copy (retention): the row says so
+    /// first, then the files go. Idempotent, so a crash in between is finished by the next run.
+    pub fn delete_submission_files(&self, id: u64, at_us: i64, why: String) -> Result<UploadRow> {
+        let mut row = self
+            .upload(id)?
+            .ok_or_else(|| Error::NotFound(format!("upload {id}")))?;
+        let files: Vec<String> = row
+            .received
+            .iter()
+            .map(|r| r.file.clone())
+            .chain(row.working_copy.iter().map(|w| w.file.clone()))
+            .collect();
+        if row.deleted.is_none() {
+            row.deleted = Some(Deleted { at_us, why });
+            self.put_upload(&row)?;
+        }
+        for f in files {
+            remove_if_there(&self.root().join(f))?;
+        }
+        Ok(row)
     }
 
     /// Ends an unfinished upload (tus termination, expiry): its row says so first, then its
@@ -254,6 +377,29 @@ impl Store {
     pub fn reconcile_uploads(&self) -> Result<usize> {
         let mut fixed = 0;
         for row in self.uploads()? {
+            // A working copy being written when the process stopped is made again.
+            let scratch = self
+                .root()
+                .join(format!("submissions/derived/{:08}.part.mp4", row.id));
+            if scratch.exists() {
+                remove_if_there(&scratch)?;
+                fixed += 1;
+            }
+            // A deletion the row records whose files were not all removed yet.
+            if row.deleted.is_some() {
+                for f in row
+                    .received
+                    .iter()
+                    .map(|r| &r.file)
+                    .chain(row.working_copy.iter().map(|w| &w.file))
+                {
+                    let path = self.root().join(f);
+                    if path.exists() {
+                        remove_if_there(&path)?;
+                        fixed += 1;
+                    }
+                }
+            }
             let part = self.part_path(row.id);
             let part_there = part.exists();
             match (&row.received, row.terminated_us) {
@@ -290,18 +436,9 @@ impl Store {
             Ok(()) => {}
             Err(e) => return Err(Error::io(dest, e)),
         }
-        let mut perms = std::fs::metadata(dest)
-            .map_err(|e| Error::io(dest, e))?
-            .permissions();
-        perms.set_readonly(true);
-        std::fs::set_permissions(dest, perms).map_err(|e| Error::io(dest, e))?;
+        set_readonly(dest)?;
         remove_if_there(part)?;
-        if let Some(dir) = dest.parent() {
-            File::open(dir)
-                .and_then(|d| d.sync_all())
-                .map_err(|e| Error::io(dir, e))?;
-        }
-        Ok(())
+        sync_dir(dest)
     }
 }
 
@@ -377,6 +514,33 @@ impl UploadWriter {
         }
         Ok(self.row)
     }
+}
+
+fn set_readonly(path: &std::path::Path) -> Result<()> {
+    let mut perms = std::fs::metadata(path)
+        .map_err(|e| Error::io(path, e))?
+        .permissions();
+    perms.set_readonly(true);
+    std::fs::set_permissions(path, perms).map_err(|e| Error::io(path, e))
+}
+
+/// Syncs the directory holding `path`, so a new name in it survives a crash.
+fn sync_dir(path: &std::path::Path) -> Result<()> {
+    match path.parent() {
+        Some(dir) => File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(|e| Error::io(dir, e)),
+        None => Ok(()),
+    }
+}
+
+/// SHA-256 and length of a file's bytes as they are on disk.
+pub fn sha256_of(path: &std::path::Path) -> Result<([u8; 32], u64)> {
+    let file = File::open(path).map_err(|e| Error::io(path, e))?;
+    let mut h = Sha256::new();
+    let mut r = std::io::BufReader::with_capacity(1 << 20, file);
+    let n = std::io::copy(&mut r, &mut h).map_err(|e| Error::io(path, e))?;
+    Ok((h.finalize().into(), n))
 }
 
 fn remove_if_there(path: &std::path::Path) -> Result<()> {

@@ -11,10 +11,11 @@ use crate::{Error, Result};
 
 /// Upgraders, in order: `(version reached, step)`. The last one's version is
 /// [`index::SCHEMA_VERSION`].
-const UPGRADERS: [(u32, Upgrader); 3] = [
+const UPGRADERS: [(u32, Upgrader); 4] = [
     (2, build_layouts),
     (3, start_terms_history),
     (4, add_pending_second_factor),
+    (5, add_submission_review),
 ];
 
 /// One schema step: rewrites what the previous version stored.
@@ -135,6 +136,54 @@ fn add_pending_second_factor(db: &Db) -> Result<()> {
             totp_pending: None,
         };
         batch.put_cf(db.cf(cf::USERS)?, &k, index::encode(&row));
+    }
+    db.db.write(batch)?;
+    Ok(())
+}
+
+/// An upload row as schema 4 stored it (before review, working copy and deletion).
+#[derive(serde::Deserialize)]
+struct UploadRowV4 {
+    id: u64,
+    link: u64,
+    case_number: String,
+    declared: crate::intake::Declared,
+    length: u64,
+    offset: u64,
+    created_us: i64,
+    expires_us: i64,
+    received: Option<crate::intake::Received>,
+    terminated_us: Option<i64>,
+    identified: Option<vms_media::Identified>,
+}
+
+/// Schema 4 → 5: submitted files gain a review, a working copy and a deletion record (none
+/// yet).
+fn add_submission_review(db: &Db) -> Result<()> {
+    let mut batch = WriteBatch::default();
+    for item in db
+        .db
+        .iterator_cf(db.cf(cf::UPLOADS)?, rocksdb::IteratorMode::Start)
+    {
+        let (k, v) = item?;
+        let u: UploadRowV4 = index::decode(cf::UPLOADS, &k, &v)?;
+        let row = crate::intake::UploadRow {
+            id: u.id,
+            link: u.link,
+            case_number: u.case_number,
+            declared: u.declared,
+            length: u.length,
+            offset: u.offset,
+            created_us: u.created_us,
+            expires_us: u.expires_us,
+            received: u.received,
+            terminated_us: u.terminated_us,
+            identified: u.identified,
+            review: None,
+            working_copy: None,
+            deleted: None,
+        };
+        batch.put_cf(db.cf(cf::UPLOADS)?, &k, index::encode(&row));
     }
     db.db.write(batch)?;
     Ok(())

@@ -1014,3 +1014,59 @@ fn accounts_survive_the_upgrade_to_owner_enrolment() {
     assert_eq!((u.totp_last_step, u.failed_logins), (123, 2));
     assert_eq!(u.totp_pending, None);
 }
+
+/// Issue 17: files submitted before reviews and working copies (schema 4) keep their intake
+/// record, hash and identification through the upgrade, with no decision, copy or deletion.
+#[test]
+fn submitted_files_survive_the_upgrade_to_reviews() {
+    use vms_storage::index::{SCHEMA_KEY, cf, encode, u64_key};
+    use vms_storage::intake::{Declared, Received};
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(T0));
+    let store = open(dir.path(), clock.clone());
+    store.shutdown();
+    drop(store);
+    let received = Received {
+        sha256: [9; 32],
+        received_us: T0 + 5,
+        file: "submissions/files/00000003".into(),
+    };
+    let identified = vms_media::Identified {
+        format: "matroska,webm".into(),
+        summary: "h264 video".into(),
+        ..vms_media::Identified::default()
+    };
+    {
+        let db = raw_index(dir.path());
+        // Schema 4's row: postcard writes a struct as its fields in order, as this tuple.
+        let v4 = (
+            3u64,
+            1u64,
+            "24-1".to_owned(),
+            Declared {
+                filename: "clip.mkv".into(),
+                filetype: "video/x-matroska".into(),
+                remote_addr: "127.0.0.1".into(),
+                user_agent: "tuspy".into(),
+            },
+            100u64,
+            100u64,
+            T0,
+            T0 + 10,
+            Some(received.clone()),
+            None::<i64>,
+            Some(identified.clone()),
+        );
+        db.put_cf(db.cf_handle(cf::UPLOADS).unwrap(), u64_key(3), encode(&v4))
+            .unwrap();
+        let meta = db.cf_handle(cf::META).unwrap();
+        db.put_cf(meta, SCHEMA_KEY, 4u32.to_be_bytes()).unwrap();
+    }
+    let store = open(dir.path(), clock);
+    let u = store.upload(3).unwrap().unwrap();
+    assert_eq!((u.link, u.case_number.as_str()), (1, "24-1"));
+    assert_eq!(u.declared.filename, "clip.mkv");
+    assert_eq!(u.received, Some(received));
+    assert_eq!(u.identified, Some(identified));
+    assert_eq!((u.review, u.working_copy, u.deleted), (None, None, None));
+}

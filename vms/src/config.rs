@@ -49,6 +49,12 @@ pub struct SubmissionsConfig {
     pub quota: ByteSize,
     #[serde(default = "default_upload_hours")]
     pub upload_hours: u32,
+    /// Days a rejected file is kept after its rejection.
+    #[serde(default = "default_rejected_days")]
+    pub rejected_days: u32,
+    /// Days a received file nobody reviewed is kept after its receipt.
+    #[serde(default = "default_unclaimed_days")]
+    pub unclaimed_days: u32,
     /// Requests to the submission endpoints one source address may make per minute.
     #[serde(default = "default_submission_rate")]
     pub requests_per_source_per_minute: u32,
@@ -79,6 +85,12 @@ fn default_submissions_quota() -> ByteSize {
 fn default_upload_hours() -> u32 {
     submission_defaults().upload_hours
 }
+fn default_rejected_days() -> u32 {
+    submission_defaults().rejected_days
+}
+fn default_unclaimed_days() -> u32 {
+    submission_defaults().unclaimed_days
+}
 
 impl Default for SubmissionsConfig {
     fn default() -> Self {
@@ -89,6 +101,8 @@ impl Default for SubmissionsConfig {
             bytes_per_link: default_bytes_per_link(),
             quota: default_submissions_quota(),
             upload_hours: default_upload_hours(),
+            rejected_days: default_rejected_days(),
+            unclaimed_days: default_unclaimed_days(),
             requests_per_source_per_minute: default_submission_rate(),
         }
     }
@@ -109,6 +123,10 @@ impl SubmissionsConfig {
         if self.bytes_per_file.0 > self.bytes_per_link.0 || self.bytes_per_link.0 > self.quota.0 {
             bail!("submissions: bytes_per_file <= bytes_per_link <= quota");
         }
+        // Shorter than a week would delete footage before anyone could look at it.
+        if !(7..=3650).contains(&self.rejected_days) || !(7..=3650).contains(&self.unclaimed_days) {
+            bail!("submissions.rejected_days and unclaimed_days must be 7..=3650");
+        }
         Ok(vms_program::submissions::SubmissionLimits {
             link_hours: self.link_hours,
             files_per_link: self.files_per_link,
@@ -116,6 +134,8 @@ impl SubmissionsConfig {
             bytes_per_link: self.bytes_per_link.0,
             quota_bytes: self.quota.0,
             upload_hours: self.upload_hours,
+            rejected_days: self.rejected_days,
+            unclaimed_days: self.unclaimed_days,
         })
     }
 }
@@ -718,6 +738,7 @@ mod tests {
         assert_eq!(l.quota_bytes, 50 << 30);
         let d = limits("").unwrap();
         assert_eq!(d.files_per_link, 16);
+        assert_eq!((d.rejected_days, d.unclaimed_days), (30, 90));
         for (body, want) in [
             ("link_hours = 0\n", "link_hours"),
             (
@@ -726,6 +747,7 @@ mod tests {
             ),
             ("files_per_link = 0\n", "more than 0"),
             ("quota = \"lots\"\n", "bad size"),
+            ("rejected_days = 1\n", "rejected_days"),
         ] {
             let e = limits(body).unwrap_err().to_string();
             assert!(e.contains(want), "{body}: {e}");

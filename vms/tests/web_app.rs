@@ -308,22 +308,30 @@ async fn every_role_runs_the_program_from_the_web_app() {
     .await;
 
     // Two clips a resident might export (order of upload = order on the case page).
-    let clips: Vec<std::path::PathBuf> = ["front door.mp4", "yard.mp4"]
-        .iter()
-        .enumerate()
-        .map(|(i, name)| {
-            let path = dir.path().join(name);
-            let ok = Command::new("ffmpeg")
-                .args(["-v", "error", "-f", "lavfi", "-i"])
-                .arg(format!("testsrc=size=320x240:rate=25:duration={}", 2 + i))
-                .args(["-pix_fmt", "yuv420p", "-c:v", "libx264", "-y"])
-                .arg(&path)
-                .status()
-                .unwrap();
-            assert!(ok.success());
-            path
-        })
-        .collect();
+    // One is H.265 in Matroska, which no browser plays as it is (it gets a working copy).
+    let clips: Vec<std::path::PathBuf> = [
+        (
+            "front door.mkv",
+            ["-c:v", "libx265", "-x265-params", "log-level=error"],
+        ),
+        ("yard.mp4", ["-c:v", "libx264", "-pix_fmt", "yuv420p"]),
+    ]
+    .iter()
+    .enumerate()
+    .map(|(i, (name, codec))| {
+        let path = dir.path().join(name);
+        let ok = Command::new("ffmpeg")
+            .args(["-v", "error", "-f", "lavfi", "-i"])
+            .arg(format!("testsrc=size=320x240:rate=25:duration={}", 2 + i))
+            .args(codec)
+            .arg("-y")
+            .arg(&path)
+            .status()
+            .unwrap();
+        assert!(ok.success());
+        path
+    })
+    .collect();
     vms_testkit::browser::clear_screenshots("web_app");
     let (_driver, c, _profile) = start_browser(&[]).await;
     let mut pages = Pages {
@@ -627,7 +635,7 @@ async fn every_role_runs_the_program_from_the_web_app() {
         // The investigator sees the statement and both files with their SHA-256.
         c.goto(&format!("{base}/cases/{CASE}")).await?;
         let hashes = poll(&c, Duration::from_secs(15), "the submitted files",
-            "const h = [...document.querySelectorAll('#submissions td.hash')].map((e) => e.textContent).filter(Boolean); \
+            "const h = [...document.querySelectorAll('#submissions td.hash .sha')].map((e) => e.textContent).filter(Boolean); \
              return h.length === 2 ? h : null;").await?;
         // Both files went up at once: compare as sets.
         let mut got: Vec<&str> = hashes
@@ -659,10 +667,13 @@ async fn every_role_runs_the_program_from_the_web_app() {
             .text()
             .await?;
         assert!(facts.contains("7 min fast (declared)"), "{facts}");
-        // Identified by content; one plays in the page as it was received.
-        poll(&c, Duration::from_secs(20), "both files identified",
+        // Identified by content; the MP4 plays in the page as it was received, the H.265 file
+        // through its derived working copy.
+        poll(&c, Duration::from_secs(60), "both files identified, a working copy made",
             "const w = [...document.querySelectorAll('#submissions td.what')].map((e) => e.textContent); \
-             return w.length === 2 && w.every((t) => t.startsWith('h264 video 320×240'));").await?;
+             return w.length === 2 && w.some((t) => t.startsWith('h264 video 320×240')) \
+               && w.some((t) => t.startsWith('hevc video 320×240')) \
+               && [...document.querySelectorAll('#submissions button')].some((b) => b.textContent === 'Play working copy of front door.mkv');").await?;
         c.wait()
             .at_most(Duration::from_secs(10))
             .for_element(Locator::XPath("//button[text()='Play yard.mp4']"))
@@ -679,7 +690,42 @@ async fn every_role_runs_the_program_from_the_web_app() {
         )
         .await?;
         assert!((state.as_f64().unwrap_or(0.0) - 3.0).abs() < 0.2, "{state}");
+        c.find(Locator::XPath(
+            "//button[text()='Play working copy of front door.mkv']",
+        ))
+        .await?
+        .click()
+        .await?;
+        let state = poll(
+            &c,
+            Duration::from_secs(20),
+            "the working copy plays",
+            "const v = document.querySelector('#submissions video[aria-label=\"Submitted video: working copy of front door.mkv\"]'); \
+             if (!v) return null; if (v.error) return 'error ' + v.error.code; \
+             return v.readyState >= 2 ? v.duration : null;",
+        )
+        .await?;
+        assert!((state.as_f64().unwrap_or(0.0) - 2.0).abs() < 0.2, "{state}");
         pages.check(&c, "case-submissions").await?;
+        // The investigator accepts one file and rejects the other with a reason.
+        c.find(Locator::XPath("//button[text()='Accept yard.mp4']"))
+            .await?
+            .click()
+            .await?;
+        poll(&c, Duration::from_secs(10), "the acceptance",
+            "return [...document.querySelectorAll('#submissions td.review')].some((t) => t.textContent.startsWith('accepted by'));").await?;
+        c.find(Locator::XPath("//button[text()='Reject front door.mkv…']"))
+            .await?
+            .click()
+            .await?;
+        type_into(&c, "input.reason", "shows another street").await?;
+        c.find(Locator::XPath("//button[text()='Reject front door.mkv']"))
+            .await?
+            .click()
+            .await?;
+        poll(&c, Duration::from_secs(10), "the rejection",
+            "return [...document.querySelectorAll('#submissions td.review')].some((t) => t.textContent.includes(': shows another street'));").await?;
+        pages.check(&c, "case-submissions-reviewed").await?;
         sign_out(&c).await?;
 
         // ---- supervisor searches the audit log for the case ----

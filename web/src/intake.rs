@@ -1,10 +1,11 @@
 //! What the upload handlers share across requests: the running intake hash of each upload in
 //! progress (with the offset it covers), which uploads a request is writing right now, a cap on
-//! uploads written at once, and which received files are being identified.
+//! uploads written at once; and where the examination of each received file stands.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
+use serde::Serialize;
 use sha2::Sha256;
 
 /// Uploads written at once, server-wide (each holds a file, a connection and a 4 MiB buffer).
@@ -15,7 +16,6 @@ pub struct UploadHashes {
     running: Mutex<HashMap<u64, (u64, Sha256)>>,
     busy: Mutex<HashSet<u64>>,
     writers: Arc<tokio::sync::Semaphore>,
-    identifying: Mutex<HashSet<u64>>,
 }
 
 impl Default for UploadHashes {
@@ -24,7 +24,6 @@ impl Default for UploadHashes {
             running: Mutex::default(),
             busy: Mutex::default(),
             writers: Arc::new(tokio::sync::Semaphore::new(MAX_WRITERS)),
-            identifying: Mutex::default(),
         }
     }
 }
@@ -88,21 +87,87 @@ impl UploadHashes {
         }
     }
 
-    /// Marks `id` as being identified; false if it already is (one examination at a time per
-    /// file, however often the case page asks).
-    pub fn begin_identifying(&self, id: u64) -> bool {
-        self.identifying.lock().is_ok_and(|mut s| s.insert(id))
-    }
-
-    pub fn end_identifying(&self, id: u64) {
-        if let Ok(mut s) = self.identifying.lock() {
-            s.remove(&id);
-        }
-    }
-
     pub fn forget(&self, id: u64) {
         if let Ok(mut m) = self.running.lock() {
             m.remove(&id);
         }
+    }
+}
+
+/// Where a file's examination stands, for the case page.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "stage", rename_all = "snake_case")]
+pub enum Stage {
+    Identifying,
+    /// Waiting for another file's conversion to end.
+    Queued,
+    Converting {
+        percent: u8,
+    },
+}
+
+#[derive(Debug)]
+pub struct Examinations {
+    running: Mutex<HashMap<u64, Stage>>,
+    /// Files no working copy could be made of since this process started (not retried until
+    /// the next start: the failure is audited).
+    failed: Mutex<HashSet<u64>>,
+    conversions: tokio::sync::Semaphore,
+}
+
+impl Default for Examinations {
+    fn default() -> Self {
+        Examinations {
+            running: Mutex::default(),
+            failed: Mutex::default(),
+            conversions: tokio::sync::Semaphore::new(1),
+        }
+    }
+}
+
+impl Examinations {
+    /// Where the examination of `id` stands, if one runs.
+    pub fn stage(&self, id: u64) -> Option<Stage> {
+        self.running.lock().ok()?.get(&id).copied()
+    }
+
+    pub(crate) fn set(&self, id: u64, stage: Stage) {
+        if let Ok(mut m) = self.running.lock() {
+            m.insert(id, stage);
+        }
+    }
+
+    /// Claims `id` for one examination; false if one runs already.
+    pub(crate) fn begin(&self, id: u64) -> bool {
+        self.running.lock().is_ok_and(|mut m| {
+            if m.contains_key(&id) {
+                return false;
+            }
+            m.insert(id, Stage::Identifying);
+            true
+        })
+    }
+
+    pub(crate) fn end(&self, id: u64) {
+        if let Ok(mut m) = self.running.lock() {
+            m.remove(&id);
+        }
+    }
+
+    pub(crate) fn has_failed(&self, id: u64) -> bool {
+        self.failed.lock().is_ok_and(|f| f.contains(&id))
+    }
+
+    pub(crate) fn fail(&self, id: u64) {
+        if let Ok(mut f) = self.failed.lock() {
+            f.insert(id);
+        }
+    }
+
+    /// The one conversion slot (conversions run one at a time).
+    pub(crate) async fn conversion(
+        &self,
+    ) -> Result<tokio::sync::SemaphorePermit<'_>, tokio::sync::AcquireError> {
+        self.conversions.acquire().await
     }
 }

@@ -6,6 +6,7 @@
 
 pub mod api;
 pub mod error;
+mod examine;
 mod intake;
 pub mod live;
 pub mod routes;
@@ -121,6 +122,7 @@ pub async fn serve(
         shutdown.await;
         trigger.cancel();
     });
+    tokio::spawn(examine::keep_in_order(state.clone(), stop.clone()));
     let task = tokio::spawn(server::run(listener, app(state), limits, stop));
     Ok((local, task))
 }

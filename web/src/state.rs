@@ -89,6 +89,8 @@ pub struct AppState {
     pub login_guard: Arc<login_guard::LoginGuard>,
     /// Running intake hashes of uploads in progress.
     pub(crate) uploads: Arc<crate::intake::UploadHashes>,
+    /// Received files being identified or converted.
+    pub(crate) examinations: Arc<crate::intake::Examinations>,
     /// Submission requests per source address in the current minute.
     pub(crate) submission_budget: Arc<std::sync::Mutex<login_guard::Window<String>>>,
     /// ONVIF probes per account in the current minute.
@@ -116,6 +118,7 @@ impl AppState {
             probe_budget: Arc::default(),
             submission_budget: Arc::default(),
             uploads: Arc::default(),
+            examinations: Arc::default(),
         }
     }
 

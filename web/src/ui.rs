@@ -28,6 +28,7 @@ const ASSETS: &[(&str, &str, &str)] = &[
     asset!("pages/live.js"),
     asset!("pages/recordings.js"),
     asset!("pages/cases.js"),
+    asset!("pages/case-submissions.js"),
     asset!("pages/cameras.js"),
     asset!("pages/system.js"),
     asset!("pages/partners.js"),

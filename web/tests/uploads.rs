@@ -8,161 +8,12 @@ mod common;
 
 use std::os::unix::fs::PermissionsExt;
 
-use axum::Router;
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
-use base64::Engine;
+use common::tus::*;
 use common::*;
-use serde_json::{Value, json};
+use serde_json::json;
 use sha1::Digest;
-
-/// A tus request with the link's token.
-fn tus(
-    method: Method,
-    path: &str,
-    token: &str,
-    headers: &[(&str, String)],
-    body: Vec<u8>,
-) -> Request<Body> {
-    let mut b = Request::builder()
-        .method(method)
-        .uri(path)
-        .header("tus-resumable", "1.0.0")
-        .header("submission-token", token);
-    for (k, v) in headers {
-        b = b.header(*k, v);
-    }
-    b.body(Body::from(body)).unwrap()
-}
-
-async fn go(app: &Router, r: Request<Body>) -> (StatusCode, axum::http::HeaderMap, Value) {
-    let (st, v, h) = send(app, r).await;
-    (st, h, v)
-}
-
-fn hdr(h: &axum::http::HeaderMap, name: &str) -> String {
-    h.get(name)
-        .map(|v| v.to_str().unwrap().to_owned())
-        .unwrap_or_default()
-}
-
-fn b64(b: &[u8]) -> String {
-    base64::engine::general_purpose::STANDARD.encode(b)
-}
-
-/// A new link for `case`, made in session `s`: its id and token.
-async fn new_link(w: &World, s: &Session, case: &str) -> (u64, String) {
-    let (st, v) = w
-        .call(
-            Method::POST,
-            &format!("/api/cases/{case}/links"),
-            s,
-            Some(json!({"recipient": "owner of the Elm St doorbell"})),
-        )
-        .await;
-    assert_eq!(st, StatusCode::CREATED, "{v}");
-    let token = v["token"].as_str().unwrap().to_owned();
-    let id = v["id"].as_u64().unwrap();
-    assert_eq!(v["url"], format!("/submit#{token}"));
-    assert!(token.len() >= 43, "at least 256 bits: {token}");
-    let (st, _, v) = go(&w.app, statement(&token, true)).await;
-    assert_eq!(st, StatusCode::NO_CONTENT, "{v}");
-    (id, token)
-}
-
-/// The submitter's statement, agreeing to the attestation or not.
-fn statement(token: &str, attest: bool) -> Request<Body> {
-    Request::builder()
-        .method(Method::POST)
-        .uri("/api/submission/statement")
-        .header("submission-token", token)
-        .header("content-type", "application/json")
-        .body(Body::from(
-            json!({
-                "name": "R. Resident", "contact": "555-0100",
-                "camera_location": "doorbell, 12 Elm St", "shows": "the street and the bus stop",
-                "recorded_when": "last night 02:00-02:30", "clock_offset_secs": 420,
-                "attest": attest,
-            })
-            .to_string(),
-        ))
-        .unwrap()
-}
-
-async fn create(app: &Router, token: &str, len: usize, name: &str) -> (StatusCode, String, Value) {
-    let (st, h, v) = go(
-        app,
-        tus(
-            Method::POST,
-            "/api/uploads",
-            token,
-            &[
-                ("upload-length", len.to_string()),
-                (
-                    "upload-metadata",
-                    format!(
-                        "filename {},filetype {}",
-                        b64(name.as_bytes()),
-                        b64(b"video/mp4")
-                    ),
-                ),
-            ],
-            vec![],
-        ),
-    )
-    .await;
-    (st, hdr(&h, "location"), v)
-}
-
-async fn patch(
-    app: &Router,
-    token: &str,
-    at: &str,
-    offset: usize,
-    data: &[u8],
-    checksum: Option<String>,
-) -> (StatusCode, axum::http::HeaderMap, Value) {
-    let mut headers = vec![
-        ("upload-offset", offset.to_string()),
-        ("content-type", "application/offset+octet-stream".to_owned()),
-    ];
-    if let Some(c) = checksum {
-        headers.push(("upload-checksum", c));
-    }
-    go(app, tus(Method::PATCH, at, token, &headers, data.to_vec())).await
-}
-
-/// A PATCH whose body arrives as `chunks` (an `Err` is a connection that breaks there).
-fn patch_stream(
-    at: &str,
-    token: &str,
-    offset: usize,
-    checksum: Option<String>,
-    chunks: Vec<Result<bytes::Bytes, std::io::Error>>,
-) -> Request<Body> {
-    let mut b = Request::builder()
-        .method(Method::PATCH)
-        .uri(at)
-        .header("tus-resumable", "1.0.0")
-        .header("submission-token", token)
-        .header("upload-offset", offset.to_string())
-        .header("content-type", "application/offset+octet-stream");
-    if let Some(c) = checksum {
-        b = b.header("upload-checksum", c);
-    }
-    b.body(Body::from_stream(futures::stream::iter(chunks)))
-        .unwrap()
-}
-
-fn broken() -> std::io::Error {
-    std::io::Error::new(std::io::ErrorKind::ConnectionReset, "gone")
-}
-
-async fn offset(app: &Router, token: &str, at: &str) -> u64 {
-    let (st, h, _) = go(app, tus(Method::HEAD, at, token, &[], vec![])).await;
-    assert_eq!(st, StatusCode::OK);
-    hdr(&h, "upload-offset").parse().unwrap()
-}
 
 #[tokio::test]
 async fn a_link_carries_a_resumable_upload_to_a_hashed_read_only_original() {
@@ -701,13 +552,6 @@ async fn originals_are_identified_by_content_and_served_safely() {
         (ev.event.action.as_str(), ev.event.case_number.as_deref()),
         ("submission.view", Some("2026-0047"))
     );
-}
-
-/// Status and headers of a request (the body is not JSON).
-async fn raw(app: &Router, r: Request<Body>) -> (StatusCode, axum::http::HeaderMap) {
-    use tower::ServiceExt;
-    let resp = app.clone().oneshot(r).await.unwrap();
-    (resp.status(), resp.headers().clone())
 }
 
 /// One source address may make so many submission requests a minute: past it, 429 saying the

@@ -245,6 +245,18 @@ pub fn routes(state: AppState) -> ApiRouter {
             Action::FileRequest,
             submissions::original,
         )
+        .secured(
+            M::GET,
+            "/api/submissions/{id}/working-copy",
+            Action::FileRequest,
+            submissions::working_copy,
+        )
+        .secured(
+            M::POST,
+            "/api/submissions/{id}/review",
+            Action::FileRequest,
+            submissions::review,
+        )
         // The submitter's page and tus: the link's token is checked in each handler.
         .public(M::GET, "/api/submission", submissions::submission)
         .public(M::POST, "/api/submission/statement", submissions::statement)

@@ -159,38 +159,38 @@ fn file_out(u: &UploadRow) -> FileOut {
     }
 }
 
-/// Identifies a received file by its content (ffprobe, bounded) in the background and records
-/// what it is.
-pub(super) fn identify_later(st: &AppState, id: u64) {
-    if !st.uploads.begin_identifying(id) {
-        return;
-    }
-    let st = st.clone();
-    tokio::spawn(async move {
-        identify(&st, id).await;
-        st.uploads.end_identifying(id);
-    });
+/// A file as its case's investigators see it: what the submitter sees, and the review, the
+/// working copy, and where its examination stands.
+#[derive(Serialize)]
+pub(crate) struct CaseFileOut {
+    #[serde(flatten)]
+    file: FileOut,
+    review: Option<vms_storage::intake::Review>,
+    working_copy: Option<WorkingCopyOut>,
+    examination: Option<crate::intake::Stage>,
+    deleted: Option<vms_storage::intake::Deleted>,
 }
 
-async fn identify(st: &AppState, id: u64) {
-    let Ok(Some(row)) = st.store.upload(id) else {
-        return;
-    };
-    let Some(path) = st.store.original_path(&row) else {
-        return;
-    };
-    match vms_media::identify(&path, vms_media::ProbeLimits::default()).await {
-        Ok(what) => {
-            let r = st
-                .blocking(move |st| Ok(st.store.set_identified(id, what)?))
-                .await;
-            if let Err(e) = r {
-                tracing::error!(upload = id, error = %e, "could not record what a file is");
-            }
-        }
-        Err(e) => {
-            tracing::warn!(upload = id, error = %e, "a submitted file was not identified")
-        }
+#[derive(Serialize)]
+pub(crate) struct WorkingCopyOut {
+    length: u64,
+    sha256: String,
+    tool: String,
+    made_us: i64,
+}
+
+fn case_file_out(st: &AppState, u: &UploadRow) -> CaseFileOut {
+    CaseFileOut {
+        file: file_out(u),
+        review: u.review.clone(),
+        working_copy: u.working_copy.as_ref().map(|w| WorkingCopyOut {
+            length: w.length,
+            sha256: hex::encode(w.sha256),
+            tool: w.tool.clone(),
+            made_us: w.made_us,
+        }),
+        examination: st.examinations.stage(u.id),
+        deleted: u.deleted.clone(),
     }
 }
 
@@ -299,7 +299,7 @@ pub(crate) async fn statement(
 pub(crate) struct CaseSubmissionOut {
     link: LinkOut,
     statement: Option<vms_storage::intake::Statement>,
-    files: Vec<FileOut>,
+    files: Vec<CaseFileOut>,
 }
 
 /// `GET /api/cases/{case}/submissions`: each link of the case with its statement and files.
@@ -316,14 +316,14 @@ pub(crate) async fn case_submissions(
             ))
         })
         .await?;
-    // Files received while identification could not run (a restart) are identified now.
+    // Files received while examination could not run (a restart) are examined now.
     for u in uploads
         .iter()
-        .filter(|u| u.received.is_some() && u.identified.is_none())
+        .filter(|u| crate::examine::needs_examining(&st, u))
     {
-        identify_later(&st, u.id);
+        crate::examine::examine_later(&st, u.id);
     }
-    st.blocking(move |_| {
+    st.blocking(move |st| {
         Ok(Json(
             links
                 .into_iter()
@@ -331,13 +331,36 @@ pub(crate) async fn case_submissions(
                     files: uploads
                         .iter()
                         .filter(|u| u.link == l.id)
-                        .map(file_out)
+                        .map(|u| case_file_out(st, u))
                         .collect(),
                     statement: l.statement.clone(),
                     link: link_out(l, None),
                 })
                 .collect(),
         ))
+    })
+    .await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ReviewBody {
+    accepted: bool,
+    #[serde(default)]
+    reason: String,
+}
+
+/// `POST /api/submissions/{id}/review`: accept a received file into its case, or reject it
+/// with a reason (audited).
+pub(crate) async fn review(
+    State(st): State<AppState>,
+    Caller(s): Caller,
+    ApiPath(id): ApiPath<u64>,
+    ApiJson(b): ApiJson<ReviewBody>,
+) -> ApiResult<Json<CaseFileOut>> {
+    st.blocking(move |st| {
+        let up = st.program.review_upload(&s, id, b.accepted, &b.reason)?;
+        Ok(Json(case_file_out(st, &up)))
     })
     .await
 }
@@ -357,7 +380,6 @@ pub(crate) async fn original(
         .blocking(move |st| Ok(st.program.open_original(&s, id)?))
         .await?;
     let path = st.store.original_path(&up).ok_or(ApiError::NotFound)?;
-    let len = up.length;
     let media_type = up
         .identified
         .as_ref()
@@ -373,9 +395,56 @@ pub(crate) async fn original(
                 "video/mp4"
             }
         });
-    let inline = q.get("inline").is_some_and(|v| v == "1") && media_type.is_some();
-    let range = if inline {
-        header_str(&h, "range")
+    let inline = q.get("inline").is_some_and(|v| v == "1");
+    serve_file(
+        &path,
+        up.length,
+        media_type.filter(|_| inline),
+        &up.declared.filename,
+        &h,
+    )
+}
+
+/// `GET /api/submissions/{id}/working-copy`: the derived MP4 a browser plays (audited as a
+/// view of the submission); `?download=1` as an attachment.
+pub(crate) async fn working_copy(
+    State(st): State<AppState>,
+    Caller(s): Caller,
+    ApiPath(id): ApiPath<u64>,
+    axum::extract::Query(q): axum::extract::Query<HashMap<String, String>>,
+    h: HeaderMap,
+) -> ApiResult<Response> {
+    let up = st
+        .blocking(move |st| Ok(st.program.open_working_copy(&s, id)?))
+        .await?;
+    let path = st.store.working_copy_path(&up).ok_or(ApiError::NotFound)?;
+    let len = up.working_copy.as_ref().map_or(0, |w| w.length);
+    let download = q.get("download").is_some_and(|v| v == "1");
+    let stem = up
+        .declared
+        .filename
+        .rsplit_once('.')
+        .map_or(up.declared.filename.as_str(), |(stem, _)| stem);
+    serve_file(
+        &path,
+        len,
+        (!download).then_some("video/mp4"),
+        &format!("{stem} (working copy).mp4"),
+        &h,
+    )
+}
+
+/// Serves a stored file: inline as `media_type` with byte ranges when given, else as an
+/// attachment of type `application/octet-stream` named `name` (sanitised).
+fn serve_file(
+    path: &std::path::Path,
+    len: u64,
+    media_type: Option<&'static str>,
+    name: &str,
+    h: &HeaderMap,
+) -> ApiResult<Response> {
+    let range = if media_type.is_some() {
+        header_str(h, "range")
             .map(|v| super::parse_range(v, len))
             .transpose()
             .map_err(|_| ApiError::BadRequest("Range: one range of bytes within the file".into()))?
@@ -384,7 +453,7 @@ pub(crate) async fn original(
         None
     };
     let (start, end) = range.as_ref().map_or((0, len), |r| (r.start, r.end));
-    let file = std::fs::File::open(&path)
+    let file = std::fs::File::open(path)
         .map_err(|e| ApiError::Internal(format!("{}: {e}", path.display())))?;
     let body = super::playback::stream_file(file, start..end);
     let mut r = body.into_response();
@@ -408,26 +477,23 @@ pub(crate) async fn original(
             format!("bytes {start}-{}/{len}", end - 1),
         );
     }
-    let name: String = up
-        .declared
-        .filename
-        .chars()
-        .filter(|c| c.is_ascii_alphanumeric() || " ._-".contains(*c))
-        .collect();
-    if inline {
-        set(
-            hm,
-            header::CONTENT_TYPE,
-            media_type.unwrap_or_default().into(),
-        );
-        set(hm, header::CONTENT_DISPOSITION, "inline".into());
-    } else {
-        set(hm, header::CONTENT_TYPE, "application/octet-stream".into());
-        set(
-            hm,
-            header::CONTENT_DISPOSITION,
-            format!("attachment; filename=\"{name}\""),
-        );
+    match media_type {
+        Some(t) => {
+            set(hm, header::CONTENT_TYPE, t.into());
+            set(hm, header::CONTENT_DISPOSITION, "inline".into());
+        }
+        None => {
+            let name: String = name
+                .chars()
+                .filter(|c| c.is_ascii_alphanumeric() || " ._-()".contains(*c))
+                .collect();
+            set(hm, header::CONTENT_TYPE, "application/octet-stream".into());
+            set(
+                hm,
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{name}\""),
+            );
+        }
     }
     Ok(r)
 }

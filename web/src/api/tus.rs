@@ -467,7 +467,7 @@ pub(crate) async fn patch(
             if row.received.is_none() {
                 st.uploads.keep(id, row.offset, hash);
             } else {
-                super::submissions::identify_later(&st, row.id);
+                crate::examine::examine_later(&st, row.id);
             }
             tus(
                 StatusCode::NO_CONTENT,

@@ -1,10 +1,11 @@
 // Cases: footage requests and evidence exports grouped by case number. `/cases` files a
 // request (cameras picked by name) and lists the cases; `/cases/<number>` shows one case's
-// requests (with exigent access for supervisors), plays approved footage, and exports it with
-// a progress bar and download links.
+// requests (with exigent access for supervisors), plays approved footage, exports it with
+// a progress bar and download links, and takes submitted footage (`case-submissions.js`).
 
 import { api, can } from '../api.js';
 import { h, field, pageTitle, cameraPicker, utc, form, table, refill, rangeFields, fromInputUtc, progress, status, say, editing } from '../dom.js';
+import { submissionsSection } from './case-submissions.js';
 
 const followsDenial = (r) => {
   const ids = r.earlier_denied || [];
@@ -135,76 +136,4 @@ function showCase(ctx, n, cams, reqs, exports) {
     if (submissions) await submissions.reload(background);
   }
   return { refresh };
-}
-
-/**
- * Submissions of a case: send a link to someone who has footage (the link is shown once, to
- * copy into an email or a message), and see what came in through each link — the statement,
- * and each file with its size and SHA-256.
- */
-function submissionsSection(n, requests) {
-  const note = status('links-status');
-  const shown = h('div', { id: 'new-link', role: 'status' });
-  const list = h('div', { id: 'submissions' });
-  const draw = (items) => {
-    list.replaceChildren(...(items.length ? items.map((x) => {
-      const l = x.link;
-      const state = l.revoked_us ? 'revoked' : l.expires_us < Date.now() * 1000 ? 'expired' : `open until ${utc(l.expires_us)} UTC`;
-      const st = x.statement;
-      return h('div', { class: 'card submission', dataset: { link: l.id } },
-        h('h3', {}, `Link ${l.id} to ${l.recipient} — ${state}`),
-        st ? h('dl', { class: 'facts' },
-          h('dt', {}, 'From'), h('dd', {}, [st.name, st.contact].filter(Boolean).join(', ') || 'not given'),
-          h('dt', {}, 'Camera'), h('dd', {}, st.camera_location),
-          h('dt', {}, 'Shows'), h('dd', {}, st.shows),
-          h('dt', {}, 'Recorded'), h('dd', {}, st.recorded_when),
-          h('dt', {}, 'Camera clock'), h('dd', {}, st.clock_offset_secs === null ? 'not known' : `${Math.abs(st.clock_offset_secs) / 60} min ${st.clock_offset_secs >= 0 ? 'fast' : 'slow'} (declared)`),
-          h('dt', {}, 'Attestation'), h('dd', {}, `version ${st.attestation_version}, ${utc(st.made_us)} UTC`)) : h('p', { class: 'muted' }, 'No statement yet.'),
-        table(`files-${l.id}`, ['File', 'Size', 'Received', 'What it is', 'SHA-256', ''], x.files,
-          (f) => [f.filename, `${f.length} bytes`, f.received_us ? `${utc(f.received_us)} UTC` : `${Math.floor((100 * f.offset) / f.length)} % so far`,
-            h('td', { class: 'what' }, f.what || (f.received_us ? 'being identified…' : '')), h('td', { class: 'hash' }, f.sha256 || ''),
-            h('td', {}, f.received_us ? [
-              f.browser_playable ? h('button', { type: 'button', onclick: (ev) => play(ev.target, f) }, `Play ${f.filename}`) : '', ' ',
-              h('a', { href: `/api/submissions/${f.id}/original`, download: f.filename }, `Download ${f.filename}`)] : '')], 'No file yet.'),
-        l.revoked_us ? '' : h('button', { type: 'button', onclick: async () => {
-          try { await api('DELETE', `/api/links/${l.id}`); say(note, `Link ${l.id} revoked.`); await reload(); }
-          catch (e) { say(note, `Link ${l.id}: ${e.message}`, true); }
-        } }, `Revoke link ${l.id}`));
-    }) : [h('p', { class: 'muted' }, 'No submission link yet.')]));
-  };
-  let shownJson = null;
-  // Redrawn when something changed (a file arrived, was identified), never under an open player.
-  const reload = async (background = false) => {
-    const items = await api('GET', `/api/cases/${encodeURIComponent(n)}/submissions`, undefined, { background });
-    const json = JSON.stringify(items);
-    if (json === shownJson || list.querySelector('.player-row')) return;
-    shownJson = json;
-    draw(items);
-  };
-  // A submitted file plays as it was received (only files identified by content as playable).
-  const play = (button, f) => {
-    const row = button.closest('tr');
-    const old = row.nextElementSibling;
-    if (old && old.classList.contains('player-row')) { old.remove(); return; }
-    const video = h('video', { class: 'player', controls: true, preload: 'auto', src: `/api/submissions/${f.id}/original?inline=1`, 'aria-label': `Submitted video ${f.filename}` });
-    row.after(h('tr', { class: 'player-row' }, h('td', { colspan: '6' }, video)));
-    video.focus();
-  };
-  const f = form({ id: 'link-form', class: 'inline' }, [
-    field('Recipient', h('input', { name: 'recipient', id: 'lk-recipient', required: true }), 'Who it is for, e.g. owner of the 12 Elm St doorbell'),
-    field('For request', h('select', { name: 'request_id', id: 'lk-request' }, h('option', { value: '' }, 'the case in general'),
-      requests.map((r) => h('option', { value: String(r.id) }, `#${r.id}`)))),
-  ], async (v, form_) => {
-    const l = await api('POST', `/api/cases/${encodeURIComponent(n)}/links`, { recipient: v.recipient, request_id: v.request_id ? Number(v.request_id) : null });
-    form_.reset();
-    const url = `${location.origin}${l.url}`;
-    shown.replaceChildren(h('p', {}, `Link ${l.id} for ${l.recipient}, open until ${utc(l.expires_us)} UTC. Send it to them now; it is not shown again:`),
-      h('code', { id: 'new-link-url', class: 'secret' }, url));
-    await reload();
-  }, 'Create submission link');
-  reload().catch((e) => say(note, e.message, true));
-  const el = h('section', { 'aria-labelledby': 'sub-title' }, h('h2', { id: 'sub-title' }, 'Submitted footage'),
-    h('p', { class: 'muted' }, 'People with footage send it through a link: no account needed. Each file is kept exactly as received, with its SHA-256.'),
-    note, f, shown, list);
-  return { el, reload };
 }

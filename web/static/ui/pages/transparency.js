@@ -7,7 +7,8 @@ const LABELS = [
   ['requests_filed', 'Footage requests filed'], ['requests_approved', 'Approved by partners'], ['requests_denied', 'Denied by partners'],
   ['requests_pending', 'Awaiting an answer'], ['exigent_accesses', 'Exigent accesses (emergency, justified in writing)'], ['exports', 'Evidence exports'],
   ['video_accesses', 'Video accesses (live and recorded)'], ['submission_links', 'Links sent to people with footage'],
-  ['submissions_received', 'Files received from the public'], ['partners_active', 'Active partners'], ['cameras_registry', 'Cameras registered (no video shared)'],
+  ['submissions_received', 'Files received from the public'], ['submissions_accepted', 'Submitted files accepted as evidence'], ['submissions_rejected', 'Submitted files rejected'],
+  ['partners_active', 'Active partners'], ['cameras_registry', 'Cameras registered (no video shared)'],
   ['cameras_on_request', 'Cameras shared on request'], ['cameras_live', 'Cameras shared live'],
 ];
 

@@ -1,0 +1,289 @@
+//! What happens to a submitted file after it arrived, through the real router, RocksDB and
+//! FFmpeg: a file a browser cannot play gets a derived working copy (its own hash, the
+//! original untouched), investigators accept or reject each file with a reason, and retention
+//! deletes rejected and unreviewed files after their periods while accepted ones stay.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::time::Duration;
+
+use axum::http::{Method, StatusCode};
+use common::tus::*;
+use common::*;
+use serde_json::{Value, json};
+use sha2::Digest;
+
+/// The case's files as the case page sees them.
+async fn case_files(w: &World, s: &Session, case: &str) -> Vec<Value> {
+    let (st, v) = w
+        .call(
+            Method::GET,
+            &format!("/api/cases/{case}/submissions"),
+            s,
+            None,
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    v.as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|l| l["files"].as_array().unwrap().clone())
+        .collect()
+}
+
+async fn file(w: &World, s: &Session, case: &str, id: u64) -> Value {
+    case_files(w, s, case)
+        .await
+        .into_iter()
+        .find(|f| f["id"] == id)
+        .unwrap()
+}
+
+fn audits(w: &World, action: &str) -> Vec<vms_storage::AuditEvent> {
+    w.store
+        .audit_search(&vms_storage::AuditFilter {
+            limit: 1000,
+            ..Default::default()
+        })
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.event.action == action)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unplayable_files_get_a_derived_working_copy() {
+    let w = world();
+    let inv = w.login("investigator").await;
+    let case = "2026-0101";
+    let (_, token) = new_link(&w, &inv, case).await;
+    let dir = tempfile::tempdir().unwrap();
+    // H.265 in Matroska, as a phone or NVR exports it: no browser plays it as it is.
+    let mkv = ffmpeg_clip(
+        dir.path(),
+        "porch.mkv",
+        &["-c:v", "libx265", "-x265-params", "log-level=error"],
+    );
+    let id = upload_file(&w.app, &token, "porch.mkv", &mkv).await;
+    let junk = upload_file(&w.app, &token, "export.dav", b"not a video at all").await;
+
+    let mut f = Value::Null;
+    for _ in 0..300 {
+        f = file(&w, &inv, case, id).await;
+        if !f["working_copy"].is_null() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let wc = &f["working_copy"];
+    assert!(!wc.is_null(), "a working copy within 30 s: {f}");
+    assert_eq!(f["browser_playable"], false, "{f}");
+    assert!(f["what"].as_str().unwrap().starts_with("hevc video"), "{f}");
+    assert!(wc["tool"].as_str().unwrap().contains("libx264"), "{wc}");
+
+    // The copy is served for the browser with byte ranges, and its bytes are what its hash
+    // says; the original is served exactly as received.
+    let (st, h, body) = get_raw(
+        &w.app,
+        &format!("/api/submissions/{id}/working-copy"),
+        &inv,
+        &[],
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK);
+    assert_eq!(hdr(&h, "content-type"), "video/mp4");
+    assert_eq!(
+        wc["sha256"].as_str().unwrap(),
+        hex::encode(sha2::Sha256::digest(&body))
+    );
+    assert_eq!(wc["length"], body.len());
+    let copy = dir.path().join("copy.mp4");
+    std::fs::write(&copy, &body).unwrap();
+    let p = vms_testkit::ffprobe::ffprobe(&copy);
+    assert_eq!((p.codec.as_str(), p.width), ("h264", 160));
+    assert!(p.frames >= 9, "{p:?}");
+    let (st, h, _) = get_raw(
+        &w.app,
+        &format!("/api/submissions/{id}/working-copy"),
+        &inv,
+        &[("range", "bytes=0-9")],
+    )
+    .await;
+    assert_eq!(st, StatusCode::PARTIAL_CONTENT);
+    assert!(hdr(&h, "content-range").starts_with("bytes 0-9/"), "{h:?}");
+    let (st, _, original) = get_raw(
+        &w.app,
+        &format!("/api/submissions/{id}/original"),
+        &inv,
+        &[],
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK);
+    assert_eq!(original, mkv, "the original is untouched");
+    assert_eq!(
+        f["sha256"].as_str().unwrap(),
+        hex::encode(sha2::Sha256::digest(&mkv))
+    );
+    let ev = audits(&w, "submission.working-copy");
+    assert_eq!(ev.len(), 1);
+    assert!(
+        ev[0].event.detail.contains(wc["sha256"].as_str().unwrap())
+            && ev[0].event.detail.contains(f["sha256"].as_str().unwrap()),
+        "the copy's record names both hashes: {}",
+        ev[0].event.detail
+    );
+
+    // What FFmpeg cannot read gets no copy and is flagged; asking for one is 404.
+    let j = file(&w, &inv, case, junk).await;
+    assert!(
+        j["what"].as_str().unwrap().starts_with("not playable here"),
+        "{j}"
+    );
+    assert!(j["working_copy"].is_null());
+    let (st, _, _) = get_raw(
+        &w.app,
+        &format!("/api/submissions/{junk}/working-copy"),
+        &inv,
+        &[],
+    )
+    .await;
+    assert_eq!(st, StatusCode::NOT_FOUND);
+    // Nor does a partner or a viewer reach submissions.
+    for who in ["partner1", "viewer"] {
+        let s = w.login(who).await;
+        let (st, _, _) = get_raw(
+            &w.app,
+            &format!("/api/submissions/{id}/working-copy"),
+            &s,
+            &[],
+        )
+        .await;
+        assert_eq!(st, StatusCode::FORBIDDEN, "{who}");
+    }
+}
+
+#[tokio::test]
+async fn investigators_review_and_retention_follows_the_decision() {
+    let w = world();
+    let inv = w.login("investigator").await;
+    let case = "2026-0102";
+    let (_, token) = new_link(&w, &inv, case).await;
+    let accepted = upload_file(&w.app, &token, "a.mp4", b"first file").await;
+    let rejected = upload_file(&w.app, &token, "b.mp4", b"second file").await;
+    let unreviewed = upload_file(&w.app, &token, "c.mp4", b"third file").await;
+    let review = |s: Session, id: u64, body: Value| {
+        let w = &w;
+        async move {
+            w.call(
+                Method::POST,
+                &format!("/api/submissions/{id}/review"),
+                &s,
+                Some(body),
+            )
+            .await
+        }
+    };
+
+    // A rejection needs a reason; a partner cannot review.
+    let (st, v) = review(inv.clone(), rejected, json!({"accepted": false})).await;
+    assert_eq!(st, StatusCode::BAD_REQUEST, "{v}");
+    assert!(v["error"].as_str().unwrap().contains("reason"), "{v}");
+    let p = w.login("partner1").await;
+    let (st, _) = w
+        .call(
+            Method::POST,
+            &format!("/api/submissions/{accepted}/review"),
+            &p,
+            Some(json!({"accepted": true})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::FORBIDDEN);
+    let (st, v) = review(inv.clone(), accepted, json!({"accepted": true})).await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    assert_eq!(v["review"]["accepted"], true);
+    assert_eq!(v["review"]["by"], "investigator");
+    let (st, v) = review(
+        inv.clone(),
+        rejected,
+        json!({"accepted": false, "reason": "shows a different street"}),
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    let ev = w.last_audit();
+    assert_eq!(ev.event.action, "submission.review");
+    assert_eq!(ev.event.case_number.as_deref(), Some(case));
+    assert!(
+        ev.event
+            .detail
+            .contains("rejected: shows a different street"),
+        "{}",
+        ev.event.detail
+    );
+    // The public report counts decisions, nothing else about them.
+    let (st, report, _) = send(
+        &w.app,
+        request(Method::GET, "/api/transparency?month=2026-09", None, None),
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK);
+    assert_eq!(
+        (
+            &report["submissions_received"],
+            &report["submissions_accepted"],
+            &report["submissions_rejected"]
+        ),
+        (&json!(3), &json!(1), &json!(1))
+    );
+
+    // Day 31: the rejected file goes (audited, with its hash); the others stay.
+    let path = |id: u64| {
+        let up = w.store.upload(id).unwrap().unwrap();
+        w.store.root().join(up.received.unwrap().file)
+    };
+    assert!(path(rejected).exists());
+    w.clock.advance_secs(31 * 86_400);
+    assert_eq!(w.state.program.sweep_submissions().unwrap(), 1);
+    assert!(!path(rejected).exists(), "the rejected original is deleted");
+    assert!(path(accepted).exists() && path(unreviewed).exists());
+    let ev = w.last_audit();
+    assert_eq!(
+        (ev.event.action.as_str(), ev.event.actor.as_str()),
+        ("submission.deleted", "retention")
+    );
+    let sha = hex::encode(sha2::Sha256::digest(b"second file"));
+    assert!(ev.event.detail.contains(&sha), "{}", ev.event.detail);
+    let inv = w.login("investigator").await;
+    let f = file(&w, &inv, case, rejected).await;
+    assert!(!f["deleted"].is_null(), "the record stays: {f}");
+    assert_eq!(f["sha256"], sha.as_str());
+    let (st, _, _) = get_raw(
+        &w.app,
+        &format!("/api/submissions/{rejected}/original"),
+        &inv,
+        &[],
+    )
+    .await;
+    assert_eq!(st, StatusCode::NOT_FOUND);
+    let (st, _) = review(inv.clone(), rejected, json!({"accepted": true})).await;
+    assert_eq!(st, StatusCode::CONFLICT, "nothing left to accept");
+    // Sweeping again changes nothing.
+    assert_eq!(w.state.program.sweep_submissions().unwrap(), 0);
+
+    // Day 91: nobody reviewed the third file; the accepted one stays with its case.
+    w.clock.advance_secs(60 * 86_400);
+    assert_eq!(w.state.program.sweep_submissions().unwrap(), 1);
+    assert!(!path(unreviewed).exists());
+    assert!(path(accepted).exists(), "accepted files follow their case");
+    assert!(
+        w.last_audit()
+            .event
+            .detail
+            .contains("not reviewed within 90 days"),
+        "{}",
+        w.last_audit().event.detail
+    );
+    w.clock.advance_secs(3650 * 86_400);
+    assert_eq!(w.state.program.sweep_submissions().unwrap(), 0);
+    assert!(path(accepted).exists());
+}
