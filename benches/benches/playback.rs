@@ -124,6 +124,7 @@ fn export(c: &mut Criterion) {
                 exporter: "bench".into(),
                 approver: None,
                 tool_name: "vms".into(),
+                submissions: Vec::new(),
                 tool_version: "bench".into(),
             };
             let s = write_package(&store, &spec, &key, &pkg, &Progress::default()).expect("export");

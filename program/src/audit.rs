@@ -78,6 +78,8 @@ audit_actions! {
     SubmissionReview = "submission.review",
     /// A working copy was derived from a submitted file (or could not be).
     SubmissionWorkingCopy = "submission.working-copy",
+    /// A submitted file was put into an evidence export.
+    SubmissionExport = "submission.export",
     /// Retention deleted a rejected or unreviewed submitted file.
     SubmissionDeleted = "submission.deleted",
     RequestFile = "request.file",

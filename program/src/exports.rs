@@ -2,16 +2,19 @@
 //! basis — the request that grants the footage (approved or exigent) or the camera's live
 //! sharing. Writing the package is storage's (`vms_storage::export`); running it is the caller's.
 
-use vms_storage::export::ExportItemSpec;
+use vms_storage::NewAuditEvent;
+use vms_storage::export::{ExportItemSpec, SubmissionSpec};
 use vms_storage::{CameraInfo, RequestRow, RequestStatus, SharingMode};
 
-use crate::audit::AuditAction;
+use crate::audit::{AuditAction, Outcome, event};
 use crate::footage::FootageRange;
-use crate::policy::{Action, Subject};
+use crate::policy::{Action, Resource, Subject, authorize};
 use crate::{Program, ProgramError, Result};
 
 /// Most cameras in one export.
 pub const MAX_CAMERAS: usize = 16;
+/// Most submitted files in one export.
+pub const MAX_SUBMISSIONS: usize = 64;
 
 /// An export as an investigator asks for it.
 #[derive(Clone, Copy, Debug)]
@@ -23,6 +26,8 @@ pub struct ExportAsk<'a> {
     pub reason: &'a str,
     /// The request the export cites as its legal basis, if any.
     pub request_id: Option<u64>,
+    /// Submitted files of the case to include (each accepted into it).
+    pub submissions: &'a [u64],
 }
 
 /// An export every camera of which passed the footage gate (each access audited).
@@ -35,24 +40,30 @@ pub struct AuthorizedExport {
     pub legal_basis: String,
     /// Who approved the first camera's request, if a request covers it.
     pub approver: Option<String>,
+    pub submissions: Vec<SubmissionSpec>,
 }
 
 impl Program {
-    /// Checks an export: 1 to 16 cameras, a case number, each camera's footage allowed over
-    /// the range (audited as `video.export`); a cited request must grant every camera over
-    /// the whole range (issue 22 C4).
+    /// Checks an export: up to 16 cameras and 64 submitted files (at least one of either), a
+    /// case number, each camera's footage allowed over the range (audited as `video.export`);
+    /// a cited request must grant every camera over the whole range (issue 22 C4); each
+    /// submitted file accepted into this case (audited as `submission.export`).
     pub fn authorize_export(&self, s: &Subject, a: ExportAsk<'_>) -> Result<AuthorizedExport> {
         let mut cameras = a.cameras.to_vec();
         cameras.sort_unstable();
         cameras.dedup();
-        if cameras.is_empty() || cameras.len() > MAX_CAMERAS {
+        if cameras.len() > MAX_CAMERAS || (cameras.is_empty() && a.submissions.is_empty()) {
             return Err(ProgramError::Invalid(format!(
-                "name between 1 and {MAX_CAMERAS} cameras"
+                "name between 1 and {MAX_CAMERAS} cameras, or submitted files"
             )));
         }
         if a.case_number.trim().is_empty() {
             return Err(ProgramError::Invalid("case_number is required".into()));
         }
+        if a.end_us < a.start_us {
+            return Err(ProgramError::Invalid("end_us is before start_us".into()));
+        }
+        let submissions = self.submissions_for_export(s, a.case_number.trim(), a.submissions)?;
         let range = FootageRange {
             start_us: a.start_us,
             end_us: a.end_us,
@@ -102,12 +113,87 @@ impl Program {
                 within_range: c.sharing == SharingMode::OnRequest,
             });
         }
+        if !submissions.is_empty() {
+            basis.push(format!(
+                "{} submitted file(s) accepted into case {}",
+                submissions.len(),
+                a.case_number.trim()
+            ));
+        }
         Ok(AuthorizedExport {
             cameras,
             items,
             legal_basis: basis.join("; "),
             approver,
+            submissions,
         })
+    }
+
+    /// The submitted files `ids` for an export of `case_number`: each received, not deleted,
+    /// of this case and accepted into it. Each is audited as exported.
+    fn submissions_for_export(
+        &self,
+        s: &Subject,
+        case_number: &str,
+        ids: &[u64],
+    ) -> Result<Vec<SubmissionSpec>> {
+        let mut ids = ids.to_vec();
+        ids.sort_unstable();
+        ids.dedup();
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        if ids.len() > MAX_SUBMISSIONS {
+            return Err(ProgramError::Invalid(format!(
+                "at most {MAX_SUBMISSIONS} submitted files in one export"
+            )));
+        }
+        let d = authorize(s, Action::FileRequest, &Resource::Route);
+        if !d.allow {
+            return Err(ProgramError::Forbidden { rule: d.rule });
+        }
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            let up = self
+                .store
+                .upload(id)?
+                .filter(|u| u.case_number.trim() == case_number && u.received.is_some())
+                .ok_or_else(|| {
+                    ProgramError::Invalid(format!("submitted file {id}: not in case {case_number}"))
+                })?;
+            if up.deleted.is_some() {
+                return Err(ProgramError::Invalid(format!(
+                    "submitted file {id} was deleted by retention"
+                )));
+            }
+            if !up.review.as_ref().is_some_and(|r| r.accepted) {
+                return Err(ProgramError::Invalid(format!(
+                    "submitted file {id} is not accepted into the case; review it first"
+                )));
+            }
+            let link = self
+                .store
+                .link(up.link)?
+                .ok_or_else(|| ProgramError::Internal(format!("link {} missing", up.link)))?;
+            out.push(SubmissionSpec { upload: up, link });
+        }
+        for sub in &out {
+            self.audit(NewAuditEvent {
+                case_number: Some(case_number.to_owned()),
+                request: sub.link.request_id,
+                detail: format!(
+                    "upload {} (sha256 {}) into an export",
+                    sub.upload.id,
+                    sub.upload
+                        .received
+                        .as_ref()
+                        .map(|r| hex::encode(r.sha256))
+                        .unwrap_or_default()
+                ),
+                ..event(&s.username, AuditAction::SubmissionExport, Outcome::Allow)
+            })?;
+        }
+        Ok(out)
     }
 }
 

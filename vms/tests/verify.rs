@@ -75,6 +75,7 @@ async fn package_of(
             exporter: "k.lee".into(),
             approver: None,
             tool_name: "vms".into(),
+            submissions: Vec::new(),
             tool_version: "test".into(),
         },
         key,
@@ -185,9 +186,39 @@ async fn golden_package_files() {
         files,
         [
             "camera-1.mp4 85f986b378a8e9e686644e66d0ee45ac6c06a043999e4c6fae9c0926128154c7",
-            "manifest.json 89eb8f31fced32ee0643d32c413b5fe9b99cedcf9a1f8c0612cd669482d6f0b2",
-            "signature.json a3bcd2a9a4630bc72dec1cc91a3460ed232b0d9d384005399ee601e13372e789",
+            "manifest.json 1fc85f0892feee92fe9b629a4b59575a1a6460ea618d0c32ff193b44f604851d",
+            "signature.json 5104795cbe3658bff7b9b9c6c93ea9e5b1cf24d56bbb3da91cf2258640ee4f3e",
         ],
         "export package bytes changed: if on purpose, version the manifest format"
     );
+}
+
+/// Packages written before submitted files (format 1) still verify: the same package with its
+/// manifest stated as format 1 and signed again passes `vms verify`; an unknown format fails.
+#[tokio::test]
+async fn format_1_packages_still_verify() {
+    use ed25519_dalek::Signer as _;
+    let dir = tempfile::tempdir().unwrap();
+    let key = ed25519_dalek::SigningKey::from_bytes(&[5; 32]);
+    let pkg = package(dir.path(), &key).await;
+    let resign = |format: &str| {
+        let mut m: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(pkg.join("manifest.json")).unwrap()).unwrap();
+        m["format"] = format.into();
+        let body = serde_json::to_vec_pretty(&m).unwrap();
+        std::fs::write(pkg.join("manifest.json"), &body).unwrap();
+        let sig = serde_json::json!({
+            "algorithm": "Ed25519",
+            "public_key": hex::encode(key.verifying_key().as_bytes()),
+            "signature": hex::encode(key.sign(&body).to_bytes()),
+        });
+        std::fs::write(pkg.join("signature.json"), sig.to_string()).unwrap();
+    };
+    resign("vms-evidence-export/1");
+    let (code, out) = verify(&pkg, None);
+    assert_eq!(code, 0, "{out}");
+    resign("vms-evidence-export/99");
+    let (code, out) = verify(&pkg, None);
+    assert_eq!(code, 3, "{out}");
+    assert!(out.contains("unknown manifest format"), "{out}");
 }

@@ -726,6 +726,40 @@ async fn every_role_runs_the_program_from_the_web_app() {
         poll(&c, Duration::from_secs(10), "the rejection",
             "return [...document.querySelectorAll('#submissions td.review')].some((t) => t.textContent.includes(': shows another street'));").await?;
         pages.check(&c, "case-submissions-reviewed").await?;
+        // The accepted file goes into an evidence package, which `vms verify` checks offline.
+        type_into(&c, "#sx-reason", "bundle for the prosecutor").await?;
+        click(&c, "#sub-export-form button[type=submit]").await?;
+        let files = poll(&c, Duration::from_secs(60), "the export of the accepted file",
+            "const row = [...document.querySelectorAll('#exports tbody tr')].find((r) => r.textContent.includes('submitted files only')); \
+             if (!row) return null; const p = row.querySelector('progress'); const a = [...row.querySelectorAll('a[download]')].map((e) => e.textContent); \
+             return p && p.value === 100 && a.length ? a : null;").await?;
+        let files: Vec<&str> = files
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(Value::as_str)
+            .collect();
+        assert!(
+            files
+                .iter()
+                .any(|f| f.starts_with("submission-") && f.ends_with(".mp4"))
+                && !files.iter().any(|f| f.contains("working-copy")),
+            "the accepted MP4 only, as received: {files:?}"
+        );
+        let exports = dir.path().join("data/exports");
+        let mut packages: Vec<_> = std::fs::read_dir(&exports)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        packages.sort();
+        let out = Command::new(VMS)
+            .arg("verify")
+            .arg(packages.last().unwrap())
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{text}");
+        assert!(text.contains("submitted master"), "{text}");
         sign_out(&c).await?;
 
         // ---- supervisor searches the audit log for the case ----

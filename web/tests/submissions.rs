@@ -287,3 +287,170 @@ async fn investigators_review_and_retention_follows_the_decision() {
     assert_eq!(w.state.program.sweep_submissions().unwrap(), 0);
     assert!(path(accepted).exists());
 }
+
+async fn wait_export(w: &World, s: &Session, id: u64) -> Value {
+    for _ in 0..600 {
+        let (st, v) = w
+            .call(Method::GET, &format!("/api/exports/{id}"), s, None)
+            .await;
+        assert_eq!(st, StatusCode::OK, "{v}");
+        if v["status"] != "running" {
+            return v;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("export {id} did not finish");
+}
+
+/// Accepted files go into an evidence package — the master bit-exact, the working copy
+/// labelled derived, the intake record, the declared clock offset and the submissions' audit
+/// trail in the manifest — which verifies offline; one flipped byte is named.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn accepted_files_are_exported_and_verify_offline() {
+    let w = world();
+    let inv = w.login("investigator").await;
+    let case = "2026-0103";
+    let (link, token) = new_link(&w, &inv, case).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mkv = ffmpeg_clip(
+        dir.path(),
+        "porch.mkv",
+        &["-c:v", "libx265", "-x265-params", "log-level=error"],
+    );
+    let a = upload_file(&w.app, &token, "porch.mkv", &mkv).await;
+    let b = upload_file(&w.app, &token, "note.txt", b"a plain note").await;
+    let c = upload_file(&w.app, &token, "other.mp4", b"not reviewed").await;
+    for _ in 0..300 {
+        if !file(&w, &inv, case, a).await["working_copy"].is_null() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    for id in [a, b] {
+        let (st, v) = w
+            .call(
+                Method::POST,
+                &format!("/api/submissions/{id}/review"),
+                &inv,
+                Some(json!({"accepted": true, "reason": "shows the suspect's car"})),
+            )
+            .await;
+        assert_eq!(st, StatusCode::OK, "{v}");
+    }
+    let export = |ids: Vec<u64>, case: &'static str| {
+        let w = &w;
+        let inv = inv.clone();
+        async move {
+            w.call(
+                Method::POST,
+                "/api/exports",
+                &inv,
+                Some(
+                    json!({"cameras": [], "submissions": ids, "start_us": T0, "end_us": T0,
+                    "case_number": case, "reason": "court bundle"}),
+                ),
+            )
+            .await
+        }
+    };
+    // Only accepted files of this case.
+    let (st, v) = export(vec![a, c], case).await;
+    assert_eq!(st, StatusCode::BAD_REQUEST, "{v}");
+    assert!(v["error"].as_str().unwrap().contains("not accepted"), "{v}");
+    let (st, v) = export(vec![a], "2026-9999").await;
+    assert_eq!(st, StatusCode::BAD_REQUEST, "{v}");
+    let (st, v) = export(vec![], case).await;
+    assert_eq!(st, StatusCode::BAD_REQUEST, "nothing to export: {v}");
+
+    let (st, v) = export(vec![a, b], case).await;
+    assert_eq!(st, StatusCode::ACCEPTED, "{v}");
+    let id = v["id"].as_u64().unwrap();
+    let done = wait_export(&w, &inv, id).await;
+    assert_eq!(done["status"], "done", "{done}");
+    let pkg = w.store.root().join(format!("exports/{id:08}"));
+    let files = done["files"].as_array().unwrap();
+    for name in [
+        format!("submission-{a}.mkv"),
+        format!("submission-{a}-working-copy.mp4"),
+        format!("submission-{b}"),
+        "manifest.json".into(),
+    ] {
+        assert!(
+            files.iter().any(|f| f == name.as_str()),
+            "{name} in {files:?}"
+        );
+    }
+    assert_eq!(
+        std::fs::read(pkg.join(format!("submission-{a}.mkv"))).unwrap(),
+        mkv,
+        "the master is bit-exact"
+    );
+    let report = vms_storage::export::verify_package(&pkg, None);
+    assert!(report.ok(), "{:#?}", report.lines);
+    assert!(
+        report
+            .lines
+            .iter()
+            .any(|l| l.contains("DERIVED working copy")),
+        "{:#?}",
+        report.lines
+    );
+
+    let m: Value =
+        serde_json::from_slice(&std::fs::read(pkg.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(m["format"], "vms-evidence-export/2");
+    let s = m["submissions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["upload_id"] == a)
+        .unwrap();
+    assert_eq!(s["link_id"], link);
+    assert_eq!(s["declared_clock_offset_secs"], 420);
+    assert_eq!(s["statement"]["attestation_version"], "2026-1");
+    assert_eq!(s["review"]["accepted"], true);
+    let sha = hex::encode(sha2::Sha256::digest(&mkv));
+    assert_eq!(
+        (s["intake_sha256"].as_str(), s["master"]["sha256"].as_str()),
+        (Some(sha.as_str()), Some(sha.as_str()))
+    );
+    assert_eq!(s["working_copy"]["derived_from_sha256"], sha.as_str());
+    let custody: Vec<&str> = m["chain_of_custody"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["action"].as_str())
+        .collect();
+    for want in [
+        "submission.link.create",
+        "submission.statement",
+        "submission.received",
+        "submission.working-copy",
+        "submission.review",
+        "submission.export",
+    ] {
+        assert!(custody.contains(&want), "{want} in {custody:?}");
+    }
+
+    // One byte of the submitted master flipped: verification names that file.
+    let master = pkg.join(format!("submission-{a}.mkv"));
+    let mut bytes = std::fs::read(&master).unwrap();
+    bytes[100] ^= 1;
+    std::fs::write(&master, bytes).unwrap();
+    let report = vms_storage::export::verify_package(&pkg, None);
+    assert!(!report.ok());
+    let fails: Vec<&String> = report
+        .lines
+        .iter()
+        .filter(|l| l.starts_with("FAIL"))
+        .collect();
+    assert_eq!(
+        fails.len(),
+        1,
+        "only the master fails (its copy still names the recorded hash): {fails:#?}"
+    );
+    assert!(
+        fails[0].contains(&format!("submission-{a}.mkv")),
+        "{fails:#?}"
+    );
+}

@@ -27,16 +27,20 @@ use ed25519_dalek::{Signer, SigningKey};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+mod submitted;
 mod verify;
 
+pub use submitted::{DerivedFile, SubmissionSpec, SubmittedFile, SubmittedItem};
 pub use verify::{VerifyReport, parse_public_key, verify_package};
 
 use crate::index::CameraId;
 use crate::vmp4::{Reader, VirtualMp4};
 use crate::{AuditFilter, Error, Result, Store};
 
-/// The manifest format; bump on any incompatible change.
-pub const MANIFEST_FORMAT: &str = "vms-evidence-export/1";
+/// The manifest format; bump on any incompatible change. (2: submitted files.)
+pub const MANIFEST_FORMAT: &str = "vms-evidence-export/2";
+/// Earlier formats `vms verify` still reads.
+pub const MANIFEST_FORMATS_READ: [&str; 2] = ["vms-evidence-export/1", MANIFEST_FORMAT];
 
 /// One camera to export.
 #[derive(Clone, Debug)]
@@ -68,6 +72,8 @@ pub struct ExportSpec {
     pub approver: Option<String>,
     pub tool_name: String,
     pub tool_version: String,
+    /// Submitted files accepted into the case.
+    pub submissions: Vec<SubmissionSpec>,
 }
 
 /// Progress of a running export, readable while it runs.
@@ -94,6 +100,9 @@ pub struct Manifest {
     pub agency_public_key: String,
     pub masks_applied: bool,
     pub items: Vec<Item>,
+    /// Files people submitted for the case (format 2).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub submissions: Vec<SubmittedItem>,
     pub chain_of_custody: Vec<CustodyEvent>,
 }
 
@@ -179,6 +188,9 @@ pub struct CustodyEvent {
     pub case_number: Option<String>,
     pub reason: Option<String>,
     pub request: Option<u64>,
+    /// What the event says, for the submitted files' events (which upload, which hash).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -215,7 +227,7 @@ pub fn write_package(
     dir: &Path,
     progress: &Progress,
 ) -> Result<PackageSummary> {
-    if spec.items.is_empty() {
+    if spec.items.is_empty() && spec.submissions.is_empty() {
         return Err(Error::Invalid("nothing to export".into()));
     }
     let mut mp4s = Vec::with_capacity(spec.items.len());
@@ -237,9 +249,10 @@ pub fn write_package(
     for (item, v) in spec.items.iter().zip(&mp4s) {
         sources.push(verify_sources(store, item.camera, v)?);
     }
-    progress
-        .bytes_total
-        .store(mp4s.iter().map(|v| v.len()).sum::<u64>(), Ordering::Relaxed);
+    progress.bytes_total.store(
+        mp4s.iter().map(|v| v.len()).sum::<u64>() + submitted::bytes(&spec.submissions),
+        Ordering::Relaxed,
+    );
 
     if let Some(parent) = dir.parent() {
         std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
@@ -284,6 +297,13 @@ pub fn write_package(
         });
     }
 
+    let mut submissions = Vec::with_capacity(spec.submissions.len());
+    for sub in &spec.submissions {
+        let item = submitted::write(store, sub, dir, progress)?;
+        bytes += item.master.size + item.working_copy.as_ref().map_or(0, |w| w.size);
+        submissions.push(item);
+    }
+
     let manifest = Manifest {
         format: MANIFEST_FORMAT.into(),
         export_id: spec.id,
@@ -302,6 +322,7 @@ pub fn write_package(
         masks_applied: false,
         chain_of_custody: custody(store, spec)?,
         items,
+        submissions,
     };
     let body = serde_json::to_vec_pretty(&manifest)
         .map_err(|e| Error::Invalid(format!("manifest: {e}")))?;
@@ -457,6 +478,34 @@ fn custody(store: &Store, spec: &ExportSpec) -> Result<Vec<CustodyEvent>> {
                     case_number,
                     reason,
                     request: e.request,
+                    detail: None,
+                });
+            }
+        }
+    }
+    // The submitted files' own trail: links, statements, receipt, copies, reviews, views.
+    if !spec.submissions.is_empty() {
+        let events = store.audit_search(&AuditFilter {
+            case_number: Some(spec.case_number.clone()),
+            limit: 100_000,
+            ..Default::default()
+        })?;
+        for ev in events {
+            let e = &ev.event;
+            if e.action.starts_with("submission.") {
+                out.push(CustodyEvent {
+                    seq: ev.seq,
+                    hash: hex::encode(ev.hash),
+                    at_us: ev.at_us,
+                    actor: e.actor.clone(),
+                    action: e.action.clone(),
+                    outcome: e.outcome.clone(),
+                    camera: e.camera,
+                    range: e.range,
+                    case_number: e.case_number.clone(),
+                    reason: e.reason.clone(),
+                    request: e.request,
+                    detail: Some(e.detail.clone()).filter(|d| !d.is_empty()),
                 });
             }
         }

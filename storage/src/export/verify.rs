@@ -8,7 +8,7 @@ use std::path::Path;
 use ed25519_dalek::{Signature, VerifyingKey};
 use sha2::{Digest, Sha256};
 
-use super::{Item, MANIFEST_FORMAT, Manifest, SignatureFile};
+use super::{Item, MANIFEST_FORMATS_READ, Manifest, SignatureFile};
 use crate::mp4read::{parse_moov, top_level_boxes};
 
 /// The outcome of [`verify_package`]: one line per check, and whether all passed.
@@ -22,10 +22,10 @@ impl VerifyReport {
     pub fn ok(&self) -> bool {
         self.failures == 0 && !self.lines.is_empty()
     }
-    fn pass(&mut self, s: String) {
+    pub(super) fn pass(&mut self, s: String) {
         self.lines.push(format!("ok    {s}"));
     }
-    fn fail(&mut self, s: String) {
+    pub(super) fn fail(&mut self, s: String) {
         self.failures += 1;
         self.lines.push(format!("FAIL  {s}"));
     }
@@ -56,18 +56,22 @@ pub fn verify_package(dir: &Path, trusted_key: Option<&[u8; 32]>) -> VerifyRepor
             return r;
         }
     };
-    if manifest.format != MANIFEST_FORMAT {
+    if !MANIFEST_FORMATS_READ.contains(&manifest.format.as_str()) {
         r.fail(format!("unknown manifest format {:?}", manifest.format));
     }
     r.pass(format!(
-        "export {} · case {} · exported by {} · {} item(s)",
+        "export {} · case {} · exported by {} · {} camera item(s), {} submitted file(s)",
         manifest.export_id,
         manifest.case_number,
         manifest.exporter,
-        manifest.items.len()
+        manifest.items.len(),
+        manifest.submissions.len()
     ));
     for item in &manifest.items {
         check_item(dir, item, &mut r);
+    }
+    for item in &manifest.submissions {
+        super::submitted::check(dir, item, &mut r);
     }
     r
 }

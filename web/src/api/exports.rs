@@ -48,6 +48,9 @@ pub(crate) struct NewExport {
     reason: String,
     #[serde(default)]
     request_id: Option<u64>,
+    /// Submitted files accepted into the case, to include.
+    #[serde(default)]
+    submissions: Vec<u64>,
 }
 
 #[derive(Serialize)]
@@ -159,6 +162,7 @@ pub(crate) async fn create(
                     case_number: &b.case_number,
                     reason: &b.reason,
                     request_id: b.request_id,
+                    submissions: &b.submissions,
                 },
             )?;
             let key = st.export_key()?;
@@ -189,6 +193,7 @@ pub(crate) async fn create(
                 approver: ok.approver,
                 tool_name: "vms".into(),
                 tool_version: env!("CARGO_PKG_VERSION").into(),
+                submissions: ok.submissions,
             };
             let progress = Arc::new(Progress::default());
             if let Ok(mut m) = st.exports.running.lock() {
@@ -248,12 +253,18 @@ fn start_job(
                     (action, Outcome::Fail, e.to_string())
                 }
             };
-            for camera in &row.cameras {
+            // One event per camera; one for the case when only submitted files were exported.
+            let cameras: Vec<Option<u32>> = if row.cameras.is_empty() {
+                vec![None]
+            } else {
+                row.cameras.iter().copied().map(Some).collect()
+            };
+            for camera in cameras {
                 let r = st.store.audit(NewAuditEvent {
                     actor: s.username.clone(),
                     action: action.into(),
                     outcome: outcome.into(),
-                    camera: Some(*camera),
+                    camera,
                     range: Some((row.start_us, row.end_us)),
                     case_number: Some(row.case_number.clone()),
                     reason: Some(row.reason.clone()),

@@ -4,7 +4,7 @@
 // browser can play it, else its derived working copy does once made (with its progress). Each
 // file is accepted into the case or rejected with a reason.
 
-import { api } from '../api.js';
+import { api, can } from '../api.js';
 import { h, field, utc, form, table, progress, status, say, editing } from '../dom.js';
 
 const clock = (secs) => (secs === null || secs === undefined ? 'not known'
@@ -26,7 +26,12 @@ function reviewState(f) {
   return r.accepted ? `accepted by ${r.by}${r.reason ? `: ${r.reason}` : ''}` : `rejected by ${r.by}: ${r.reason}`;
 }
 
-export function submissionsSection(n, requests) {
+/**
+ * The section, for case `n` and its `requests`; `exported()` is called after an export of the
+ * accepted files started (the case page shows its progress with the other exports).
+ */
+export function submissionsSection(n, requests, exported) {
+  let accepted = [];
   const note = status('links-status');
   const shown = h('div', { id: 'new-link', role: 'status' });
   const list = h('div', { id: 'submissions' });
@@ -91,6 +96,8 @@ export function submissionsSection(n, requests) {
     const json = JSON.stringify(items);
     if (!force && (json === shownJson || list.querySelector('.player-row') || editing(list))) return;
     shownJson = json;
+    accepted = items.flatMap((x) => x.files).filter((f) => f.review && f.review.accepted && !f.deleted);
+    exportForm.hidden = accepted.length === 0 || !can('video.export');
     draw(items);
   };
   // A submitted file plays as it was received (only files identified by content as playable),
@@ -115,9 +122,20 @@ export function submissionsSection(n, requests) {
       h('code', { id: 'new-link-url', class: 'secret' }, url));
     await reload();
   }, 'Create submission link');
+  // Accepted files go into an evidence package of their own (camera exports can include them too).
+  const exportForm = form({ id: 'sub-export-form', class: 'inline', hidden: true }, [
+    field('Reason for the export', h('input', { name: 'reason', id: 'sx-reason', required: true })),
+  ], async (v, form_) => {
+    const ids = accepted.map((f) => f.id);
+    const times = accepted.map((f) => f.received_us);
+    const x = await api('POST', '/api/exports', { cameras: [], submissions: ids, start_us: Math.min(...times), end_us: Math.max(...times), case_number: n, reason: v.reason });
+    form_.reset();
+    say(note, `Export ${x.id} of ${ids.length} accepted file(s) started; its progress is shown under Evidence exports.`);
+    if (exported) await exported();
+  }, 'Export the accepted files');
   reload().catch((e) => say(note, e.message, true));
   const el = h('section', { 'aria-labelledby': 'sub-title' }, h('h2', { id: 'sub-title' }, 'Submitted footage'),
     h('p', { class: 'muted' }, 'People with footage send it through a link: no account needed. Each file is kept exactly as received, with its SHA-256; a file a browser cannot play gets a working copy, derived and labelled as such. Accept each file into the case, or reject it with a reason (rejected files are deleted after a while; accepted ones stay with the case).'),
-    note, f, shown, list);
-  return { el, reload };
+    note, f, shown, list, exportForm);
+  return { el, reload, accepted: () => accepted.map((f) => f.id) };
 }

@@ -94,12 +94,13 @@ function showCase(ctx, n, cams, reqs, exports) {
   }, 'Grant exigent access');
   const reqTable = table('requests', ['#', 'Investigator', 'Cameras', 'Range (UTC)', 'Reason', 'Status', ''], mine(reqs), renderRequest, 'No request in this case.');
 
-  const renderExport = (x) => [`#${x.id}`, x.cameras.map((id) => camName(cams, id)).join(', '), `${utc(x.start_us)} – ${utc(x.end_us)}`,
+  const renderExport = (x) => [`#${x.id}`, x.cameras.length ? x.cameras.map((id) => camName(cams, id)).join(', ') : 'submitted files only', `${utc(x.start_us)} – ${utc(x.end_us)}`,
     h('td', { class: 'status' }, x.status === 'running' ? progress(x.bytes_done, x.bytes_total, `Export ${x.id} progress`)
       : x.status === 'failed' ? `failed: ${x.error}` : progress(1, 1, `Export ${x.id} progress`)),
     h('td', {}, x.files.map((f) => [h('a', { href: `/api/exports/${x.id}/files/${encodeURIComponent(f)}`, download: f }, f), ' ']))];
   const expTable = table('exports', ['#', 'Cameras', 'Range (UTC)', 'Status', 'Files'], mine(exports), renderExport, 'No export in this case.');
 
+  const submissions = can('request.file') ? submissionsSection(n, mine(reqs), () => refresh(false)) : null;
   const sections = [pageTitle(`Case ${n}`), note,
     h('section', { 'aria-labelledby': 'rq-title' }, h('h2', { id: 'rq-title' }, 'Footage requests'), reqTable)];
   if (can('video.export')) {
@@ -111,20 +112,21 @@ function showCase(ctx, n, cams, reqs, exports) {
       picker.el,
       h('div', { class: 'inline' }, rangeFields('ex', 60, first && first.start_us, first && first.end_us)),
       field('Reason', h('input', { name: 'reason', id: 'ex-reason', required: true })),
+      submissions ? h('label', { class: 'check' }, h('input', { type: 'checkbox', name: 'with_submissions', id: 'ex-subs', checked: true }), ' Include the submitted files accepted into this case') : '',
     ], async (v) => {
       const ids = picker.picked();
       if (!ids.length) throw new Error('Choose at least one camera.');
       const start = fromInputUtc(v.start);
       const end = fromInputUtc(v.end);
       const basis = granted.find((r) => ids.every((id) => r.cameras.includes(id)) && r.start_us <= start && end <= r.end_us);
-      const x = await api('POST', '/api/exports', { cameras: ids, start_us: start, end_us: end, case_number: n, reason: v.reason, request_id: basis ? basis.id : null });
+      const subs = submissions && document.getElementById('ex-subs').checked ? submissions.accepted() : [];
+      const x = await api('POST', '/api/exports', { cameras: ids, start_us: start, end_us: end, case_number: n, reason: v.reason, request_id: basis ? basis.id : null, submissions: subs });
       say(note, `Export ${x.id} started; its progress is shown in the table.`);
       await refresh(false);
     }, 'Export evidence');
     sections.push(h('section', { 'aria-labelledby': 'ex-title' }, h('h2', { id: 'ex-title' }, 'Evidence exports'), expTable,
       h('h3', {}, 'New export'), granted.length ? exportForm : h('p', { class: 'muted' }, 'Nothing in this case is approved for export yet.')));
   }
-  const submissions = can('request.file') ? submissionsSection(n, mine(reqs)) : null;
   if (submissions) sections.push(submissions.el);
   ctx.view.append(...sections);
 
