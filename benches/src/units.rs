@@ -23,6 +23,25 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     Duration::try_from_secs_f64(secs).map_err(|e| format!("bad duration {s:?}: {e}"))
 }
 
+/// Bytes from `"1GiB"`, `"64MiB"`, `"512KiB"`, `"1000"` (binary units only, so there is no
+/// doubt which is meant).
+pub fn parse_bytes(s: &str) -> Result<u64, String> {
+    let s = s.trim();
+    let (num, unit) = split_unit(s);
+    let v: u64 = num
+        .parse()
+        .map_err(|_| format!("bad size {s:?}; use e.g. 1GiB, 64MiB"))?;
+    let mult: u64 = match unit {
+        "" | "B" => 1,
+        "KiB" => 1 << 10,
+        "MiB" => 1 << 20,
+        "GiB" => 1 << 30,
+        _ => return Err(format!("bad size unit in {s:?}; use B, KiB, MiB or GiB")),
+    };
+    v.checked_mul(mult)
+        .ok_or_else(|| format!("size {s:?} too large"))
+}
+
 /// Bits per second from `"4M"`, `"2m"`, `"500k"`, `"4000000"`.
 pub fn parse_bitrate(s: &str) -> Result<u64, String> {
     let s = s.trim();
@@ -99,6 +118,16 @@ pub fn format_bitrate(bps: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn byte_sizes() {
+        assert_eq!(parse_bytes("1GiB"), Ok(1 << 30));
+        assert_eq!(parse_bytes("64MiB"), Ok(64 << 20));
+        assert_eq!(parse_bytes("1000"), Ok(1000));
+        assert!(parse_bytes("1GB").is_err());
+        assert!(parse_bytes("x").is_err());
+        assert!(parse_bytes("99999999999GiB").is_err());
+    }
 
     #[test]
     fn durations() {
