@@ -126,6 +126,16 @@ impl AuditAction {
                     | AuditAction::RequestApprove
                     | AuditAction::RequestDeny
                     | AuditAction::RequestExigent
+                    // Filed under a partner camera only for links the partner made itself.
+                    | AuditAction::SubmissionLinkCreate
+                    | AuditAction::SubmissionStatement
+                    | AuditAction::SubmissionUpload
+                    | AuditAction::SubmissionReceived
+                    | AuditAction::SubmissionView
+                    | AuditAction::SubmissionWorkingCopy
+                    | AuditAction::SubmissionReview
+                    | AuditAction::SubmissionExport
+                    | AuditAction::SubmissionDeleted
             )
     }
 }

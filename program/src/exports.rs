@@ -178,20 +178,22 @@ impl Program {
             out.push(SubmissionSpec { upload: up, link });
         }
         for sub in &out {
-            self.audit(NewAuditEvent {
-                case_number: Some(case_number.to_owned()),
-                request: sub.link.request_id,
-                detail: format!(
-                    "upload {} (sha256 {}) into an export",
-                    sub.upload.id,
-                    sub.upload
-                        .received
-                        .as_ref()
-                        .map(|r| hex::encode(r.sha256))
-                        .unwrap_or_default()
-                ),
-                ..event(&s.username, AuditAction::SubmissionExport, Outcome::Allow)
-            })?;
+            self.audit_upload(
+                sub.link.id,
+                NewAuditEvent {
+                    case_number: Some(case_number.to_owned()),
+                    detail: format!(
+                        "upload {} (sha256 {}) into an export",
+                        sub.upload.id,
+                        sub.upload
+                            .received
+                            .as_ref()
+                            .map(|r| hex::encode(r.sha256))
+                            .unwrap_or_default()
+                    ),
+                    ..event(&s.username, AuditAction::SubmissionExport, Outcome::Allow)
+                },
+            )?;
         }
         Ok(out)
     }

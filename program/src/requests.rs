@@ -163,7 +163,7 @@ impl Program {
     }
 
     /// Request `id`, once the policy allows `action` on it (denials audited).
-    fn request_for(&self, s: &Subject, id: u64, action: Action) -> Result<RequestRow> {
+    pub(crate) fn request_for(&self, s: &Subject, id: u64, action: Action) -> Result<RequestRow> {
         let r = self.store.request(id)?.ok_or(ProgramError::NotFound)?;
         let cams: Vec<CameraInfo> = self
             .store

@@ -5,7 +5,7 @@
 //! exactly the bytes received is recorded before it counts as received.
 
 use vms_storage::intake::{Declared, LinkRow, Review, Statement, UploadRow};
-use vms_storage::{NewAuditEvent, RequestRow};
+use vms_storage::{NewAuditEvent, RequestRow, RequestStatus, Role};
 
 use crate::audit::{AuditAction, Outcome, event};
 use crate::auth;
@@ -195,11 +195,94 @@ impl Program {
 
     /// Records that `link`'s page was opened.
     pub fn link_opened(&self, link: &LinkRow, remote: &str) -> Result<()> {
+        self.audit_upload(
+            link.id,
+            NewAuditEvent {
+                case_number: Some(link.case_number.clone()),
+                detail: format!("link {} from {remote}", link.id),
+                ..event("submitter", AuditAction::SubmissionOpened, Outcome::Ok)
+            },
+        )
+    }
+
+    /// Writes an event about link `link_id` or one of its files, filed under the link's
+    /// request and, for a link a partner made to answer its own request, under the first of
+    /// its cameras the request names — so the partner's receipts show what it submitted and
+    /// every access to it.
+    pub(crate) fn audit_upload(&self, link_id: u64, e: NewAuditEvent) -> Result<()> {
+        let (camera, request) = match self.store.link(link_id)? {
+            Some(l) => (self.partner_link_camera(&l)?, l.request_id),
+            None => (None, None),
+        };
         self.audit(NewAuditEvent {
-            case_number: Some(link.case_number.clone()),
-            detail: format!("link {} from {remote}", link.id),
-            ..event("submitter", AuditAction::SubmissionOpened, Outcome::Ok)
+            camera: e.camera.or(camera),
+            request: e.request.or(request),
+            ..e
         })
+    }
+
+    /// For a link a partner account made for one of its requests: the first camera of that
+    /// partner the request names.
+    fn partner_link_camera(&self, link: &LinkRow) -> Result<Option<u32>> {
+        let Some(request) = link.request_id else {
+            return Ok(None);
+        };
+        let Some(pid) = self.store.user(&link.created_by)?.and_then(|u| u.partner) else {
+            return Ok(None);
+        };
+        let Some(r) = self.store.request(request)? else {
+            return Ok(None);
+        };
+        let mine = self.partner_camera_ids(pid)?;
+        Ok(r.cameras.iter().copied().find(|c| mine.contains(c)))
+    }
+
+    /// A link for a partner to answer its footage request `request_id` with files (the
+    /// registered camera's way in: no video flows from it otherwise). Made by the partner's
+    /// own account, bound to the request and its case; the token is shown once.
+    pub fn partner_link(&self, s: &Subject, request_id: u64) -> Result<(LinkRow, String)> {
+        if s.role != Role::Partner {
+            return Err(ProgramError::Forbidden {
+                rule: "partner-account-only",
+            });
+        }
+        let r = self.request_for(s, request_id, Action::ListRequests)?;
+        if !matches!(r.status, RequestStatus::Pending | RequestStatus::Approved) {
+            return Err(ProgramError::Conflict(format!(
+                "request {request_id} is {}; only a pending or approved request is answered with files",
+                r.status.as_str()
+            )));
+        }
+        let pseudonym = match s.partner {
+            Some(pid) => self.store.partner(pid)?.map(|p| p.pseudonym),
+            None => None,
+        };
+        let token = auth::random_token();
+        let now = self.store.clock().now_utc_micros();
+        let link = self.store.create_link(LinkRow {
+            id: 0,
+            token_hash: auth::token_hash(&token),
+            case_number: r.case_number.clone(),
+            request_id: Some(r.id),
+            recipient: format!("partner {} ({})", pseudonym.unwrap_or_default(), s.username),
+            created_by: s.username.clone(),
+            created_us: now,
+            expires_us: now + i64::from(self.settings.submissions.link_hours) * HOUR_US,
+            revoked_us: None,
+            statement: None,
+        })?;
+        self.audit_upload(
+            link.id,
+            NewAuditEvent {
+                case_number: Some(link.case_number.clone()),
+                detail: format!(
+                    "link {} made by the partner to answer request {request_id}",
+                    link.id
+                ),
+                ..event(&s.username, AuditAction::SubmissionLinkCreate, Outcome::Ok)
+            },
+        )?;
+        Ok((link, token))
     }
 
     fn intake_guard(&self) -> Result<std::sync::MutexGuard<'_, ()>> {
@@ -213,14 +296,17 @@ impl Program {
         let _one_at_a_time = self.intake_guard()?;
         self.store
             .end_upload(up.id, self.store.clock().now_utc_micros())?;
-        self.audit(NewAuditEvent {
-            case_number: Some(up.case_number.clone()),
-            detail: format!(
-                "upload {} ended by the submitter at {} bytes",
-                up.id, up.offset
-            ),
-            ..event("submitter", AuditAction::SubmissionUpload, Outcome::Fail)
-        })
+        self.audit_upload(
+            up.link,
+            NewAuditEvent {
+                case_number: Some(up.case_number.clone()),
+                detail: format!(
+                    "upload {} ended by the submitter at {} bytes",
+                    up.id, up.offset
+                ),
+                ..event("submitter", AuditAction::SubmissionUpload, Outcome::Fail)
+            },
+        )
     }
 
     /// Records the submitter's statement on `link` (once; files come after it).
@@ -262,15 +348,18 @@ impl Program {
         let mut link = link;
         link.statement = Some(statement);
         self.store.put_link(&link)?;
-        self.audit(NewAuditEvent {
-            case_number: Some(link.case_number.clone()),
-            request: link.request_id,
-            detail: format!(
-                "link {}: statement and attestation {ATTESTATION_VERSION}",
-                link.id
-            ),
-            ..event("submitter", AuditAction::SubmissionStatement, Outcome::Ok)
-        })?;
+        self.audit_upload(
+            link.id,
+            NewAuditEvent {
+                case_number: Some(link.case_number.clone()),
+                request: link.request_id,
+                detail: format!(
+                    "link {}: statement and attestation {ATTESTATION_VERSION}",
+                    link.id
+                ),
+                ..event("submitter", AuditAction::SubmissionStatement, Outcome::Ok)
+            },
+        )?;
         Ok(link)
     }
 
@@ -363,15 +452,18 @@ impl Program {
             working_copy: None,
             deleted: None,
         })?;
-        self.audit(NewAuditEvent {
-            case_number: Some(link.case_number.clone()),
-            request: link.request_id,
-            detail: format!(
-                "upload {} via link {}: {:?}, {} bytes, from {}",
-                up.id, link.id, up.declared.filename, up.length, up.declared.remote_addr
-            ),
-            ..event("submitter", AuditAction::SubmissionUpload, Outcome::Ok)
-        })?;
+        self.audit_upload(
+            link.id,
+            NewAuditEvent {
+                case_number: Some(link.case_number.clone()),
+                request: link.request_id,
+                detail: format!(
+                    "upload {} via link {}: {:?}, {} bytes, from {}",
+                    up.id, link.id, up.declared.filename, up.length, up.declared.remote_addr
+                ),
+                ..event("submitter", AuditAction::SubmissionUpload, Outcome::Ok)
+            },
+        )?;
         Ok(up)
     }
 
@@ -390,11 +482,14 @@ impl Program {
             .upload(id)?
             .filter(|u| u.received.is_some() && u.deleted.is_none())
             .ok_or(ProgramError::NotFound)?;
-        self.audit(NewAuditEvent {
-            case_number: Some(up.case_number.clone()),
-            detail: format!("{what}upload {id} ({:?})", up.declared.filename),
-            ..event(&s.username, AuditAction::SubmissionView, Outcome::Allow)
-        })?;
+        self.audit_upload(
+            up.link,
+            NewAuditEvent {
+                case_number: Some(up.case_number.clone()),
+                detail: format!("{what}upload {id} ({:?})", up.declared.filename),
+                ..event(&s.username, AuditAction::SubmissionView, Outcome::Allow)
+            },
+        )?;
         Ok(up)
     }
 
@@ -418,27 +513,33 @@ impl Program {
         let now = self.store.clock().now_utc_micros();
         let up = self.store.place_working_copy(id, scratch, tool, now)?;
         if let (Some(r), Some(w)) = (&up.received, &up.working_copy) {
-            self.audit(NewAuditEvent {
-                case_number: Some(up.case_number.clone()),
-                detail: format!(
-                    "upload {id}: working copy sha256 {} derived from original sha256 {} by {}",
-                    hex::encode(w.sha256),
-                    hex::encode(r.sha256),
-                    w.tool
-                ),
-                ..event("intake", AuditAction::SubmissionWorkingCopy, Outcome::Ok)
-            })?;
+            self.audit_upload(
+                up.link,
+                NewAuditEvent {
+                    case_number: Some(up.case_number.clone()),
+                    detail: format!(
+                        "upload {id}: working copy sha256 {} derived from original sha256 {} by {}",
+                        hex::encode(w.sha256),
+                        hex::encode(r.sha256),
+                        w.tool
+                    ),
+                    ..event("intake", AuditAction::SubmissionWorkingCopy, Outcome::Ok)
+                },
+            )?;
         }
         Ok(up)
     }
 
     /// Records that no working copy could be made of upload `id`.
     pub fn working_copy_failed(&self, up: &UploadRow, why: &str) -> Result<()> {
-        self.audit(NewAuditEvent {
-            case_number: Some(up.case_number.clone()),
-            detail: format!("upload {}: no working copy: {why}", up.id),
-            ..event("intake", AuditAction::SubmissionWorkingCopy, Outcome::Fail)
-        })
+        self.audit_upload(
+            up.link,
+            NewAuditEvent {
+                case_number: Some(up.case_number.clone()),
+                detail: format!("upload {}: no working copy: {why}", up.id),
+                ..event("intake", AuditAction::SubmissionWorkingCopy, Outcome::Fail)
+            },
+        )
     }
 
     /// Records that upload `up` was received whole, with its hash.
@@ -449,16 +550,19 @@ impl Program {
                 up.id
             )));
         };
-        self.audit(NewAuditEvent {
-            case_number: Some(up.case_number.clone()),
-            detail: format!(
-                "upload {} received: {} bytes, sha256 {}",
-                up.id,
-                up.length,
-                hex::encode(r.sha256)
-            ),
-            ..event("submitter", AuditAction::SubmissionReceived, Outcome::Ok)
-        })
+        self.audit_upload(
+            up.link,
+            NewAuditEvent {
+                case_number: Some(up.case_number.clone()),
+                detail: format!(
+                    "upload {} received: {} bytes, sha256 {}",
+                    up.id,
+                    up.length,
+                    hex::encode(r.sha256)
+                ),
+                ..event("submitter", AuditAction::SubmissionReceived, Outcome::Ok)
+            },
+        )
     }
 }
 
@@ -498,30 +602,31 @@ impl Program {
                 at_us: self.store.clock().now_utc_micros(),
             },
         )?;
-        let link = self.store.link(up.link)?;
-        self.audit(NewAuditEvent {
-            case_number: Some(up.case_number.clone()),
-            request: link.and_then(|l| l.request_id),
-            detail: format!(
-                "upload {id} {}{}",
-                if accepted { "accepted" } else { "rejected" },
-                if reason.is_empty() {
-                    String::new()
-                } else {
-                    format!(": {reason}")
-                }
-            ),
-            // Allow/Deny: the transparency report counts decisions by their outcome.
-            ..event(
-                &s.username,
-                AuditAction::SubmissionReview,
-                if accepted {
-                    Outcome::Allow
-                } else {
-                    Outcome::Deny
-                },
-            )
-        })?;
+        self.audit_upload(
+            up.link,
+            NewAuditEvent {
+                case_number: Some(up.case_number.clone()),
+                detail: format!(
+                    "upload {id} {}{}",
+                    if accepted { "accepted" } else { "rejected" },
+                    if reason.is_empty() {
+                        String::new()
+                    } else {
+                        format!(": {reason}")
+                    }
+                ),
+                // Allow/Deny: the transparency report counts decisions by their outcome.
+                ..event(
+                    &s.username,
+                    AuditAction::SubmissionReview,
+                    if accepted {
+                        Outcome::Allow
+                    } else {
+                        Outcome::Deny
+                    },
+                )
+            },
+        )?;
         Ok(up)
     }
 
@@ -555,11 +660,14 @@ impl Program {
             let sha256 = hex::encode(r.sha256);
             self.store
                 .delete_submission_files(up.id, now, why.clone())?;
-            self.audit(NewAuditEvent {
-                case_number: Some(up.case_number.clone()),
-                detail: format!("upload {} (sha256 {sha256}) deleted: {why}", up.id),
-                ..event("retention", AuditAction::SubmissionDeleted, Outcome::Ok)
-            })?;
+            self.audit_upload(
+                up.link,
+                NewAuditEvent {
+                    case_number: Some(up.case_number.clone()),
+                    detail: format!("upload {} (sha256 {sha256}) deleted: {why}", up.id),
+                    ..event("retention", AuditAction::SubmissionDeleted, Outcome::Ok)
+                },
+            )?;
             n += 1;
         }
         Ok(n)

@@ -254,6 +254,19 @@ async fn first_sign_in(
     Ok(auth)
 }
 
+/// The submission page's file picker, once the statement is made and it is shown (it is in
+/// the page, hidden, before).
+async fn files_input(c: &Client) -> Result<fantoccini::elements::Element, CmdError> {
+    poll(
+        c,
+        Duration::from_secs(10),
+        "the file picker shown",
+        "const f = document.getElementById('files'); return f !== null && f.closest('[hidden]') === null;",
+    )
+    .await?;
+    c.find(Locator::Id("files")).await
+}
+
 async fn sign_out(c: &Client) -> Result<(), CmdError> {
     click(c, "#logout").await?;
     c.wait()
@@ -315,6 +328,8 @@ async fn every_role_runs_the_program_from_the_web_app() {
             ["-c:v", "libx265", "-x265-params", "log-level=error"],
         ),
         ("yard.mp4", ["-c:v", "libx264", "-pix_fmt", "yuv420p"]),
+        // What the partner exports from its own recorder to answer the request.
+        ("nvr export.mp4", ["-c:v", "libx264", "-pix_fmt", "yuv420p"]),
     ]
     .iter()
     .enumerate()
@@ -558,7 +573,28 @@ async fn every_role_runs_the_program_from_the_web_app() {
         poll(&c, Duration::from_secs(10), "approved",
             "const s = document.querySelector('#partner-requests td.status'); return s && s.textContent.startsWith('approved');").await?;
         pages.check(&c, "portal-requests").await?;
-        nav(&c, "/portal/receipts").await?;
+        // It also answers with a file from its own recorder, through the same upload page.
+        click(&c, "#partner-requests button.send-files").await?;
+        c.wait()
+            .at_most(Duration::from_secs(10))
+            .for_element(Locator::Id("statement-form"))
+            .await?;
+        type_into(&c, "#st-location", "bakery back door camera").await?;
+        type_into(&c, "#st-shows", "the alley").await?;
+        type_into(&c, "#st-when", "the requested hour").await?;
+        click(&c, "#st-attest").await?;
+        click(&c, "#statement-send").await?;
+        files_input(&c)
+            .await?
+            .send_keys(&clips[2].display().to_string())
+            .await?;
+        click(&c, "#files-send").await?;
+        poll(&c, Duration::from_secs(60), "the partner's file received",
+            "const s = [...document.querySelectorAll('#file-list .upload-status')].map((e) => e.textContent); \
+             return s.length === 1 && s[0] === 'received';").await?;
+        c.goto(&format!("{base}/portal/receipts")).await?;
+        poll(&c, Duration::from_secs(10), "its receipt lists the file",
+            "return [...document.querySelectorAll('#receipts td')].some((t) => t.textContent === 'submission.received');").await?;
         pages.check(&c, "portal-receipts").await?;
         sign_out(&c).await?;
 
@@ -619,11 +655,7 @@ async fn every_role_runs_the_program_from_the_web_app() {
         type_into(&c, "#st-offset", "7").await?;
         click(&c, "#st-attest").await?;
         click(&c, "#statement-send").await?;
-        let input = c
-            .wait()
-            .at_most(Duration::from_secs(10))
-            .for_element(Locator::Id("files"))
-            .await?;
+        let input = files_input(&c).await?;
         input
             .send_keys(&format!("{}\n{}", clips[0].display(), clips[1].display()))
             .await?;
@@ -636,8 +668,8 @@ async fn every_role_runs_the_program_from_the_web_app() {
         c.goto(&format!("{base}/cases/{CASE}")).await?;
         let hashes = poll(&c, Duration::from_secs(15), "the submitted files",
             "const h = [...document.querySelectorAll('#submissions td.hash .sha')].map((e) => e.textContent).filter(Boolean); \
-             return h.length === 2 ? h : null;").await?;
-        // Both files went up at once: compare as sets.
+             return h.length === 3 ? h : null;").await?;
+        // The partner's file and the two sent through the link: compare as sets.
         let mut got: Vec<&str> = hashes
             .as_array()
             .unwrap()
@@ -662,7 +694,7 @@ async fn every_role_runs_the_program_from_the_web_app() {
             "the stored hashes are sha256sum's of the files sent"
         );
         let facts = c
-            .find(Locator::Css("#submissions dl"))
+            .find(Locator::Css("#submissions .card[data-link='2'] dl"))
             .await?
             .text()
             .await?;
@@ -671,7 +703,7 @@ async fn every_role_runs_the_program_from_the_web_app() {
         // through its derived working copy.
         poll(&c, Duration::from_secs(60), "both files identified, a working copy made",
             "const w = [...document.querySelectorAll('#submissions td.what')].map((e) => e.textContent); \
-             return w.length === 2 && w.some((t) => t.startsWith('h264 video 320×240')) \
+             return w.length === 3 && w.some((t) => t.startsWith('h264 video 320×240')) \
                && w.some((t) => t.startsWith('hevc video 320×240')) \
                && [...document.querySelectorAll('#submissions button')].some((b) => b.textContent === 'Play working copy of front door.mkv');").await?;
         c.wait()
@@ -803,10 +835,11 @@ async fn every_role_runs_the_program_from_the_web_app() {
         c.goto(&format!("{base}/transparency")).await?;
         let counts = poll(&c, Duration::from_secs(10), "the month's counts",
             "const v = (k) => { const e = document.querySelector(`[data-count=${k}] strong`); return e ? Number(e.textContent) : null; }; \
-             return v('requests_filed') === null ? null : { filed: v('requests_filed'), approved: v('requests_approved'), exports: v('exports'), partners: v('partners_active'), links: v('submission_links'), received: v('submissions_received') };").await?;
+             return v('requests_filed') === null ? null : { filed: v('requests_filed'), approved: v('requests_approved'), exports: v('exports'), partners: v('partners_active'), links: v('submission_links'), received: v('submissions_received'), accepted: v('submissions_accepted'), rejected: v('submissions_rejected') };").await?;
+        // Links: the partner's own and the investigator's; files: one and two.
         assert_eq!(
             counts,
-            json!({"filed": 1, "approved": 1, "exports": 1, "partners": 1, "links": 1, "received": 2})
+            json!({"filed": 1, "approved": 1, "exports": 1, "partners": 1, "links": 2, "received": 3, "accepted": 1, "rejected": 1})
         );
         pages.check(&c, "transparency").await?;
         // The accessibility check itself can fail: an unlabelled field is reported.

@@ -454,3 +454,137 @@ async fn accepted_files_are_exported_and_verify_offline() {
         "{fails:#?}"
     );
 }
+
+/// A partner answers its footage request with files from its own recorder: a link of its own
+/// for the request, the same upload page; every step and every staff access to the file then
+/// shows in the partner's receipts (and nothing of another partner's submissions does).
+#[tokio::test]
+async fn a_partner_answers_its_request_with_files_and_sees_every_access() {
+    let w = world();
+    let inv = w.login("investigator").await;
+    let (st, r) = w
+        .call(
+            Method::POST,
+            "/api/requests",
+            &inv,
+            Some(json!({"cameras": [w.cams[1]], "start_us": T0 - 3_600_000_000, "end_us": T0,
+                "case_number": "2026-0104", "offence": "burglary", "reason": "suspect seen on Elm Ave"})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{r}");
+    let request = r["id"].as_u64().unwrap();
+    // Not the investigator's way in, and not another partner's request.
+    let (st, _) = w
+        .call(
+            Method::POST,
+            &format!("/api/requests/{request}/submission-link"),
+            &inv,
+            None,
+        )
+        .await;
+    assert_eq!(st, StatusCode::FORBIDDEN);
+    let p2 = w.login("partner2").await;
+    let (st, _) = w
+        .call(
+            Method::POST,
+            &format!("/api/requests/{request}/submission-link"),
+            &p2,
+            None,
+        )
+        .await;
+    assert_eq!(st, StatusCode::FORBIDDEN);
+
+    let p1 = w.login("partner1").await;
+    let (st, l) = w
+        .call(
+            Method::POST,
+            &format!("/api/requests/{request}/submission-link"),
+            &p1,
+            None,
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{l}");
+    let token = l["token"].as_str().unwrap().to_owned();
+    assert_eq!(l["request_id"], request);
+    assert_eq!(l["case_number"], "2026-0104");
+    let (st, _, v) = go(&w.app, statement(&token, true)).await;
+    assert_eq!(st, StatusCode::NO_CONTENT, "{v}");
+    let id = upload_file(
+        &w.app,
+        &token,
+        "nvr export.mp4",
+        b"the partner's own export",
+    )
+    .await;
+
+    // The investigator sees it with the case, and opens it.
+    let f = file(&w, &inv, "2026-0104", id).await;
+    assert_eq!(f["filename"], "nvr export.mp4");
+    let (st, _, _) = get_raw(
+        &w.app,
+        &format!("/api/submissions/{id}/original"),
+        &inv,
+        &[],
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK);
+
+    // The partner's receipts show the link, statement, receipt and the investigator's view.
+    let (st, rc) = w
+        .call(Method::GET, "/api/partner/receipts", &p1, None)
+        .await;
+    assert_eq!(st, StatusCode::OK);
+    let seen: Vec<(&str, &str)> = rc
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["action"].as_str().unwrap(), e["actor"].as_str().unwrap()))
+        .collect();
+    for want in [
+        ("submission.link.create", "partner1"),
+        ("submission.statement", "submitter"),
+        ("submission.received", "submitter"),
+        ("submission.view", "investigator"),
+    ] {
+        assert!(seen.contains(&want), "{want:?} in {seen:?}");
+    }
+    let (_, rc2) = w
+        .call(Method::GET, "/api/partner/receipts", &p2, None)
+        .await;
+    assert!(
+        !rc2.to_string().contains("submission."),
+        "another partner sees none of it: {rc2}"
+    );
+    // A denied request is not answered with files.
+    let (st, r) = w
+        .call(
+            Method::POST,
+            "/api/requests",
+            &inv,
+            Some(
+                json!({"cameras": [w.cams[1]], "start_us": T0 - 3_600_000_000, "end_us": T0,
+                "case_number": "2026-0105", "offence": "theft", "reason": "r"}),
+            ),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{r}");
+    let denied = r["id"].as_u64().unwrap();
+    let (st, _) = w
+        .call(
+            Method::POST,
+            &format!("/api/requests/{denied}/decision"),
+            &p1,
+            Some(json!({"approve": false})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK);
+    let (st, v) = w
+        .call(
+            Method::POST,
+            &format!("/api/requests/{denied}/submission-link"),
+            &p1,
+            None,
+        )
+        .await;
+    assert_eq!(st, StatusCode::CONFLICT, "{v}");
+}

@@ -171,6 +171,12 @@ pub fn routes(state: AppState) -> ApiRouter {
         )
         .secured(
             M::POST,
+            "/api/requests/{id}/submission-link",
+            Action::DecideRequest,
+            submissions::partner_link,
+        )
+        .secured(
+            M::POST,
             "/api/requests/{id}/exigent",
             Action::GrantExigent,
             requests::exigent,

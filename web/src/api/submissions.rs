@@ -108,6 +108,20 @@ pub(crate) async fn create_link(
     .await
 }
 
+/// `POST /api/requests/{id}/submission-link`: a partner answers its footage request with
+/// files — a link of its own for the request, opened at once in the partner's browser.
+pub(crate) async fn partner_link(
+    State(st): State<AppState>,
+    Caller(s): Caller,
+    ApiPath(id): ApiPath<u64>,
+) -> ApiResult<(StatusCode, Json<LinkOut>)> {
+    st.blocking(move |st| {
+        let (link, token) = st.program.partner_link(&s, id)?;
+        Ok((StatusCode::CREATED, Json(link_out(link, Some(token)))))
+    })
+    .await
+}
+
 pub(crate) async fn list_links(
     State(st): State<AppState>,
     Caller(s): Caller,

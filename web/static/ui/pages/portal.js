@@ -60,6 +60,16 @@ export async function requests(ctx) {
       }
       td.append(noteInput);
     }
+    // A registered camera has no stream the agency can reach: its owner answers with files.
+    if (r.status === 'pending' || r.status === 'approved') {
+      td.append(' ', h('button', { type: 'button', class: 'send-files', 'aria-label': `Send files for request ${r.id}`,
+        onclick: async () => {
+          try {
+            const l = await api('POST', `/api/requests/${r.id}/submission-link`);
+            location.assign(l.url);
+          } catch (e) { say(note, `Request ${r.id}: ${e.message}`, true); }
+        } }, 'Send files'));
+    }
     return [`#${r.id}`, r.case_number, r.cameras.join(', '), `${utc(r.start_us)} – ${utc(r.end_us)}`, `${r.offence}: ${r.reason}`,
       h('td', { class: 'status' }, (r.exigent ? `exigent (${r.decided_by}): ${r.decision_note}` : r.status) + followsDenial(r)), td];
   };
@@ -68,12 +78,14 @@ export async function requests(ctx) {
     if (background && editing(list)) return; // a note is being written
     refill(list, await api('GET', '/api/requests', undefined, { background }), render, 'No request for your cameras.');
   }
-  ctx.view.append(pageTitle('Footage requests'), h('p', { class: 'muted' }, 'Investigators ask for footage of your cameras; nothing is shared until you approve (except exigent access, which a supervisor justifies in writing and you see here).'), note, list);
+  ctx.view.append(pageTitle('Footage requests'), h('p', { class: 'muted' }, 'Investigators ask for footage of your cameras; nothing is shared until you approve (except exigent access, which a supervisor justifies in writing and you see here). For a camera the agency cannot reach, answer with files exported from its recorder: “Send files”.'), note, list);
   return { refresh };
 }
 
 export async function receipts(ctx) {
-  const render = (e) => [utc(e.at_us), e.actor, e.action, e.camera, [e.case_number, e.reason].filter(Boolean).join(' — '), e.outcome];
+  // Submission events say which file in their detail.
+  const render = (e) => [utc(e.at_us), e.actor, e.action, e.camera,
+    [e.case_number, e.reason, e.action.startsWith('submission.') ? e.detail : ''].filter(Boolean).join(' — '), e.outcome];
   const list = table('receipts', ['When (UTC)', 'Who', 'What', 'Camera', 'Case / reason', 'Outcome'], await api('GET', '/api/partner/receipts'), render, 'No one has accessed your cameras.');
   ctx.view.append(pageTitle('Access receipts'), h('p', { class: 'muted' }, 'Every access to your cameras: who, when and why.'), list);
   return { async refresh(background) { refill(list, await api('GET', '/api/partner/receipts', undefined, { background }), render, 'No one has accessed your cameras.'); } };
