@@ -4,8 +4,10 @@
 //! derived H.264 working copy ([`make_working_copy`], FFmpeg with x264). Each tool runs as a
 //! child process under limits — a wall-clock timeout, an address-space and a CPU-time limit
 //! (`prlimit`), a lower priority (`nice`) — and is killed past them. Nothing submitted is
-//! executed: the tools only read the file.
+//! executed: the tools only read the file. ZIP archives are listed and extracted within bounds
+//! ([`archive`]).
 
+pub mod archive;
 mod probe;
 mod working_copy;
 

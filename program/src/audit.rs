@@ -78,6 +78,8 @@ audit_actions! {
     SubmissionReview = "submission.review",
     /// A working copy was derived from a submitted file (or could not be).
     SubmissionWorkingCopy = "submission.working-copy",
+    /// A submitted ZIP archive was listed and its entries extracted (or refused).
+    SubmissionExtracted = "submission.extracted",
     /// A submitted file was put into an evidence export.
     SubmissionExport = "submission.export",
     /// Retention deleted a rejected or unreviewed submitted file.
@@ -133,6 +135,7 @@ impl AuditAction {
                     | AuditAction::SubmissionReceived
                     | AuditAction::SubmissionView
                     | AuditAction::SubmissionWorkingCopy
+                    | AuditAction::SubmissionExtracted
                     | AuditAction::SubmissionReview
                     | AuditAction::SubmissionExport
                     | AuditAction::SubmissionDeleted

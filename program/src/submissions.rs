@@ -4,7 +4,7 @@
 //! audited. Uploads are bounded per file, per link and in total, and each file's SHA-256 over
 //! exactly the bytes received is recorded before it counts as received.
 
-use vms_storage::intake::{Declared, LinkRow, Review, Statement, UploadRow};
+use vms_storage::intake::{Archive, Declared, LinkRow, Review, Statement, UploadRow};
 use vms_storage::{NewAuditEvent, RequestRow, RequestStatus, Role};
 
 use crate::audit::{AuditAction, Outcome, event};
@@ -451,6 +451,7 @@ impl Program {
             review: None,
             working_copy: None,
             deleted: None,
+            archive: None,
         })?;
         self.audit_upload(
             link.id,
@@ -527,6 +528,50 @@ impl Program {
                 },
             )?;
         }
+        Ok(up)
+    }
+
+    /// An extracted entry of a received archive, for `s` to open (audited as a view).
+    pub fn open_entry(&self, s: &Subject, id: u64, index: u32) -> Result<UploadRow> {
+        let up = self.open_original_row(s, id, &format!("entry {index} of "))?;
+        if self.store.entry_path(&up, index).is_none() {
+            return Err(ProgramError::NotFound);
+        }
+        Ok(up)
+    }
+
+    /// Records what a received ZIP archive holds (entries extracted and hashed), audited
+    /// with each extracted entry's hash.
+    pub fn record_archive(&self, id: u64, archive: Archive) -> Result<UploadRow> {
+        let up = self.store.place_archive(id, archive)?;
+        let Some(a) = &up.archive else {
+            return Ok(up);
+        };
+        let extracted: Vec<String> = a
+            .entries
+            .iter()
+            .filter_map(|e| {
+                e.sha256
+                    .map(|h| format!("#{} sha256 {}", e.entry.index, hex::encode(h)))
+            })
+            .collect();
+        let detail = match &a.refused {
+            Some(why) => format!("upload {id}: ZIP archive not extracted: {why}"),
+            None => format!(
+                "upload {id}: ZIP archive of {} entries, {} extracted: {}",
+                a.entries.len(),
+                extracted.len(),
+                extracted.join(", ")
+            ),
+        };
+        self.audit_upload(
+            up.link,
+            NewAuditEvent {
+                case_number: Some(up.case_number.clone()),
+                detail: detail.chars().take(4000).collect(),
+                ..event("intake", AuditAction::SubmissionExtracted, Outcome::Ok)
+            },
+        )?;
         Ok(up)
     }
 

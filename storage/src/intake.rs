@@ -92,6 +92,26 @@ pub struct UploadRow {
     pub working_copy: Option<WorkingCopy>,
     /// Retention deleted the original (and its working copy); the row stays as the record.
     pub deleted: Option<Deleted>,
+    /// A ZIP archive's entries, listed and (within bounds) extracted.
+    pub archive: Option<Archive>,
+}
+
+/// What a submitted ZIP archive holds. The archive is the original; its extracted entries
+/// are derived from it (each hashed as written).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Archive {
+    /// Why nothing was extracted (out of bounds, unreadable), if so.
+    pub refused: Option<String>,
+    pub entries: Vec<ArchiveEntry>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ArchiveEntry {
+    pub entry: vms_media::archive::Entry,
+    /// `submissions/extracted/<upload>/<index>`, read-only, when extracted.
+    pub file: Option<String>,
+    pub sha256: Option<[u8; 32]>,
+    pub identified: Option<vms_media::Identified>,
 }
 
 /// An investigator's decision on a received file.
@@ -192,6 +212,7 @@ impl Store {
         row.review = None;
         row.working_copy = None;
         row.deleted = None;
+        row.archive = None;
         let row = self.db.insert_next(cf::UPLOADS, |id| {
             row.id = id;
             row
@@ -319,6 +340,74 @@ impl Store {
         Ok(row)
     }
 
+    /// Where entry `index` of upload `id`'s archive is extracted before [`Self::place_archive`].
+    pub fn archive_scratch(&self, id: u64, index: u32) -> Result<PathBuf> {
+        let dir = self.root().join(format!("submissions/extracted/{id:08}"));
+        std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+        Ok(dir.join(format!("{index}.part")))
+    }
+
+    /// Records what upload `id`'s archive holds: each extracted entry (written at its
+    /// [`Self::archive_scratch`] path and hashed) is renamed to its place and made read-only.
+    pub fn place_archive(&self, id: u64, mut archive: Archive) -> Result<UploadRow> {
+        let mut row = self
+            .upload(id)?
+            .ok_or_else(|| Error::NotFound(format!("upload {id}")))?;
+        if row.received.is_none() || row.deleted.is_some() {
+            return Err(Error::Invalid(format!("upload {id} has no original")));
+        }
+        for e in archive.entries.iter_mut().filter(|e| e.sha256.is_some()) {
+            let file = format!("submissions/extracted/{id:08}/{}", e.entry.index);
+            let dest = self.root().join(&file);
+            let scratch = self.archive_scratch(id, e.entry.index)?;
+            std::fs::rename(&scratch, &dest).map_err(|err| Error::io(&dest, err))?;
+            set_readonly(&dest)?;
+            e.file = Some(file);
+        }
+        if let Some(e) = archive.entries.iter().find_map(|e| e.file.as_ref()) {
+            sync_dir(&self.root().join(e))?;
+        }
+        row.archive = Some(archive);
+        self.put_upload(&row)?;
+        Ok(row)
+    }
+
+    /// Records what extracted entry `index` of upload `id` is.
+    pub fn set_entry_identified(
+        &self,
+        id: u64,
+        index: u32,
+        what: vms_media::Identified,
+    ) -> Result<UploadRow> {
+        let mut row = self
+            .upload(id)?
+            .ok_or_else(|| Error::NotFound(format!("upload {id}")))?;
+        if let Some(e) = row
+            .archive
+            .as_mut()
+            .and_then(|a| a.entries.iter_mut().find(|e| e.entry.index == index))
+        {
+            e.identified = Some(what);
+            self.put_upload(&row)?;
+        }
+        Ok(row)
+    }
+
+    /// The path of an extracted archive entry.
+    pub fn entry_path(&self, row: &UploadRow, index: u32) -> Option<PathBuf> {
+        if row.deleted.is_some() {
+            return None;
+        }
+        row.archive
+            .as_ref()?
+            .entries
+            .iter()
+            .find(|e| e.entry.index == index)?
+            .file
+            .as_ref()
+            .map(|f| self.root().join(f))
+    }
+
     /// Records an investigator's decision on received upload `id`.
     pub fn set_review(&self, id: u64, review: Review) -> Result<UploadRow> {
         let mut row = self
@@ -351,6 +440,7 @@ impl Store {
         for f in files {
             remove_if_there(&self.root().join(f))?;
         }
+        self.remove_extracted(id)?;
         Ok(row)
     }
 
@@ -370,6 +460,20 @@ impl Store {
         remove_if_there(&self.part_path(id))
     }
 
+    fn extracted_dir(&self, id: u64) -> PathBuf {
+        self.root().join(format!("submissions/extracted/{id:08}"))
+    }
+
+    /// Removes upload `id`'s extracted entries (read-only files in a writable directory).
+    fn remove_extracted(&self, id: u64) -> Result<()> {
+        let dir = self.extracted_dir(id);
+        match std::fs::remove_dir_all(&dir) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(Error::io(&dir, e)),
+        }
+    }
+
     /// Brings part files and rows back in step after a crash: a received file left in the
     /// parts directory is moved to its place, a part whose upload ended is deleted, and an
     /// open upload whose part file never got created gets an empty one (its offset is 0).
@@ -385,7 +489,16 @@ impl Store {
                 remove_if_there(&scratch)?;
                 fixed += 1;
             }
+            // Entries being extracted when the process stopped are extracted again.
+            if row.archive.is_none() && self.extracted_dir(row.id).exists() {
+                self.remove_extracted(row.id)?;
+                fixed += 1;
+            }
             // A deletion the row records whose files were not all removed yet.
+            if row.deleted.is_some() && self.extracted_dir(row.id).exists() {
+                self.remove_extracted(row.id)?;
+                fixed += 1;
+            }
             if row.deleted.is_some() {
                 for f in row
                     .received

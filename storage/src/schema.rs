@@ -157,8 +157,8 @@ struct UploadRowV4 {
     identified: Option<vms_media::Identified>,
 }
 
-/// Schema 4 → 5: submitted files gain a review, a working copy and a deletion record (none
-/// yet).
+/// Schema 4 → 5: submitted files gain a review, a working copy, a deletion record and an
+/// archive listing (none yet).
 fn add_submission_review(db: &Db) -> Result<()> {
     let mut batch = WriteBatch::default();
     for item in db
@@ -182,6 +182,7 @@ fn add_submission_review(db: &Db) -> Result<()> {
             review: None,
             working_copy: None,
             deleted: None,
+            archive: None,
         };
         batch.put_cf(db.cf(cf::UPLOADS)?, &k, index::encode(&row));
     }

@@ -1069,4 +1069,5 @@ fn submitted_files_survive_the_upgrade_to_reviews() {
     assert_eq!(u.received, Some(received));
     assert_eq!(u.identified, Some(identified));
     assert_eq!((u.review, u.working_copy, u.deleted), (None, None, None));
+    assert_eq!(u.archive, None);
 }

@@ -1,7 +1,8 @@
 //! What happens to a submitted file after its last byte arrived, and to submissions over time.
 //!
-//! A received file is identified by its content (`vms_media::identify`); one a browser cannot
-//! play gets a derived working copy (`vms_media::make_working_copy`), one conversion at a time
+//! A received file is identified by its content (`vms_media::identify`); a ZIP archive is
+//! listed and its entries extracted within bounds and identified (`vms_media::archive`); a
+//! file a browser cannot play gets a derived working copy (`vms_media::make_working_copy`), one conversion at a time
 //! so that recording keeps its CPU. Progress is kept here for the case page. Every hour (and at
 //! start) retention of submissions runs and files a restart left unexamined are examined.
 
@@ -24,6 +25,8 @@ pub(crate) fn needs_examining(st: &AppState, up: &UploadRow) -> bool {
     }
     match &up.identified {
         None => true,
+        // An archive whose listing a stop interrupted.
+        Some(i) if i.format == "zip" && up.archive.is_none() => true,
         Some(i) => needs_copy(up, i) && !st.examinations.has_failed(up.id),
     }
 }
@@ -52,6 +55,12 @@ async fn examine(st: &AppState, id: u64) {
     let Some(path) = st.store.original_path(&row) else {
         return;
     };
+    if row.archive.is_none() && vms_media::archive::is_zip(&path) {
+        if let Err(e) = unpack(st, id, path.clone()).await {
+            tracing::error!(error = %e, "could not record what an archive holds");
+        }
+        return;
+    }
     if row.identified.is_none() {
         match vms_media::identify(&path, vms_media::ProbeLimits::default()).await {
             Ok(what) => match st
@@ -118,6 +127,99 @@ async fn examine(st: &AppState, id: u64) {
     if let Err(e) = r {
         tracing::error!(error = %e, "could not record a working copy");
     }
+}
+
+/// Lists and extracts a received ZIP archive within bounds (on the blocking pool), records
+/// it, then identifies each extracted entry by its content.
+async fn unpack(
+    st: &AppState,
+    id: u64,
+    path: std::path::PathBuf,
+) -> Result<UploadRow, crate::error::ApiError> {
+    use vms_storage::intake::{Archive, ArchiveEntry};
+    let limits = vms_media::archive::ArchiveLimits {
+        max_total: st.settings.program.submissions.bytes_per_file,
+        ..vms_media::archive::ArchiveLimits::default()
+    };
+    let row = st
+        .blocking(move |st| {
+            let archive = match vms_media::archive::list(&path, limits) {
+                Err(e) => Archive {
+                    refused: Some(e.to_string()),
+                    entries: Vec::new(),
+                },
+                Ok(listed) => {
+                    let mut entries = Vec::with_capacity(listed.len());
+                    for mut entry in listed {
+                        let mut sha256 = None;
+                        if entry.skipped.is_none() {
+                            let scratch = st.store.archive_scratch(id, entry.index)?;
+                            match vms_media::archive::extract(
+                                &path,
+                                entry.index,
+                                entry.size,
+                                &scratch,
+                            ) {
+                                Ok((_, h)) => sha256 = Some(h),
+                                Err(e) => entry.skipped = Some(e.to_string()),
+                            }
+                        }
+                        entries.push(ArchiveEntry {
+                            entry,
+                            file: None,
+                            sha256,
+                            identified: None,
+                        });
+                    }
+                    Archive {
+                        refused: None,
+                        entries,
+                    }
+                }
+            };
+            let summary = match &archive.refused {
+                Some(why) => format!("ZIP archive, not extracted: {why}"),
+                None => format!(
+                    "ZIP archive of {} entries, {} extracted",
+                    archive.entries.len(),
+                    archive
+                        .entries
+                        .iter()
+                        .filter(|e| e.sha256.is_some())
+                        .count()
+                ),
+            };
+            st.store.set_identified(
+                id,
+                vms_media::Identified {
+                    format: "zip".into(),
+                    summary,
+                    ..vms_media::Identified::default()
+                },
+            )?;
+            Ok(st.program.record_archive(id, archive)?)
+        })
+        .await?;
+    let entries: Vec<u32> = row
+        .archive
+        .iter()
+        .flat_map(|a| a.entries.iter())
+        .filter(|e| e.file.is_some())
+        .map(|e| e.entry.index)
+        .collect();
+    for index in entries {
+        let Some(p) = st.store.entry_path(&row, index) else {
+            continue;
+        };
+        match vms_media::identify(&p, vms_media::ProbeLimits::default()).await {
+            Ok(what) => {
+                st.blocking(move |st| Ok(st.store.set_entry_identified(id, index, what)?))
+                    .await?;
+            }
+            Err(e) => tracing::warn!(index, error = %e, "an archive entry was not identified"),
+        }
+    }
+    Ok(row)
 }
 
 /// Every hour until `stop`: retention of submissions, and examination of received files that

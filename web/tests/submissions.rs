@@ -588,3 +588,135 @@ async fn a_partner_answers_its_request_with_files_and_sees_every_access() {
         .await;
     assert_eq!(st, StatusCode::CONFLICT, "{v}");
 }
+
+/// A ZIP archive (written by Python's `zipfile`, an independent writer) is kept as received;
+/// its entries are listed, and extracted only within bounds: a clip is extracted, hashed and
+/// identified; an entry whose name leads outside and a ZIP bomb's entry are listed, not
+/// extracted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn zip_archives_are_listed_and_extracted_within_bounds() {
+    let w = world();
+    let inv = w.login("investigator").await;
+    let case = "2026-0106";
+    let (_, token) = new_link(&w, &inv, case).await;
+    let dir = tempfile::tempdir().unwrap();
+    let clip = ffmpeg_clip(
+        dir.path(),
+        "ch1.mp4",
+        &["-c:v", "libx264", "-pix_fmt", "yuv420p"],
+    );
+    let zip = dir.path().join("export.zip");
+    let script = "import sys, zipfile\n\
+        z = zipfile.ZipFile(sys.argv[1], 'w', zipfile.ZIP_DEFLATED)\n\
+        z.write(sys.argv[2], arcname='DVR/ch1.mp4')\n\
+        z.writestr('../../etc/cron.d/evil', 'echo pwned')\n\
+        z.writestr('bomb.bin', b'\\0' * (64 << 20))\n\
+        z.close()\n";
+    let ok = std::process::Command::new("python3")
+        .args(["-c", script])
+        .arg(&zip)
+        .arg(dir.path().join("ch1.mp4"))
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let bytes = std::fs::read(&zip).unwrap();
+    assert!(bytes.len() < 1 << 20, "the bomb is small compressed");
+    let id = upload_file(&w.app, &token, "export.zip", &bytes).await;
+
+    let mut f = Value::Null;
+    for _ in 0..300 {
+        f = file(&w, &inv, case, id).await;
+        let entries = f["archive"]["entries"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        if entries.iter().any(|e| e["what"].is_string()) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(f["what"], "ZIP archive of 3 entries, 1 extracted", "{f}");
+    let entries = f["archive"]["entries"].as_array().unwrap();
+    let by_name = |n: &str| entries.iter().find(|e| e["name"] == n).unwrap();
+    let ch1 = by_name("DVR/ch1.mp4");
+    assert_eq!(ch1["extracted"], true);
+    assert_eq!(
+        ch1["sha256"].as_str().unwrap(),
+        hex::encode(sha2::Sha256::digest(&clip))
+    );
+    assert!(
+        ch1["what"]
+            .as_str()
+            .unwrap()
+            .starts_with("h264 video 160×120"),
+        "{ch1}"
+    );
+    assert_eq!(ch1["browser_playable"], true);
+    let evil = by_name("../../etc/cron.d/evil");
+    assert_eq!(evil["extracted"], false);
+    assert!(
+        evil["skipped"].as_str().unwrap().contains("outside"),
+        "{evil}"
+    );
+    let bomb = by_name("bomb.bin");
+    assert_eq!(bomb["extracted"], false);
+    assert!(
+        bomb["skipped"].as_str().unwrap().contains("ZIP bomb"),
+        "{bomb}"
+    );
+    // Nothing was written outside the store, and nothing of the bomb at all.
+    assert!(!dir.path().join("etc").exists());
+    let extracted = w
+        .store
+        .root()
+        .join(format!("submissions/extracted/{id:08}"));
+    let on_disk: Vec<_> = std::fs::read_dir(&extracted).unwrap().collect();
+    assert_eq!(on_disk.len(), 1, "only the clip: {on_disk:?}");
+
+    // The entry downloads as extracted (audited); an entry not extracted is 404; the archive
+    // itself is served exactly as received.
+    let index = ch1["index"].as_u64().unwrap();
+    let (st, h, body) = get_raw(
+        &w.app,
+        &format!("/api/submissions/{id}/entries/{index}"),
+        &inv,
+        &[],
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK);
+    assert_eq!(hdr(&h, "content-type"), "application/octet-stream");
+    assert_eq!(body, clip);
+    let (st, h, _) = get_raw(
+        &w.app,
+        &format!("/api/submissions/{id}/entries/{index}?inline=1"),
+        &inv,
+        &[("range", "bytes=0-9")],
+    )
+    .await;
+    assert_eq!(st, StatusCode::PARTIAL_CONTENT);
+    assert_eq!(hdr(&h, "content-type"), "video/mp4");
+    let bomb_index = bomb["index"].as_u64().unwrap();
+    let (st, _, _) = get_raw(
+        &w.app,
+        &format!("/api/submissions/{id}/entries/{bomb_index}"),
+        &inv,
+        &[],
+    )
+    .await;
+    assert_eq!(st, StatusCode::NOT_FOUND);
+    let (_, _, original) = get_raw(
+        &w.app,
+        &format!("/api/submissions/{id}/original"),
+        &inv,
+        &[],
+    )
+    .await;
+    assert_eq!(original, bytes);
+    let ev = audits(&w, "submission.extracted");
+    assert_eq!(ev.len(), 1);
+    assert!(
+        ev[0].event.detail.contains(ch1["sha256"].as_str().unwrap()),
+        "{}",
+        ev[0].event.detail
+    );
+}

@@ -253,6 +253,12 @@ pub fn routes(state: AppState) -> ApiRouter {
         )
         .secured(
             M::GET,
+            "/api/submissions/{id}/entries/{index}",
+            Action::FileRequest,
+            submissions::entry,
+        )
+        .secured(
+            M::GET,
             "/api/submissions/{id}/working-copy",
             Action::FileRequest,
             submissions::working_copy,

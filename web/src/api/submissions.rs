@@ -183,6 +183,25 @@ pub(crate) struct CaseFileOut {
     working_copy: Option<WorkingCopyOut>,
     examination: Option<crate::intake::Stage>,
     deleted: Option<vms_storage::intake::Deleted>,
+    archive: Option<ArchiveOut>,
+}
+
+#[derive(Serialize)]
+pub(crate) struct ArchiveOut {
+    refused: Option<String>,
+    entries: Vec<EntryOut>,
+}
+
+#[derive(Serialize)]
+pub(crate) struct EntryOut {
+    index: u32,
+    name: String,
+    size: u64,
+    extracted: bool,
+    sha256: Option<String>,
+    what: Option<String>,
+    browser_playable: bool,
+    skipped: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -205,6 +224,23 @@ fn case_file_out(st: &AppState, u: &UploadRow) -> CaseFileOut {
         }),
         examination: st.examinations.stage(u.id),
         deleted: u.deleted.clone(),
+        archive: u.archive.as_ref().map(|a| ArchiveOut {
+            refused: a.refused.clone(),
+            entries: a
+                .entries
+                .iter()
+                .map(|e| EntryOut {
+                    index: e.entry.index,
+                    name: e.entry.name.clone(),
+                    size: e.entry.size,
+                    extracted: e.file.is_some(),
+                    sha256: e.sha256.map(hex::encode),
+                    what: e.identified.as_ref().map(|i| i.summary.clone()),
+                    browser_playable: e.identified.as_ref().is_some_and(|i| i.browser_playable),
+                    skipped: e.entry.skipped.clone(),
+                })
+                .collect(),
+        }),
     }
 }
 
@@ -394,29 +430,54 @@ pub(crate) async fn original(
         .blocking(move |st| Ok(st.program.open_original(&s, id)?))
         .await?;
     let path = st.store.original_path(&up).ok_or(ApiError::NotFound)?;
-    let media_type = up
+    let playable = up
         .identified
         .as_ref()
         .filter(|i| i.browser_playable)
-        .map(|i| {
-            if i.format.contains("webm") {
-                "video/webm"
-            } else if i.format.starts_with("png") {
-                "image/png"
-            } else if i.format.contains("jpeg") || i.format == "image2" {
-                "image/jpeg"
-            } else {
-                "video/mp4"
-            }
-        });
+        .map(media_type);
     let inline = q.get("inline").is_some_and(|v| v == "1");
     serve_file(
         &path,
         up.length,
-        media_type.filter(|_| inline),
+        playable.filter(|_| inline),
         &up.declared.filename,
         &h,
     )
+}
+
+/// `GET /api/submissions/{id}/entries/{index}`: an entry extracted from a submitted archive
+/// (audited as a view): an attachment, or with `?inline=1` and only when identified by its
+/// content as browser-playable, its media type with byte ranges.
+pub(crate) async fn entry(
+    State(st): State<AppState>,
+    Caller(s): Caller,
+    ApiPath((id, index)): ApiPath<(u64, u32)>,
+    axum::extract::Query(q): axum::extract::Query<HashMap<String, String>>,
+    h: HeaderMap,
+) -> ApiResult<Response> {
+    let up = st
+        .blocking(move |st| Ok(st.program.open_entry(&s, id, index)?))
+        .await?;
+    let path = st.store.entry_path(&up, index).ok_or(ApiError::NotFound)?;
+    let e = up
+        .archive
+        .as_ref()
+        .and_then(|a| a.entries.iter().find(|e| e.entry.index == index))
+        .ok_or(ApiError::NotFound)?;
+    let playable = e
+        .identified
+        .as_ref()
+        .filter(|i| i.browser_playable)
+        .map(media_type);
+    let inline = q.get("inline").is_some_and(|v| v == "1");
+    let name = e
+        .entry
+        .name
+        .rsplit('/')
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    serve_file(&path, e.entry.size, playable.filter(|_| inline), &name, &h)
 }
 
 /// `GET /api/submissions/{id}/working-copy`: the derived MP4 a browser plays (audited as a
@@ -446,6 +507,19 @@ pub(crate) async fn working_copy(
         &format!("{stem} (working copy).mp4"),
         &h,
     )
+}
+
+/// The media type a browser gets for a file identified as playable.
+fn media_type(i: &vms_media::Identified) -> &'static str {
+    if i.format.contains("webm") {
+        "video/webm"
+    } else if i.format.starts_with("png") {
+        "image/png"
+    } else if i.format.contains("jpeg") || i.format == "image2" {
+        "image/jpeg"
+    } else {
+        "video/mp4"
+    }
 }
 
 /// Serves a stored file: inline as `media_type` with byte ranges when given, else as an

@@ -20,6 +20,19 @@ function fileState(f) {
   return f.what;
 }
 
+/** A ZIP archive's entries: each extracted one with what it is, its hash and a download. */
+function archiveList(f) {
+  const a = f.archive;
+  if (!a) return '';
+  if (a.refused) return h('p', { class: 'archive' }, `Not extracted: ${a.refused}`);
+  return h('ul', { class: 'archive', 'aria-label': `Entries of ${f.filename}` }, a.entries.map((e) => h('li', {},
+    `${e.name} (${e.size} bytes): `,
+    e.extracted ? [e.what || 'being identified…', ' ',
+      h('a', { href: `/api/submissions/${f.id}/entries/${e.index}`, download: e.name.split('/').pop() }, `Download ${e.name}`),
+      h('div', { class: 'derived' }, `extracted, SHA-256 ${e.sha256}`)]
+      : `not extracted: ${e.skipped}`)));
+}
+
 function reviewState(f) {
   const r = f.review;
   if (!r) return 'not reviewed';
@@ -63,7 +76,7 @@ export function submissionsSection(n, requests, exported) {
     f.working_copy ? [' ', h('a', { href: `/api/submissions/${f.id}/working-copy?download=1` }, 'Download the working copy')] : '']);
   const fileRow = (f) => [f.filename, `${f.length} bytes`,
     f.received_us ? `${utc(f.received_us)} UTC` : `${Math.floor((100 * f.offset) / f.length)} % so far`,
-    h('td', { class: 'what' }, f.received_us ? fileState(f) : ''),
+    h('td', { class: 'what' }, f.received_us ? [fileState(f), archiveList(f)] : ''),
     h('td', { class: 'hash' }, h('span', { class: 'sha' }, f.sha256 || ''), f.working_copy ? h('div', { class: 'derived' }, `working copy (derived): ${f.working_copy.sha256}`) : ''),
     reviewCell(f), h('td', {}, actions(f))];
 
