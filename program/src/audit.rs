@@ -80,6 +80,8 @@ audit_actions! {
     SubmissionWorkingCopy = "submission.working-copy",
     /// A submitted ZIP archive was listed and its entries extracted (or refused).
     SubmissionExtracted = "submission.extracted",
+    /// A public call for video was opened or closed.
+    SubmissionPublicCall = "submission.public-call",
     /// A submitted file was put into an evidence export.
     SubmissionExport = "submission.export",
     /// Retention deleted a rejected or unreviewed submitted file.

@@ -20,6 +20,7 @@ pub mod login_guard;
 pub mod navigation;
 pub mod partners;
 pub mod policy;
+pub mod public_calls;
 pub mod requests;
 pub mod submissions;
 pub mod text;

@@ -124,8 +124,8 @@ impl Page {
 }
 
 /// Public pages: no sign-in (the transparency report; the page a submission link opens, whose
-/// token is the credential).
-pub const PUBLIC_PAGES: [&str; 2] = ["/transparency", "/submit"];
+/// token is the credential; a public call for video).
+pub const PUBLIC_PAGES: [&str; 3] = ["/transparency", "/submit", "/call"];
 
 /// The pages `subject` may open, in navigation order.
 pub fn pages_for(subject: &Subject) -> Vec<Page> {

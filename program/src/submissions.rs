@@ -32,6 +32,8 @@ pub struct SubmissionLimits {
     pub rejected_days: u32,
     /// Days a received file nobody reviewed is kept after its receipt (default 90).
     pub unclaimed_days: u32,
+    /// Public calls for video may be opened (default off).
+    pub public_calls: bool,
 }
 
 impl Default for SubmissionLimits {
@@ -45,6 +47,7 @@ impl Default for SubmissionLimits {
             upload_hours: 24,
             rejected_days: 30,
             unclaimed_days: 90,
+            public_calls: false,
         }
     }
 }

@@ -58,8 +58,10 @@ pub mod cf {
     pub const LINKS: &str = "submission_links";
     /// upload id (u64) → `UploadRow`: submitted files, in progress and received.
     pub const UPLOADS: &str = "uploads";
+    /// call id (u64) → `PublicCallRow`: public calls for video about an incident.
+    pub const PUBLIC_CALLS: &str = "public_calls";
 
-    pub const ALL: [&str; 19] = [
+    pub const ALL: [&str; 20] = [
         META,
         CAMERAS,
         RUNS,
@@ -79,6 +81,7 @@ pub mod cf {
         TERMS,
         LINKS,
         UPLOADS,
+        PUBLIC_CALLS,
     ];
 }
 

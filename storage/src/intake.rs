@@ -35,6 +35,31 @@ pub struct LinkRow {
     pub statement: Option<Statement>,
 }
 
+/// A public call for video about one incident of a case: a page anyone may open to send
+/// footage (each who does gets a link of their own, made by the call).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PublicCallRow {
+    pub id: u64,
+    pub case_number: String,
+    /// What the page asks for ("Collision at Elm St and 3rd").
+    pub title: String,
+    /// When it happened, as the public is told.
+    pub window: String,
+    /// A general area, never an exact address.
+    pub area: String,
+    pub created_by: String,
+    pub created_us: i64,
+    pub closes_us: i64,
+    pub closed_us: Option<i64>,
+}
+
+impl PublicCallRow {
+    /// Taking submissions at `now_us`.
+    pub fn open_at(&self, now_us: i64) -> bool {
+        self.closed_us.is_none() && now_us < self.closes_us
+    }
+}
+
 /// The submitter's own account of the footage, and the attestation they agreed to.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Statement {
@@ -183,6 +208,25 @@ impl Store {
     /// The link whose token hashes to `hash` (a scan: links number in the thousands at most).
     pub fn link_by_token(&self, hash: &[u8; 32]) -> Result<Option<LinkRow>> {
         Ok(self.links()?.into_iter().find(|l| l.token_hash == *hash))
+    }
+
+    pub fn create_public_call(&self, mut row: PublicCallRow) -> Result<PublicCallRow> {
+        self.db.insert_next(cf::PUBLIC_CALLS, |id| {
+            row.id = id;
+            row
+        })
+    }
+
+    pub fn public_call(&self, id: u64) -> Result<Option<PublicCallRow>> {
+        self.db.get_row(cf::PUBLIC_CALLS, &u64_key(id))
+    }
+
+    pub fn put_public_call(&self, row: &PublicCallRow) -> Result<()> {
+        self.db.put_row(cf::PUBLIC_CALLS, &u64_key(row.id), row)
+    }
+
+    pub fn public_calls(&self) -> Result<Vec<PublicCallRow>> {
+        self.db.all_rows(cf::PUBLIC_CALLS)
     }
 
     pub fn uploads(&self) -> Result<Vec<UploadRow>> {

@@ -58,6 +58,16 @@ pub struct SubmissionsConfig {
     /// Requests to the submission endpoints one source address may make per minute.
     #[serde(default = "default_submission_rate")]
     pub requests_per_source_per_minute: u32,
+    /// Public calls for video may be opened (off by default).
+    #[serde(default)]
+    pub public_calls: bool,
+    /// Submissions one source address may start through public calls per hour.
+    #[serde(default = "default_public_rate")]
+    pub public_submissions_per_source_per_hour: u32,
+}
+
+fn default_public_rate() -> u32 {
+    vms_web::Settings::default().public_submissions_per_hour
 }
 
 fn default_submission_rate() -> u32 {
@@ -104,6 +114,8 @@ impl Default for SubmissionsConfig {
             rejected_days: default_rejected_days(),
             unclaimed_days: default_unclaimed_days(),
             requests_per_source_per_minute: default_submission_rate(),
+            public_calls: false,
+            public_submissions_per_source_per_hour: default_public_rate(),
         }
     }
 }
@@ -136,6 +148,7 @@ impl SubmissionsConfig {
             upload_hours: self.upload_hours,
             rejected_days: self.rejected_days,
             unclaimed_days: self.unclaimed_days,
+            public_calls: self.public_calls,
         })
     }
 }
@@ -739,6 +752,8 @@ mod tests {
         let d = limits("").unwrap();
         assert_eq!(d.files_per_link, 16);
         assert_eq!((d.rejected_days, d.unclaimed_days), (30, 90));
+        assert!(!d.public_calls, "public calls are off unless turned on");
+        assert!(limits("public_calls = true\n").unwrap().public_calls);
         for (body, want) in [
             ("link_hours = 0\n", "link_hours"),
             (

@@ -62,6 +62,9 @@ secure_cookie = false
 [partner_network]
 allow = ["127.0.0.0/8"]
 
+[submissions]
+public_calls = true
+
 [defaults]
 backoff_initial_ms = 100
 backoff_max_ms = 500
@@ -792,6 +795,26 @@ async fn every_role_runs_the_program_from_the_web_app() {
         let text = String::from_utf8_lossy(&out.stdout);
         assert!(out.status.success(), "{text}");
         assert!(text.contains("submitted master"), "{text}");
+        // A public call for video: opened on the case page, its public page starts a
+        // submission of the visitor's own.
+        type_into(&c, "#pc-title", "Collision at Elm St and 3rd").await?;
+        type_into(&c, "#pc-window", "Tue 3 Dec, 01:30-02:30").await?;
+        type_into(&c, "#pc-area", "Elm St between 2nd and 4th").await?;
+        click(&c, "#call-form button[type=submit]").await?;
+        let call = poll(&c, Duration::from_secs(10), "the call's page address",
+            "const c = document.querySelector('#calls tbody code'); return c ? c.textContent : null;").await?;
+        pages.check(&c, "case-public-call").await?;
+        c.goto(call.as_str().unwrap()).await?;
+        poll(&c, Duration::from_secs(10), "the public call page",
+            "const t = document.getElementById('page-title'); return t !== null && t.textContent.includes('Collision at Elm St');").await?;
+        pages.check(&c, "public-call").await?;
+        click(&c, "#call-start").await?;
+        c.wait()
+            .at_most(Duration::from_secs(10))
+            .for_element(Locator::Id("statement-form"))
+            .await?;
+        assert_eq!(c.current_url().await?.path(), "/submit");
+        c.goto(&format!("{base}/cases/{CASE}")).await?;
         sign_out(&c).await?;
 
         // ---- supervisor searches the audit log for the case ----
@@ -836,10 +859,10 @@ async fn every_role_runs_the_program_from_the_web_app() {
         let counts = poll(&c, Duration::from_secs(10), "the month's counts",
             "const v = (k) => { const e = document.querySelector(`[data-count=${k}] strong`); return e ? Number(e.textContent) : null; }; \
              return v('requests_filed') === null ? null : { filed: v('requests_filed'), approved: v('requests_approved'), exports: v('exports'), partners: v('partners_active'), links: v('submission_links'), received: v('submissions_received'), accepted: v('submissions_accepted'), rejected: v('submissions_rejected') };").await?;
-        // Links: the partner's own and the investigator's; files: one and two.
+        // Links: the partner's own, the investigator's and the public call's; files: one and two.
         assert_eq!(
             counts,
-            json!({"filed": 1, "approved": 1, "exports": 1, "partners": 1, "links": 2, "received": 3, "accepted": 1, "rejected": 1})
+            json!({"filed": 1, "approved": 1, "exports": 1, "partners": 1, "links": 3, "received": 3, "accepted": 1, "rejected": 1})
         );
         pages.check(&c, "transparency").await?;
         // The accessibility check itself can fail: an unlabelled field is reported.

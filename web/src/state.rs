@@ -49,6 +49,9 @@ pub struct Settings {
     /// may make per minute; checked before the link's token is looked up, so a flood of
     /// guesses costs neither index scans nor audit writes past it. 0: no limit.
     pub submission_requests_per_minute: u32,
+    /// Submissions one source address may start through public calls per hour (stricter than
+    /// links: a public page is open to anyone). 0: no limit.
+    pub public_submissions_per_hour: u32,
     /// Sign-in admission: concurrent password checks and attempt rates.
     pub login: login_guard::LoginLimits,
 }
@@ -64,6 +67,7 @@ impl Default for Settings {
             destinations: vms_ingest::destinations::Destinations::default(),
             probes_per_minute: 10,
             submission_requests_per_minute: 240,
+            public_submissions_per_hour: 10,
             login: login_guard::LoginLimits::default(),
         }
     }
@@ -93,6 +97,8 @@ pub struct AppState {
     pub(crate) examinations: Arc<crate::intake::Examinations>,
     /// Submission requests per source address in the current minute.
     pub(crate) submission_budget: Arc<std::sync::Mutex<login_guard::Window<String>>>,
+    /// Submissions started through public calls per source address in the current hour.
+    pub(crate) public_budget: Arc<std::sync::Mutex<login_guard::Window<String>>>,
     /// ONVIF probes per account in the current minute.
     pub(crate) probe_budget: Arc<std::sync::Mutex<login_guard::Window<String>>>,
 }
@@ -117,6 +123,7 @@ impl AppState {
             live: Arc::default(),
             probe_budget: Arc::default(),
             submission_budget: Arc::default(),
+            public_budget: Arc::default(),
             uploads: Arc::default(),
             examinations: Arc::default(),
         }
@@ -141,6 +148,22 @@ impl AppState {
                 source.to_owned(),
                 minute,
                 self.settings.submission_requests_per_minute,
+            )
+        })
+    }
+
+    /// Takes one public-call submission from `source`'s budget for this hour; false when spent.
+    pub(crate) fn take_public_submission(&self, source: &str) -> bool {
+        let hour = self
+            .store
+            .clock()
+            .now_utc_micros()
+            .div_euclid(3_600_000_000);
+        self.public_budget.lock().is_ok_and(|mut budget| {
+            budget.take(
+                source.to_owned(),
+                hour,
+                self.settings.public_submissions_per_hour,
             )
         })
     }

@@ -38,6 +38,7 @@ const ASSETS: &[(&str, &str, &str)] = &[
     asset!("pages/portal.js"),
     asset!("pages/transparency.js"),
     asset!("pages/submit.js"),
+    asset!("pages/call.js"),
     asset!("vendor/tus.min.js"),
     asset!("vendor/qrcode.mjs"),
 ];

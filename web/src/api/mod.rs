@@ -10,6 +10,7 @@ pub(crate) mod holds;
 pub(crate) mod onvif;
 pub(crate) mod partners;
 pub(crate) mod playback;
+pub(crate) mod public_calls;
 pub(crate) mod requests;
 pub(crate) mod session;
 pub(crate) mod submissions;
@@ -269,6 +270,27 @@ pub fn routes(state: AppState) -> ApiRouter {
             Action::FileRequest,
             submissions::review,
         )
+        .secured(
+            M::GET,
+            "/api/cases/{case}/public-calls",
+            Action::FileRequest,
+            public_calls::list,
+        )
+        .secured(
+            M::POST,
+            "/api/cases/{case}/public-calls",
+            Action::FileRequest,
+            public_calls::create,
+        )
+        .secured(
+            M::DELETE,
+            "/api/public-calls/{id}",
+            Action::FileRequest,
+            public_calls::close,
+        )
+        // A public call's page: open to anyone while the call is.
+        .public(M::GET, "/api/public-calls/{id}", public_calls::show)
+        .public(M::POST, "/api/public-calls/{id}/start", public_calls::start)
         // The submitter's page and tus: the link's token is checked in each handler.
         .public(M::GET, "/api/submission", submissions::submission)
         .public(M::POST, "/api/submission/statement", submissions::statement)

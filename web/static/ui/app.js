@@ -26,8 +26,9 @@ const PAGES = {
   '/portal/participation': () => import('./pages/portal.js').then((m) => ({ render: m.participation })),
   '/transparency': () => import('./pages/transparency.js'),
   '/submit': () => import('./pages/submit.js'),
+  '/call': () => import('./pages/call.js'),
 };
-const PUBLIC = ['/transparency', '/submit'];
+const PUBLIC = ['/transparency', '/submit', '/call'];
 
 let current = null; // the shown page's { refresh, leave }
 let rendering = 0;

@@ -149,6 +149,39 @@ export function submissionsSection(n, requests, exported) {
   reload().catch((e) => say(note, e.message, true));
   const el = h('section', { 'aria-labelledby': 'sub-title' }, h('h2', { id: 'sub-title' }, 'Submitted footage'),
     h('p', { class: 'muted' }, 'People with footage send it through a link: no account needed. Each file is kept exactly as received, with its SHA-256; a file a browser cannot play gets a working copy, derived and labelled as such. Accept each file into the case, or reject it with a reason (rejected files are deleted after a while; accepted ones stay with the case).'),
-    note, f, shown, list, exportForm);
+    note, f, shown, list, exportForm, publicCalls(n));
   return { el, reload, accepted: () => accepted.map((f) => f.id) };
+}
+
+/**
+ * Public calls for video of case `n` (when the server takes them): open one with what, when
+ * and a general area; its page's address is shown to publish; close it when done.
+ */
+function publicCalls(n) {
+  const box = h('div', { id: 'public-calls' });
+  const note = status('calls-status');
+  const draw = async () => {
+    const r = await api('GET', `/api/cases/${encodeURIComponent(n)}/public-calls`);
+    if (!r.enabled) { box.replaceChildren(); return; }
+    const rows = table('calls', ['Call', 'When', 'Area', 'Page', 'State', ''], r.calls, (c) => [c.title, c.window, c.area,
+      h('code', {}, `${location.origin}${c.url}`),
+      c.closed_us ? `closed ${utc(c.closed_us)} UTC` : `open until ${utc(c.closes_us)} UTC`,
+      h('td', {}, c.closed_us ? '' : h('button', { type: 'button', onclick: async () => {
+        try { await api('DELETE', `/api/public-calls/${c.id}`); say(note, `Call ${c.id} closed.`); await draw(); }
+        catch (e) { say(note, e.message, true); }
+      } }, `Close call ${c.id}`))], 'No public call yet.');
+    const f = form({ id: 'call-form' }, [
+      field('What happened (shown to the public)', h('input', { name: 'title', id: 'pc-title', required: true })),
+      field('When', h('input', { name: 'window', id: 'pc-window', required: true }), 'e.g. Tuesday 3 Dec, 01:30–02:30'),
+      field('General area', h('input', { name: 'area', id: 'pc-area', required: true }), 'Never an exact address'),
+    ], async (v, form_) => {
+      const c = await api('POST', `/api/cases/${encodeURIComponent(n)}/public-calls`, v);
+      form_.reset();
+      say(note, `Call ${c.id} is open: publish ${location.origin}${c.url}`);
+      await draw();
+    }, 'Open a public call for video');
+    box.replaceChildren(h('h3', {}, 'Public calls for video'), note, rows, f);
+  };
+  draw().catch((e) => say(note, e.message, true));
+  return box;
 }
