@@ -1,5 +1,7 @@
 //! Running a test inside its own network namespace (`unshare -n`), so that nothing it binds,
-//! multicasts or sends can reach beyond the namespace. Needs root (CI runs as root).
+//! multicasts or sends can reach beyond the namespace; or its own mount namespace
+//! (`unshare -m`), so that a small file system it mounts (a full disk) is seen by it alone.
+//! Needs root (CI runs as root).
 
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -11,8 +13,21 @@ const INSIDE: &str = "VMS_NETNS_TEST";
 /// starting with `report:` are echoed either way). Inside: brings `lo` up, runs each shell
 /// command of `setup`, and returns true: the caller runs the test body.
 pub fn in_netns(test: &str, setup: &[&str], limit: Duration) -> bool {
+    let setup: Vec<&str> = std::iter::once("ip link set lo up")
+        .chain(setup.iter().copied())
+        .collect();
+    in_namespace(test, &["-n"], &setup, limit)
+}
+
+/// As [`in_netns`], in a fresh mount namespace (mounts stay private to it): the caller mounts
+/// what it needs inside.
+pub fn in_mountns(test: &str, limit: Duration) -> bool {
+    in_namespace(test, &["-m", "--propagation", "private"], &[], limit)
+}
+
+fn in_namespace(test: &str, unshare: &[&str], setup: &[&str], limit: Duration) -> bool {
     if std::env::var(INSIDE).as_deref() == Ok(test) {
-        for cmd in std::iter::once("ip link set lo up").chain(setup.iter().copied()) {
+        for cmd in setup.iter().copied() {
             let st = Command::new("sh").arg("-c").arg(cmd).status();
             assert!(st.is_ok_and(|s| s.success()), "`{cmd}` failed");
         }
@@ -24,7 +39,7 @@ pub fn in_netns(test: &str, setup: &[&str], limit: Duration) -> bool {
         std::env::temp_dir().join(format!("vms-netns-{}-{test}.log", std::process::id()));
     let log = std::fs::File::create(&log_path).expect("creating the namespace log");
     let mut child = Command::new("unshare")
-        .arg("-n")
+        .args(unshare)
         .arg(&exe)
         .args([test, "--exact", "--nocapture", "--test-threads=1"])
         .env(INSIDE, test)
@@ -54,7 +69,7 @@ pub fn in_netns(test: &str, setup: &[&str], limit: Duration) -> bool {
         eprintln!("{l}");
     }
     if let Err(why) = outcome {
-        panic!("{test} {why} inside its network namespace; its output:\n{output}");
+        panic!("{test} {why} inside its namespace; its output:\n{output}");
     }
     false
 }

@@ -576,3 +576,54 @@ async fn a_flood_from_one_address_is_turned_away() {
     let (st, _, _) = create(&w.app, "guess", 10, "x.mp4").await;
     assert_eq!(st, StatusCode::FORBIDDEN, "a new minute");
 }
+
+/// A disk that fills up mid-upload (a real one: an 8 MiB tmpfs under the submissions tree, in
+/// the test's own mount namespace): the PATCH is 507 saying so, what was acknowledged before
+/// is kept (offset and bytes), nothing of the refused request is; once space is freed (the
+/// submitter ends the upload), another file goes through.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_mid_upload_keeps_what_was_received() {
+    if !vms_testkit::netns::in_mountns(
+        "a_full_disk_mid_upload_keeps_what_was_received",
+        std::time::Duration::from_secs(60),
+    ) {
+        return;
+    }
+    let w = world();
+    let sub = w.store.root().join("submissions");
+    std::fs::create_dir_all(&sub).unwrap();
+    let ok = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=8m", "tmpfs"])
+        .arg(&sub)
+        .status()
+        .unwrap();
+    assert!(ok.success(), "mount tmpfs");
+    let inv = w.login("investigator").await;
+    let (_, token) = new_link(&w, &inv, "2026-0050").await;
+    let data: Vec<u8> = (0..12_000_000u32).map(|i| (i * 13 % 251) as u8).collect();
+    let (st, at, v) = create(&w.app, &token, data.len(), "big.mp4").await;
+    assert_eq!(st, StatusCode::CREATED, "{v}");
+    let (st, _, v) = patch(&w.app, &token, &at, 0, &data[..3_000_000], None).await;
+    assert_eq!(st, StatusCode::NO_CONTENT, "{v}");
+    let (st, h, v) = patch(&w.app, &token, &at, 3_000_000, &data[3_000_000..], None).await;
+    assert_eq!(st, StatusCode::INSUFFICIENT_STORAGE, "{v}");
+    assert!(v["error"].as_str().unwrap().contains("disk is full"), "{v}");
+    assert_eq!(hdr(&h, "tus-resumable"), "1.0.0");
+    assert_eq!(offset(&w.app, &token, &at).await, 3_000_000);
+    let id: u64 = at.rsplit('/').next().unwrap().parse().unwrap();
+    let part = sub.join(format!("parts/{id:08}"));
+    assert_eq!(
+        std::fs::read(&part).unwrap(),
+        &data[..3_000_000],
+        "the acknowledged bytes, and nothing of the refused request"
+    );
+    // The submitter gives up on that file; the space comes back; a smaller one goes through.
+    let (st, _, _) = go(&w.app, tus(Method::DELETE, &at, &token, &[], vec![])).await;
+    assert_eq!(st, StatusCode::NO_CONTENT);
+    let small = upload_file(&w.app, &token, "clip.mp4", &data[..2_000_000]).await;
+    let up = w.store.upload(small).unwrap().unwrap();
+    assert_eq!(
+        up.received.unwrap().sha256.as_slice(),
+        sha2::Sha256::digest(&data[..2_000_000]).as_slice()
+    );
+}
