@@ -627,3 +627,54 @@ async fn a_full_disk_mid_upload_keeps_what_was_received() {
         sha2::Sha256::digest(&data[..2_000_000]).as_slice()
     );
 }
+
+/// 1000 tiny uploads at once over 63 links (16 files each): every one is created and received
+/// with its own hash, ids distinct; a PATCH past the writer cap is 503 and the client retries
+/// (as tus clients do); nothing panics, nothing mixes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_concurrent_tiny_uploads_each_arrive_whole() {
+    let w = world_with(|s| s.submission_requests_per_minute = 0);
+    let inv = w.login("investigator").await;
+    let mut tokens = Vec::new();
+    for _ in 0..63 {
+        tokens.push(new_link(&w, &inv, "2026-0051").await.1);
+    }
+    let tasks: Vec<_> = (0..1000u32)
+        .map(|i| {
+            let app = w.app.clone();
+            let token = tokens[i as usize / 16].clone();
+            tokio::spawn(async move {
+                let data = format!("tiny file {i}").into_bytes();
+                let (st, at, v) = create(&app, &token, data.len(), &format!("f{i}.mp4")).await;
+                assert_eq!(st, StatusCode::CREATED, "{i}: {v}");
+                let mut busy = 0;
+                loop {
+                    let (st, _, v) = patch(&app, &token, &at, 0, &data, None).await;
+                    match st {
+                        StatusCode::NO_CONTENT => break,
+                        StatusCode::SERVICE_UNAVAILABLE | StatusCode::CONFLICT => {
+                            busy += 1;
+                            assert!(busy < 1000, "{i} never got through: {v}");
+                            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+                        }
+                        st => panic!("{i}: {st} {v}"),
+                    }
+                }
+                let id: u64 = at.rsplit('/').next().unwrap().parse().unwrap();
+                (id, data)
+            })
+        })
+        .collect();
+    let mut ids = std::collections::HashSet::new();
+    for t in tasks {
+        let (id, data) = t.await.unwrap();
+        assert!(ids.insert(id), "id {id} given twice");
+        let up = w.store.upload(id).unwrap().unwrap();
+        assert_eq!(
+            up.received.expect("received").sha256.as_slice(),
+            sha2::Sha256::digest(&data).as_slice(),
+            "upload {id}"
+        );
+    }
+    assert_eq!(ids.len(), 1000);
+}
