@@ -136,6 +136,24 @@ pub fn list(path: &Path, limits: ArchiveLimits) -> Result<Vec<Entry>, ArchiveErr
     Ok(entries)
 }
 
+/// Size and SHA-256 of entry `index` as the archive holds it (at most `declared` bytes are
+/// read): how an extraction is checked again later without writing anything.
+pub fn hash_entry(path: &Path, index: u32, declared: u64) -> Result<(u64, [u8; 32]), ArchiveError> {
+    let mut zip = open(path)?;
+    let entry = zip
+        .by_index(index as usize)
+        .map_err(|e| ArchiveError::Unreadable(e.to_string()))?;
+    let mut h = Sha256::new();
+    let n = std::io::copy(&mut entry.take(declared.saturating_add(1)), &mut h)
+        .map_err(|e| ArchiveError::Unreadable(e.to_string()))?;
+    if n > declared {
+        return Err(ArchiveError::OutOfBounds(format!(
+            "entry {index} holds more than the {declared} bytes the archive declares"
+        )));
+    }
+    Ok((n, h.finalize().into()))
+}
+
 /// Writes entry `index` to `dest` (replacing it), at most `declared` bytes; returns its size
 /// and SHA-256. An entry with more bytes than declared is refused and nothing is left.
 pub fn extract(
@@ -304,6 +322,7 @@ mod tests {
         assert_eq!(n, clip.len() as u64);
         assert_eq!(sha.as_slice(), Sha256::digest(&clip).as_slice());
         assert_eq!(std::fs::read(&dest).unwrap(), clip);
+        assert_eq!(hash_entry(&zip, 0, entries[0].size).unwrap(), (n, sha));
         // Fewer bytes declared than the entry holds: refused, nothing left.
         let e = extract(&zip, 0, 10, &dest).unwrap_err();
         assert!(matches!(e, ArchiveError::OutOfBounds(_)), "{e}");

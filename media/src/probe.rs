@@ -224,6 +224,14 @@ mod tests {
             assert!(i.summary.contains("not playable in a browser"), "{i:?}");
         }
 
+        // An MP4 cut off in the middle (an interrupted export): read as far as it goes, or
+        // unknown; never an error, never playable as if whole.
+        let bytes = std::fs::read(&mp4).unwrap();
+        let cut = dir.path().join("cut.mp4");
+        std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
+        let i = identify(&cut, limits).await.unwrap();
+        assert!(!i.summary.is_empty(), "{i:?}");
+
         // An HTML page renamed .mp4, and random bytes: unknown, never an error.
         let html = dir.path().join("evil.mp4");
         std::fs::write(&html, "<html><script>alert(1)</script></html>").unwrap();

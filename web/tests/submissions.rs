@@ -726,6 +726,67 @@ async fn zip_archives_are_listed_and_extracted_within_bounds() {
         "{}",
         ev[0].event.detail
     );
+
+    // Accepted and exported, the archive is the master and its extracted entries' hashes are
+    // in the manifest; `vms verify` reads each entry from the archive again.
+    let (st, v) = w
+        .call(
+            Method::POST,
+            &format!("/api/submissions/{id}/review"),
+            &inv,
+            Some(json!({"accepted": true})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    let (st, v) = w
+        .call(
+            Method::POST,
+            "/api/exports",
+            &inv,
+            Some(
+                json!({"cameras": [], "submissions": [id], "start_us": T0, "end_us": T0,
+                "case_number": case, "reason": "court bundle"}),
+            ),
+        )
+        .await;
+    assert_eq!(st, StatusCode::ACCEPTED, "{v}");
+    let x = v["id"].as_u64().unwrap();
+    assert_eq!(wait_export(&w, &inv, x).await["status"], "done");
+    let pkg = w.store.root().join(format!("exports/{x:08}"));
+    let report = vms_storage::export::verify_package(&pkg, None);
+    assert!(report.ok(), "{:#?}", report.lines);
+    assert!(
+        report
+            .lines
+            .iter()
+            .any(|l| l.contains("entries extracted at intake read the same")),
+        "{:#?}",
+        report.lines
+    );
+    // A manifest that misstates an entry (signed again, so only the entry check can tell).
+    use ed25519_dalek::Signer as _;
+    let key = vms_storage::export::load_or_create_signing_key(
+        &w.store.root().join("keys/export-ed25519.key"),
+    )
+    .unwrap();
+    let mut m: Value =
+        serde_json::from_slice(&std::fs::read(pkg.join("manifest.json")).unwrap()).unwrap();
+    m["submissions"][0]["archive_entries"][0]["sha256"] = json!("00".repeat(32));
+    let body = serde_json::to_vec_pretty(&m).unwrap();
+    std::fs::write(pkg.join("manifest.json"), &body).unwrap();
+    let sig = json!({"algorithm": "Ed25519", "public_key": hex::encode(key.verifying_key().as_bytes()),
+        "signature": hex::encode(key.sign(&body).to_bytes())});
+    std::fs::write(pkg.join("signature.json"), sig.to_string()).unwrap();
+    let report = vms_storage::export::verify_package(&pkg, None);
+    assert!(!report.ok());
+    assert!(
+        report
+            .lines
+            .iter()
+            .any(|l| l.starts_with("FAIL") && l.contains("entry")),
+        "{:#?}",
+        report.lines
+    );
 }
 
 /// Public calls for video: off unless the server turns them on; an investigator opens one;

@@ -30,7 +30,7 @@ use sha2::{Digest, Sha256};
 mod submitted;
 mod verify;
 
-pub use submitted::{DerivedFile, SubmissionSpec, SubmittedFile, SubmittedItem};
+pub use submitted::{DerivedFile, ExtractedEntry, SubmissionSpec, SubmittedFile, SubmittedItem};
 pub use verify::{VerifyReport, parse_public_key, verify_package};
 
 use crate::index::CameraId;

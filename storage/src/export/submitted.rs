@@ -51,6 +51,21 @@ pub struct SubmittedItem {
     pub intake_sha256: String,
     pub master: SubmittedFile,
     pub working_copy: Option<DerivedFile>,
+    /// For a ZIP archive: the entries extracted from it at intake, with their hashes (the
+    /// archive is the master; `vms verify` reads each entry from it again and compares).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub archive_entries: Vec<ExtractedEntry>,
+}
+
+/// One entry extracted from a submitted archive.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExtractedEntry {
+    pub index: u32,
+    /// Its name in the archive (metadata).
+    pub name: String,
+    pub size: u64,
+    pub sha256: String,
 }
 
 /// The original as received: the evidence.
@@ -140,6 +155,19 @@ pub(super) fn write(
             sha256: sha,
         },
         working_copy,
+        archive_entries: up
+            .archive
+            .iter()
+            .flat_map(|a| a.entries.iter())
+            .filter_map(|e| {
+                e.sha256.map(|h| ExtractedEntry {
+                    index: e.entry.index,
+                    name: e.entry.name.clone(),
+                    size: e.entry.size,
+                    sha256: hex::encode(h),
+                })
+            })
+            .collect(),
     })
 }
 
@@ -225,6 +253,7 @@ pub(super) fn check(dir: &Path, item: &SubmittedItem, r: &mut VerifyReport) {
             m.name, m.size, m.sha256, item.intake_sha256
         )),
     }
+    check_entries(dir, item, r);
     let Some(w) = &item.working_copy else {
         return;
     };
@@ -244,6 +273,45 @@ pub(super) fn check(dir: &Path, item: &SubmittedItem, r: &mut VerifyReport) {
              from {} (the master is {})",
             w.name, w.size, w.sha256, w.derived_from_sha256, m.sha256
         )),
+    }
+}
+
+/// Each entry the manifest says was extracted from a submitted archive, read from the
+/// package's master again and compared.
+fn check_entries(dir: &Path, item: &SubmittedItem, r: &mut VerifyReport) {
+    if item.archive_entries.is_empty() || hash_file(dir, &item.master.name).is_err() {
+        return;
+    }
+    let path = dir.join(&item.master.name);
+    let mut bad = 0;
+    for e in &item.archive_entries {
+        match vms_media::archive::hash_entry(&path, e.index, e.size) {
+            Ok((size, sha)) if size == e.size && hex::encode(sha) == e.sha256 => {}
+            Ok((size, sha)) => {
+                bad += 1;
+                r.fail(format!(
+                    "{}: entry {} ({:?}) is {size} bytes, SHA-256 {}; the manifest says {} bytes, \
+                     SHA-256 {}",
+                    item.master.name,
+                    e.index,
+                    e.name,
+                    hex::encode(sha),
+                    e.size,
+                    e.sha256
+                ));
+            }
+            Err(err) => {
+                bad += 1;
+                r.fail(format!("{}: entry {}: {err}", item.master.name, e.index));
+            }
+        }
+    }
+    if bad == 0 {
+        r.pass(format!(
+            "{}: the {} entries extracted at intake read the same from the archive",
+            item.master.name,
+            item.archive_entries.len()
+        ));
     }
 }
 
