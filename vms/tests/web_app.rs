@@ -350,6 +350,19 @@ async fn every_role_runs_the_program_from_the_web_app() {
         path
     })
     .collect();
+    // The partner's recorder exports a ZIP (written by Python's zipfile) holding its clip.
+    let nvr_zip = dir.path().join("nvr export.zip");
+    let ok = Command::new("python3")
+        .args([
+            "-c",
+            "import sys, zipfile\nz = zipfile.ZipFile(sys.argv[1], 'w', zipfile.ZIP_DEFLATED)\nz.write(sys.argv[2], arcname='CH01/nvr export.mp4')\nz.close()\n",
+        ])
+        .arg(&nvr_zip)
+        .arg(&clips[2])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let clips = vec![clips[0].clone(), clips[1].clone(), nvr_zip];
     vms_testkit::browser::clear_screenshots("web_app");
     let (_driver, c, _profile) = start_browser(&[]).await;
     let mut pages = Pages {
@@ -708,6 +721,7 @@ async fn every_role_runs_the_program_from_the_web_app() {
             "const w = [...document.querySelectorAll('#submissions td.what')].map((e) => e.textContent); \
              return w.length === 3 && w.some((t) => t.startsWith('h264 video 320×240')) \
                && w.some((t) => t.startsWith('hevc video 320×240')) \
+               && w.some((t) => t.startsWith('ZIP archive of 1 entries, 1 extracted') && t.includes('CH01/nvr export.mp4') && t.includes('h264 video 320×240')) \
                && [...document.querySelectorAll('#submissions button')].some((b) => b.textContent === 'Play working copy of front door.mkv');").await?;
         c.wait()
             .at_most(Duration::from_secs(10))
