@@ -58,12 +58,19 @@ pub struct SubmissionsConfig {
     /// Requests to the submission endpoints one source address may make per minute.
     #[serde(default = "default_submission_rate")]
     pub requests_per_source_per_minute: u32,
+    /// Requests one submission link may make per minute, from anywhere.
+    #[serde(default = "default_link_rate")]
+    pub requests_per_link_per_minute: u32,
     /// Public calls for video may be opened (off by default).
     #[serde(default)]
     pub public_calls: bool,
     /// Submissions one source address may start through public calls per hour.
     #[serde(default = "default_public_rate")]
     pub public_submissions_per_source_per_hour: u32,
+}
+
+fn default_link_rate() -> u32 {
+    vms_web::Settings::default().requests_per_link_per_minute
 }
 
 fn default_public_rate() -> u32 {
@@ -114,6 +121,7 @@ impl Default for SubmissionsConfig {
             rejected_days: default_rejected_days(),
             unclaimed_days: default_unclaimed_days(),
             requests_per_source_per_minute: default_submission_rate(),
+            requests_per_link_per_minute: default_link_rate(),
             public_calls: false,
             public_submissions_per_source_per_hour: default_public_rate(),
         }

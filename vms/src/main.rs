@@ -397,6 +397,7 @@ async fn run(config_path: &Path) -> anyhow::Result<std::process::ExitCode> {
     settings.program.submissions = cfg.submissions.limits()?;
     settings.submission_requests_per_minute = cfg.submissions.requests_per_source_per_minute;
     settings.public_submissions_per_hour = cfg.submissions.public_submissions_per_source_per_hour;
+    settings.requests_per_link_per_minute = cfg.submissions.requests_per_link_per_minute;
     settings.destinations = cfg.partner_network.destinations()?;
     let state = vms_web::AppState::new(store, secrets, settings);
     serve_until_signal(rec, state, cfg.web.listen, None, |_| {}).await

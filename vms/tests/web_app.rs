@@ -362,7 +362,7 @@ async fn every_role_runs_the_program_from_the_web_app() {
         .status()
         .unwrap();
     assert!(ok.success());
-    let clips = vec![clips[0].clone(), clips[1].clone(), nvr_zip];
+    let clips = [clips[0].clone(), clips[1].clone(), nvr_zip];
     vms_testkit::browser::clear_screenshots("web_app");
     let (_driver, c, _profile) = start_browser(&[]).await;
     let mut pages = Pages {

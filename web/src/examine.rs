@@ -55,6 +55,9 @@ async fn examine(st: &AppState, id: u64) {
     let Some(path) = st.store.original_path(&row) else {
         return;
     };
+    let Ok(probe_slot) = st.examinations.probe().await else {
+        return;
+    };
     if row.archive.is_none() && vms_media::archive::is_zip(&path) {
         if let Err(e) = unpack(st, id, path.clone()).await {
             tracing::error!(error = %e, "could not record what an archive holds");
@@ -79,6 +82,7 @@ async fn examine(st: &AppState, id: u64) {
             }
         }
     }
+    drop(probe_slot);
     let Some(identified) = row.identified.clone() else {
         return;
     };

@@ -113,6 +113,9 @@ pub struct Examinations {
     /// the next start: the failure is audited).
     failed: Mutex<HashSet<u64>>,
     conversions: tokio::sync::Semaphore,
+    /// Identifications (ffprobe, archive listing) at once: a thousand files arriving together
+    /// must not start a thousand child processes.
+    probes: tokio::sync::Semaphore,
 }
 
 impl Default for Examinations {
@@ -121,6 +124,7 @@ impl Default for Examinations {
             running: Mutex::default(),
             failed: Mutex::default(),
             conversions: tokio::sync::Semaphore::new(1),
+            probes: tokio::sync::Semaphore::new(2),
         }
     }
 }
@@ -162,6 +166,13 @@ impl Examinations {
         if let Ok(mut f) = self.failed.lock() {
             f.insert(id);
         }
+    }
+
+    /// One of the identification slots.
+    pub(crate) async fn probe(
+        &self,
+    ) -> Result<tokio::sync::SemaphorePermit<'_>, tokio::sync::AcquireError> {
+        self.probes.acquire().await
     }
 
     /// The one conversion slot (conversions run one at a time).

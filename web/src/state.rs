@@ -49,6 +49,9 @@ pub struct Settings {
     /// may make per minute; checked before the link's token is looked up, so a flood of
     /// guesses costs neither index scans nor audit writes past it. 0: no limit.
     pub submission_requests_per_minute: u32,
+    /// Requests one submission link may make per minute, whatever the address (a leaked link
+    /// used from many places). 0: no limit.
+    pub requests_per_link_per_minute: u32,
     /// Submissions one source address may start through public calls per hour (stricter than
     /// links: a public page is open to anyone). 0: no limit.
     pub public_submissions_per_hour: u32,
@@ -68,6 +71,7 @@ impl Default for Settings {
             probes_per_minute: 10,
             submission_requests_per_minute: 240,
             public_submissions_per_hour: 10,
+            requests_per_link_per_minute: 120,
             login: login_guard::LoginLimits::default(),
         }
     }
@@ -97,6 +101,8 @@ pub struct AppState {
     pub(crate) examinations: Arc<crate::intake::Examinations>,
     /// Submission requests per source address in the current minute.
     pub(crate) submission_budget: Arc<std::sync::Mutex<login_guard::Window<String>>>,
+    /// Requests per submission link in the current minute.
+    pub(crate) link_budget: Arc<std::sync::Mutex<login_guard::Window<u64>>>,
     /// Submissions started through public calls per source address in the current hour.
     pub(crate) public_budget: Arc<std::sync::Mutex<login_guard::Window<String>>>,
     /// ONVIF probes per account in the current minute.
@@ -124,6 +130,7 @@ impl AppState {
             probe_budget: Arc::default(),
             submission_budget: Arc::default(),
             public_budget: Arc::default(),
+            link_budget: Arc::default(),
             uploads: Arc::default(),
             examinations: Arc::default(),
         }
@@ -149,6 +156,14 @@ impl AppState {
                 minute,
                 self.settings.submission_requests_per_minute,
             )
+        })
+    }
+
+    /// Takes one request from link `id`'s budget for this minute; false when spent.
+    pub(crate) fn take_link_request(&self, id: u64) -> bool {
+        let minute = self.store.clock().now_utc_micros().div_euclid(60_000_000);
+        self.link_budget.lock().is_ok_and(|mut budget| {
+            budget.take(id, minute, self.settings.requests_per_link_per_minute)
         })
     }
 

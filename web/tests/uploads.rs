@@ -501,7 +501,7 @@ async fn originals_are_identified_by_content_and_served_safely() {
     }
     // Identification runs after receipt, in the background.
     let mut what = Vec::new();
-    for _ in 0..100 {
+    for _ in 0..300 {
         what = ids
             .iter()
             .filter_map(|id| w.store.upload(*id).unwrap().unwrap().identified)
@@ -577,6 +577,34 @@ async fn a_flood_from_one_address_is_turned_away() {
     assert_eq!(st, StatusCode::FORBIDDEN, "a new minute");
 }
 
+/// A link used too often (leaked, and used from many places) is turned away past its own
+/// budget, whatever the address; other links are not affected.
+#[tokio::test]
+async fn a_link_used_too_often_is_turned_away() {
+    let w = world_with(|s| {
+        s.submission_requests_per_minute = 0;
+        s.requests_per_link_per_minute = 4;
+    });
+    let inv = w.login("investigator").await;
+    let (_, token) = new_link(&w, &inv, "2026-0052").await; // the statement is one request
+    for i in 0..3 {
+        let (st, _, v) = create(&w.app, &token, 10, "x.mp4").await;
+        assert_eq!(st, StatusCode::CREATED, "request {i}: {v}");
+    }
+    let (st, _, v) = create(&w.app, &token, 10, "x.mp4").await;
+    assert_eq!(st, StatusCode::TOO_MANY_REQUESTS, "{v}");
+    assert!(
+        v["error"].as_str().unwrap().contains("with this link"),
+        "{v}"
+    );
+    let (_, other) = new_link(&w, &inv, "2026-0052").await;
+    let (st, _, v) = create(&w.app, &other, 10, "x.mp4").await;
+    assert_eq!(st, StatusCode::CREATED, "another link: {v}");
+    w.clock.advance_secs(60);
+    let (st, _, v) = create(&w.app, &token, 10, "x.mp4").await;
+    assert_eq!(st, StatusCode::CREATED, "a new minute: {v}");
+}
+
 /// A disk that fills up mid-upload (a real one: an 8 MiB tmpfs under the submissions tree, in
 /// the test's own mount namespace): the PATCH is 507 saying so, what was acknowledged before
 /// is kept (offset and bytes), nothing of the refused request is; once space is freed (the
@@ -633,7 +661,10 @@ async fn a_full_disk_mid_upload_keeps_what_was_received() {
 /// (as tus clients do); nothing panics, nothing mixes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_thousand_concurrent_tiny_uploads_each_arrive_whole() {
-    let w = world_with(|s| s.submission_requests_per_minute = 0);
+    let w = world_with(|s| {
+        s.submission_requests_per_minute = 0;
+        s.requests_per_link_per_minute = 0;
+    });
     let inv = w.login("investigator").await;
     let mut tokens = Vec::new();
     for _ in 0..63 {

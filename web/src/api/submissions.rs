@@ -26,7 +26,8 @@ pub(super) fn header_str<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
     h.get(name).and_then(|v| v.to_str().ok())
 }
 
-/// The link the request's token opens (within the source address's request budget).
+/// The link the request's token opens (within the source address's and the link's request
+/// budgets).
 pub(super) async fn link_of(
     st: &AppState,
     h: &HeaderMap,
@@ -39,8 +40,16 @@ pub(super) async fn link_of(
         )));
     }
     let token = header_str(h, TOKEN_HEADER).unwrap_or_default().to_owned();
-    st.blocking(move |st| Ok(st.program.link_for_token(&token, &remote)?))
-        .await
+    let link = st
+        .blocking(move |st| Ok(st.program.link_for_token(&token, &remote)?))
+        .await?;
+    if !st.take_link_request(link.id) {
+        return Err(ApiError::TooManyRequests(format!(
+            "too many requests with this link (at most {} a minute); wait a minute and try again",
+            st.settings.requests_per_link_per_minute
+        )));
+    }
+    Ok(link)
 }
 
 // ---- links (investigators) ----
