@@ -8,7 +8,7 @@ use vms_storage::{CameraInfo, RequestRow, RequestStatus, SharingMode};
 
 use crate::audit::{AuditAction, Outcome, event};
 use crate::footage::FootageRange;
-use crate::policy::{Action, Resource, Subject, authorize};
+use crate::policy::{Action, Subject};
 use crate::{Program, ProgramError, Result};
 
 /// Most cameras in one export.
@@ -148,10 +148,7 @@ impl Program {
                 "at most {MAX_SUBMISSIONS} submitted files in one export"
             )));
         }
-        let d = authorize(s, Action::FileRequest, &Resource::Route);
-        if !d.allow {
-            return Err(ProgramError::Forbidden { rule: d.rule });
-        }
+        self.staff_for_submissions(s)?;
         let mut out = Vec::with_capacity(ids.len());
         for id in ids {
             let up = self

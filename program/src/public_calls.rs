@@ -9,7 +9,7 @@ use vms_storage::intake::{LinkRow, PublicCallRow};
 
 use crate::audit::{AuditAction, Outcome, event};
 use crate::auth;
-use crate::policy::{Action, Resource, Subject, authorize};
+use crate::policy::Subject;
 use crate::text::text;
 use crate::{Program, ProgramError, Result};
 
@@ -34,10 +34,7 @@ const DAY_US: i64 = 86_400_000_000;
 
 impl Program {
     fn staff_for_calls(&self, s: &Subject) -> Result<()> {
-        let d = authorize(s, Action::FileRequest, &Resource::Route);
-        if !d.allow {
-            return Err(ProgramError::Forbidden { rule: d.rule });
-        }
+        self.staff_for_submissions(s)?;
         if !self.settings.submissions.public_calls {
             return Err(ProgramError::Conflict(
                 "public calls for video are turned off on this server ([submissions] public_calls)"
@@ -79,10 +76,7 @@ impl Program {
 
     /// The calls of a case.
     pub fn public_calls(&self, s: &Subject, case_number: &str) -> Result<Vec<PublicCallRow>> {
-        let d = authorize(s, Action::FileRequest, &Resource::Route);
-        if !d.allow {
-            return Err(ProgramError::Forbidden { rule: d.rule });
-        }
+        self.staff_for_submissions(s)?;
         Ok(self
             .store
             .public_calls()?
@@ -93,10 +87,7 @@ impl Program {
 
     /// Closes a call: its page stops taking new submissions (those started keep their links).
     pub fn close_public_call(&self, s: &Subject, id: u64) -> Result<PublicCallRow> {
-        let d = authorize(s, Action::FileRequest, &Resource::Route);
-        if !d.allow {
-            return Err(ProgramError::Forbidden { rule: d.rule });
-        }
+        self.staff_for_submissions(s)?;
         let mut call = self.store.public_call(id)?.ok_or(ProgramError::NotFound)?;
         if call.closed_us.is_none() {
             call.closed_us = Some(self.store.clock().now_utc_micros());

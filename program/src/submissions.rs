@@ -99,10 +99,7 @@ pub struct NewUpload {
 impl Program {
     /// Creates a link; returns it and its token (shown once).
     pub fn create_link(&self, s: &Subject, n: NewLink<'_>) -> Result<(LinkRow, String)> {
-        let d = authorize(s, Action::FileRequest, &Resource::Route);
-        if !d.allow {
-            return Err(ProgramError::Forbidden { rule: d.rule });
-        }
+        self.staff_for_submissions(s)?;
         let case_number = text("case_number", n.case_number, true)?;
         let recipient = text("recipient", n.recipient, true)?;
         if let Some(id) = n.request_id {
@@ -146,10 +143,7 @@ impl Program {
 
     /// The links of a case.
     pub fn links(&self, s: &Subject, case_number: &str) -> Result<Vec<LinkRow>> {
-        let d = authorize(s, Action::FileRequest, &Resource::Route);
-        if !d.allow {
-            return Err(ProgramError::Forbidden { rule: d.rule });
-        }
+        self.staff_for_submissions(s)?;
         Ok(self
             .store
             .links()?
@@ -160,10 +154,7 @@ impl Program {
 
     /// Revokes a link: uploads through it stop at once (finished files stay).
     pub fn revoke_link(&self, s: &Subject, id: u64) -> Result<LinkRow> {
-        let d = authorize(s, Action::FileRequest, &Resource::Route);
-        if !d.allow {
-            return Err(ProgramError::Forbidden { rule: d.rule });
-        }
+        self.staff_for_submissions(s)?;
         let mut link = self.store.link(id)?.ok_or(ProgramError::NotFound)?;
         if link.revoked_us.is_none() {
             link.revoked_us = Some(self.store.clock().now_utc_micros());
@@ -288,6 +279,15 @@ impl Program {
         Ok((link, token))
     }
 
+    /// Submissions are for the staff who file requests (investigators, supervisors).
+    pub(crate) fn staff_for_submissions(&self, s: &Subject) -> Result<()> {
+        let d = authorize(s, Action::FileRequest, &Resource::Route);
+        if !d.allow {
+            return Err(ProgramError::Forbidden { rule: d.rule });
+        }
+        Ok(())
+    }
+
     fn intake_guard(&self) -> Result<std::sync::MutexGuard<'_, ()>> {
         self.intake
             .lock()
@@ -368,10 +368,7 @@ impl Program {
 
     /// The files of every link of a case, for its investigators.
     pub fn case_uploads(&self, s: &Subject, case_number: &str) -> Result<Vec<UploadRow>> {
-        let d = authorize(s, Action::FileRequest, &Resource::Route);
-        if !d.allow {
-            return Err(ProgramError::Forbidden { rule: d.rule });
-        }
+        self.staff_for_submissions(s)?;
         Ok(self
             .store
             .uploads()?
@@ -477,10 +474,7 @@ impl Program {
     }
 
     fn open_original_row(&self, s: &Subject, id: u64, what: &str) -> Result<UploadRow> {
-        let d = authorize(s, Action::FileRequest, &Resource::Route);
-        if !d.allow {
-            return Err(ProgramError::Forbidden { rule: d.rule });
-        }
+        self.staff_for_submissions(s)?;
         let up = self
             .store
             .upload(id)?
@@ -625,10 +619,7 @@ impl Program {
         accepted: bool,
         reason: &str,
     ) -> Result<UploadRow> {
-        let d = authorize(s, Action::FileRequest, &Resource::Route);
-        if !d.allow {
-            return Err(ProgramError::Forbidden { rule: d.rule });
-        }
+        self.staff_for_submissions(s)?;
         let reason = text("reason", reason, !accepted)?;
         let _one_at_a_time = self.intake_guard()?;
         let up = self

@@ -257,6 +257,29 @@ async fn first_sign_in(
     Ok(auth)
 }
 
+/// Presses "Play <what>" on the case page's submitted footage and waits for that player to
+/// have a picture; its duration in seconds.
+async fn play_submitted(c: &Client, what: &str) -> Result<f64, CmdError> {
+    c.wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::XPath(&format!("//button[text()='Play {what}']")))
+        .await?
+        .click()
+        .await?;
+    let state = poll(
+        c,
+        Duration::from_secs(20),
+        &format!("{what} plays"),
+        &format!(
+            "const v = document.querySelector('#submissions video[aria-label=\"Submitted video: {what}\"]'); \
+             if (!v) return null; if (v.error) return 'error ' + v.error.code; \
+             return v.readyState >= 2 ? v.duration : null;"
+        ),
+    )
+    .await?;
+    Ok(state.as_f64().unwrap_or(0.0))
+}
+
 /// The submission page's file picker, once the statement is made and it is shown (it is in
 /// the page, hidden, before).
 async fn files_input(c: &Client) -> Result<fantoccini::elements::Element, CmdError> {
@@ -723,38 +746,10 @@ async fn every_role_runs_the_program_from_the_web_app() {
                && w.some((t) => t.startsWith('hevc video 320×240')) \
                && w.some((t) => t.startsWith('ZIP archive of 1 entries, 1 extracted') && t.includes('CH01/nvr export.mp4') && t.includes('h264 video 320×240')) \
                && [...document.querySelectorAll('#submissions button')].some((b) => b.textContent === 'Play working copy of front door.mkv');").await?;
-        c.wait()
-            .at_most(Duration::from_secs(10))
-            .for_element(Locator::XPath("//button[text()='Play yard.mp4']"))
-            .await?
-            .click()
-            .await?;
-        let state = poll(
-            &c,
-            Duration::from_secs(20),
-            "the submitted video plays",
-            "const v = document.querySelector('#submissions video'); \
-             if (!v) return null; if (v.error) return 'error ' + v.error.code; \
-             return v.readyState >= 2 ? v.duration : null;",
-        )
-        .await?;
-        assert!((state.as_f64().unwrap_or(0.0) - 3.0).abs() < 0.2, "{state}");
-        c.find(Locator::XPath(
-            "//button[text()='Play working copy of front door.mkv']",
-        ))
-        .await?
-        .click()
-        .await?;
-        let state = poll(
-            &c,
-            Duration::from_secs(20),
-            "the working copy plays",
-            "const v = document.querySelector('#submissions video[aria-label=\"Submitted video: working copy of front door.mkv\"]'); \
-             if (!v) return null; if (v.error) return 'error ' + v.error.code; \
-             return v.readyState >= 2 ? v.duration : null;",
-        )
-        .await?;
-        assert!((state.as_f64().unwrap_or(0.0) - 2.0).abs() < 0.2, "{state}");
+        let secs = play_submitted(&c, "yard.mp4").await?;
+        assert!((secs - 3.0).abs() < 0.2, "{secs}");
+        let secs = play_submitted(&c, "working copy of front door.mkv").await?;
+        assert!((secs - 2.0).abs() < 0.2, "{secs}");
         pages.check(&c, "case-submissions").await?;
         // The investigator accepts one file and rejects the other with a reason.
         c.find(Locator::XPath("//button[text()='Accept yard.mp4']"))

@@ -7,7 +7,6 @@
 mod common;
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::http::{Method, StatusCode, header};
 use common::*;
@@ -334,20 +333,6 @@ async fn post_export(
                       "case_number": case_number, "reason": reason});
     w.call(Method::POST, "/api/exports", session, Some(body))
         .await
-}
-
-async fn wait_export(w: &World, s: &Session, id: u64) -> Value {
-    for _ in 0..600 {
-        let (st, v) = w
-            .call(Method::GET, &format!("/api/exports/{id}"), s, None)
-            .await;
-        assert_eq!(st, StatusCode::OK, "{v}");
-        if v["status"] != "running" {
-            return v;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("export {id} did not finish");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

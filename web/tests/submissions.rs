@@ -32,6 +32,25 @@ async fn case_files(w: &World, s: &Session, case: &str) -> Vec<Value> {
         .collect()
 }
 
+/// The file once `ready` says so (examination runs in the background), within 30 s.
+async fn file_when(
+    w: &World,
+    s: &Session,
+    case: &str,
+    id: u64,
+    ready: impl Fn(&Value) -> bool,
+) -> Value {
+    let mut f = Value::Null;
+    for _ in 0..300 {
+        f = file(w, s, case, id).await;
+        if ready(&f) {
+            return f;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("file {id} not ready within 30 s: {f}");
+}
+
 async fn file(w: &World, s: &Session, case: &str, id: u64) -> Value {
     case_files(w, s, case)
         .await
@@ -68,16 +87,8 @@ async fn unplayable_files_get_a_derived_working_copy() {
     let id = upload_file(&w.app, &token, "porch.mkv", &mkv).await;
     let junk = upload_file(&w.app, &token, "export.dav", b"not a video at all").await;
 
-    let mut f = Value::Null;
-    for _ in 0..300 {
-        f = file(&w, &inv, case, id).await;
-        if !f["working_copy"].is_null() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let f = file_when(&w, &inv, case, id, |f| !f["working_copy"].is_null()).await;
     let wc = &f["working_copy"];
-    assert!(!wc.is_null(), "a working copy within 30 s: {f}");
     assert_eq!(f["browser_playable"], false, "{f}");
     assert!(f["what"].as_str().unwrap().starts_with("hevc video"), "{f}");
     assert!(wc["tool"].as_str().unwrap().contains("libx264"), "{wc}");
@@ -135,14 +146,7 @@ async fn unplayable_files_get_a_derived_working_copy() {
     );
 
     // What FFmpeg cannot read gets no copy and is flagged; asking for one is 404.
-    let mut j = Value::Null;
-    for _ in 0..100 {
-        j = file(&w, &inv, case, junk).await;
-        if j["what"].is_string() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let j = file_when(&w, &inv, case, junk, |f| f["what"].is_string()).await;
     assert!(
         j["what"].as_str().unwrap().starts_with("not playable here"),
         "{j}"
@@ -295,20 +299,6 @@ async fn investigators_review_and_retention_follows_the_decision() {
     assert!(path(accepted).exists());
 }
 
-async fn wait_export(w: &World, s: &Session, id: u64) -> Value {
-    for _ in 0..600 {
-        let (st, v) = w
-            .call(Method::GET, &format!("/api/exports/{id}"), s, None)
-            .await;
-        assert_eq!(st, StatusCode::OK, "{v}");
-        if v["status"] != "running" {
-            return v;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("export {id} did not finish");
-}
-
 /// Accepted files go into an evidence package — the master bit-exact, the working copy
 /// labelled derived, the intake record, the declared clock offset and the submissions' audit
 /// trail in the manifest — which verifies offline; one flipped byte is named.
@@ -327,12 +317,7 @@ async fn accepted_files_are_exported_and_verify_offline() {
     let a = upload_file(&w.app, &token, "porch.mkv", &mkv).await;
     let b = upload_file(&w.app, &token, "note.txt", b"a plain note").await;
     let c = upload_file(&w.app, &token, "other.mp4", b"not reviewed").await;
-    for _ in 0..300 {
-        if !file(&w, &inv, case, a).await["working_copy"].is_null() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    file_when(&w, &inv, case, a, |f| !f["working_copy"].is_null()).await;
     for id in [a, b] {
         let (st, v) = w
             .call(
@@ -630,18 +615,12 @@ async fn zip_archives_are_listed_and_extracted_within_bounds() {
     assert!(bytes.len() < 1 << 20, "the bomb is small compressed");
     let id = upload_file(&w.app, &token, "export.zip", &bytes).await;
 
-    let mut f = Value::Null;
-    for _ in 0..300 {
-        f = file(&w, &inv, case, id).await;
-        let entries = f["archive"]["entries"]
+    let f = file_when(&w, &inv, case, id, |f| {
+        f["archive"]["entries"]
             .as_array()
-            .cloned()
-            .unwrap_or_default();
-        if entries.iter().any(|e| e["what"].is_string()) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+            .is_some_and(|es| es.iter().any(|e| e["what"].is_string()))
+    })
+    .await;
     assert_eq!(f["what"], "ZIP archive of 3 entries, 1 extracted", "{f}");
     let entries = f["archive"]["entries"].as_array().unwrap();
     let by_name = |n: &str| entries.iter().find(|e| e["name"] == n).unwrap();

@@ -467,18 +467,9 @@ fn custody(store: &Store, spec: &ExportSpec) -> Result<Vec<CustodyEvent>> {
                     (None, None)
                 };
                 out.push(CustodyEvent {
-                    seq: ev.seq,
-                    hash: hex::encode(ev.hash),
-                    at_us: ev.at_us,
-                    actor: e.actor.clone(),
-                    action: e.action.clone(),
-                    outcome: e.outcome.clone(),
-                    camera: e.camera,
-                    range: e.range,
                     case_number,
                     reason,
-                    request: e.request,
-                    detail: None,
+                    ..custody_event(&ev)
                 });
             }
         }
@@ -494,18 +485,8 @@ fn custody(store: &Store, spec: &ExportSpec) -> Result<Vec<CustodyEvent>> {
             let e = &ev.event;
             if e.action.starts_with("submission.") {
                 out.push(CustodyEvent {
-                    seq: ev.seq,
-                    hash: hex::encode(ev.hash),
-                    at_us: ev.at_us,
-                    actor: e.actor.clone(),
-                    action: e.action.clone(),
-                    outcome: e.outcome.clone(),
-                    camera: e.camera,
-                    range: e.range,
-                    case_number: e.case_number.clone(),
-                    reason: e.reason.clone(),
-                    request: e.request,
                     detail: Some(e.detail.clone()).filter(|d| !d.is_empty()),
+                    ..custody_event(&ev)
                 });
             }
         }
@@ -513,6 +494,26 @@ fn custody(store: &Store, spec: &ExportSpec) -> Result<Vec<CustodyEvent>> {
     out.sort_by_key(|e| e.seq);
     out.dedup_by_key(|e| e.seq);
     Ok(out)
+}
+
+/// An audit event as the chain of custody lists it (case, reason and detail as they are;
+/// callers withhold what is not theirs to show).
+fn custody_event(ev: &crate::AuditEvent) -> CustodyEvent {
+    let e = &ev.event;
+    CustodyEvent {
+        seq: ev.seq,
+        hash: hex::encode(ev.hash),
+        at_us: ev.at_us,
+        actor: e.actor.clone(),
+        action: e.action.clone(),
+        outcome: e.outcome.clone(),
+        camera: e.camera,
+        range: e.range,
+        case_number: e.case_number.clone(),
+        reason: e.reason.clone(),
+        request: e.request,
+        detail: None,
+    }
 }
 
 fn write_synced(path: &Path, bytes: &[u8]) -> Result<()> {

@@ -402,3 +402,18 @@ pub async fn serve(state: &AppState) -> std::net::SocketAddr {
     .unwrap();
     addr
 }
+
+/// Export `id` once it is no longer running (within 12 s).
+pub async fn wait_export(w: &World, s: &Session, id: u64) -> Value {
+    for _ in 0..600 {
+        let (st, v) = w
+            .call(Method::GET, &format!("/api/exports/{id}"), s, None)
+            .await;
+        assert_eq!(st, StatusCode::OK, "{v}");
+        if v["status"] != "running" {
+            return v;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    panic!("export {id} did not finish");
+}
