@@ -71,20 +71,52 @@ fn audits(w: &World, action: &str) -> Vec<vms_storage::AuditEvent> {
         .collect()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn unplayable_files_get_a_derived_working_copy() {
+/// A world in which someone sent, through an investigator's link for a case, an H.265
+/// Matroska clip as a phone or an NVR exports it (no browser plays it as it is).
+struct Sent {
+    w: World,
+    inv: Session,
+    link: u64,
+    token: String,
+    dir: tempfile::TempDir,
+    mkv: Vec<u8>,
+    id: u64,
+}
+
+async fn sent_hevc(case: &str) -> Sent {
     let w = world();
     let inv = w.login("investigator").await;
-    let case = "2026-0101";
-    let (_, token) = new_link(&w, &inv, case).await;
+    let (link, token) = new_link(&w, &inv, case).await;
     let dir = tempfile::tempdir().unwrap();
-    // H.265 in Matroska, as a phone or NVR exports it: no browser plays it as it is.
     let mkv = ffmpeg_clip(
         dir.path(),
         "porch.mkv",
         &["-c:v", "libx265", "-x265-params", "log-level=error"],
     );
     let id = upload_file(&w.app, &token, "porch.mkv", &mkv).await;
+    Sent {
+        w,
+        inv,
+        link,
+        token,
+        dir,
+        mkv,
+        id,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unplayable_files_get_a_derived_working_copy() {
+    let case = "2026-0101";
+    let Sent {
+        w,
+        inv,
+        token,
+        dir,
+        mkv,
+        id,
+        ..
+    } = sent_hevc(case).await;
     let junk = upload_file(&w.app, &token, "export.dav", b"not a video at all").await;
 
     let f = file_when(&w, &inv, case, id, |f| !f["working_copy"].is_null()).await;
@@ -304,17 +336,16 @@ async fn investigators_review_and_retention_follows_the_decision() {
 /// trail in the manifest — which verifies offline; one flipped byte is named.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn accepted_files_are_exported_and_verify_offline() {
-    let w = world();
-    let inv = w.login("investigator").await;
     let case = "2026-0103";
-    let (link, token) = new_link(&w, &inv, case).await;
-    let dir = tempfile::tempdir().unwrap();
-    let mkv = ffmpeg_clip(
-        dir.path(),
-        "porch.mkv",
-        &["-c:v", "libx265", "-x265-params", "log-level=error"],
-    );
-    let a = upload_file(&w.app, &token, "porch.mkv", &mkv).await;
+    let Sent {
+        w,
+        inv,
+        link,
+        token,
+        mkv,
+        id: a,
+        ..
+    } = sent_hevc(case).await;
     let b = upload_file(&w.app, &token, "note.txt", b"a plain note").await;
     let c = upload_file(&w.app, &token, "other.mp4", b"not reviewed").await;
     file_when(&w, &inv, case, a, |f| !f["working_copy"].is_null()).await;
