@@ -291,6 +291,37 @@ fn bytes_header(h: &HeaderMap, name: &str) -> Option<u64> {
         .and_then(|v| v.parse().ok())
 }
 
+/// A chunk's write coming back: the writer and running hash, the outcome, and the buffer.
+type Written = (
+    vms_storage::intake::UploadWriter,
+    Sha256,
+    Result<(), vms_storage::Error>,
+    Vec<u8>,
+);
+
+/// Waits for the write in flight, if any: the writer and hash come back into `state`; its
+/// buffer is returned for reuse, or why the write failed.
+async fn settle(
+    inflight: &mut Option<tokio::task::JoinHandle<Written>>,
+    state: &mut Option<(vms_storage::intake::UploadWriter, Sha256)>,
+) -> Result<Option<Vec<u8>>, ApiError> {
+    let Some(task) = inflight.take() else {
+        return Ok(None);
+    };
+    let (w, h, r, data) = task.await.map_err(|e| ApiError::Internal(e.to_string()))?;
+    *state = Some((w, h));
+    match r {
+        Ok(()) => Ok(Some(data)),
+        Err(vms_storage::Error::Invalid(m)) => Err(ApiError::LimitExceeded(m)),
+        Err(vms_storage::Error::Io { source, .. }) if source.raw_os_error() == Some(28) => {
+            Err(ApiError::InsufficientStorage(
+                "the server's disk is full; what was received before is kept".into(),
+            ))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// How long a PATCH body may stay silent before the request counts as interrupted.
 const BODY_IDLE: Duration = Duration::from_secs(60);
 
@@ -358,7 +389,7 @@ pub(crate) async fn patch(
         Ok((writer, hash))
     })
     .await;
-    let (mut writer, mut hash) = match prepared {
+    let (writer, hash) = match prepared {
         Ok(Ok(w)) => w,
         Ok(Err(e)) => return refuse(e),
         Err(e) => return refuse(ApiError::Internal(e.to_string())),
@@ -366,8 +397,14 @@ pub(crate) async fn patch(
     let start = writer.row().offset;
     let hash_before = hash.clone();
 
+    // Reading the body overlaps with writing and hashing the chunk before it: one write in
+    // flight at most (the writer and the hash travel with it, so order is kept), two chunk
+    // buffers per upload.
     let mut stream = body.into_data_stream();
     let mut buf: Vec<u8> = Vec::with_capacity(CHUNK);
+    let mut spare: Vec<u8> = Vec::new();
+    let mut state = Some((writer, hash));
+    let mut inflight: Option<tokio::task::JoinHandle<Written>> = None;
     let mut failed: Option<ApiError> = None;
     let mut interrupted = false;
     loop {
@@ -388,44 +425,45 @@ pub(crate) async fn patch(
             None => {}
         }
         if pending.is_some() || buf.len() >= CHUNK || end || interrupted {
-            let data = std::mem::take(&mut buf);
+            let data = std::mem::replace(&mut buf, std::mem::take(&mut spare));
             if let Some(c) = checksum.as_mut() {
                 c.update(&data);
             }
-            let b = busy.clone();
-            let r = tokio::task::spawn_blocking(move || {
-                let _busy = b;
-                let r = writer.write(&data).map(|()| hash.update(&data));
-                (writer, hash, r, data)
-            })
-            .await;
-            let (w, hsh, r, mut data) = match r {
-                Ok(x) => x,
-                Err(e) => return refuse(ApiError::Internal(e.to_string())),
-            };
-            writer = w;
-            hash = hsh;
-            data.clear();
-            buf = data;
+            match settle(&mut inflight, &mut state).await {
+                Ok(Some(mut old)) => {
+                    old.clear();
+                    spare = old;
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    failed = Some(e);
+                    break;
+                }
+            }
+            if !data.is_empty()
+                && let Some((mut w, mut h)) = state.take()
+            {
+                let b = busy.clone();
+                inflight = Some(tokio::task::spawn_blocking(move || {
+                    let _busy = b;
+                    let r = w.write(&data).map(|()| h.update(&data));
+                    (w, h, r, data)
+                }));
+            }
             if let Some(p) = pending {
                 buf.extend_from_slice(&p);
             }
-            if let Err(e) = r {
-                failed = Some(match e {
-                    vms_storage::Error::Invalid(m) => ApiError::LimitExceeded(m),
-                    vms_storage::Error::Io { source, .. } if source.raw_os_error() == Some(28) => {
-                        ApiError::InsufficientStorage(
-                            "the server's disk is full; what was received before is kept".into(),
-                        )
-                    }
-                    e => e.into(),
-                });
-            }
         }
-        if end || interrupted || failed.is_some() {
+        if end || interrupted {
             break;
         }
     }
+    if let Err(e) = settle(&mut inflight, &mut state).await {
+        failed.get_or_insert(e);
+    }
+    let Some((writer, hash)) = state else {
+        return refuse(ApiError::Internal("the upload's writer was lost".into()));
+    };
     // Bytes the checksum cannot vouch for (a mismatch, or a body cut short while one was
     // declared) and refused bytes are not kept; the last acknowledged offset and its hash are.
     let mismatch = checksum.is_some_and(|c| interrupted || !c.matches());
