@@ -12,7 +12,7 @@ use crate::Error;
 ///
 /// * 1: the first.
 /// * 2: adds [`cf::LAYOUTS`] (built for existing sealed segments when a version-1 store opens).
-pub const SCHEMA_VERSION: u32 = 5;
+pub const SCHEMA_VERSION: u32 = 6;
 
 /// Column family names.
 pub mod cf {
@@ -60,8 +60,10 @@ pub mod cf {
     pub const UPLOADS: &str = "uploads";
     /// call id (u64) → `PublicCallRow`: public calls for video about an incident.
     pub const PUBLIC_CALLS: &str = "public_calls";
+    /// SHA-256 of a link's token (32 bytes) → link id (u64): a token is looked up, not scanned.
+    pub const LINK_TOKENS: &str = "link_tokens";
 
-    pub const ALL: [&str; 20] = [
+    pub const ALL: [&str; 21] = [
         META,
         CAMERAS,
         RUNS,
@@ -82,6 +84,7 @@ pub mod cf {
         LINKS,
         UPLOADS,
         PUBLIC_CALLS,
+        LINK_TOKENS,
     ];
 }
 

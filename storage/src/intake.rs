@@ -186,11 +186,14 @@ pub struct Received {
 }
 
 impl Store {
+    /// Stores a new link and the index from its token's hash to it.
     pub fn create_link(&self, mut row: LinkRow) -> Result<LinkRow> {
-        self.db.insert_next(cf::LINKS, |id| {
+        let row = self.db.insert_next(cf::LINKS, |id| {
             row.id = id;
             row
-        })
+        })?;
+        self.db.put_row(cf::LINK_TOKENS, &row.token_hash, &row.id)?;
+        Ok(row)
     }
 
     pub fn link(&self, id: u64) -> Result<Option<LinkRow>> {
@@ -205,9 +208,12 @@ impl Store {
         self.db.all_rows(cf::LINKS)
     }
 
-    /// The link whose token hashes to `hash` (a scan: links number in the thousands at most).
+    /// The link whose token hashes to `hash` (a point lookup in the token index).
     pub fn link_by_token(&self, hash: &[u8; 32]) -> Result<Option<LinkRow>> {
-        Ok(self.links()?.into_iter().find(|l| l.token_hash == *hash))
+        let Some(id) = self.db.get_row::<u64>(cf::LINK_TOKENS, hash)? else {
+            return Ok(None);
+        };
+        Ok(self.link(id)?.filter(|l| l.token_hash == *hash))
     }
 
     pub fn create_public_call(&self, mut row: PublicCallRow) -> Result<PublicCallRow> {

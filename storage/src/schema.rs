@@ -11,11 +11,12 @@ use crate::{Error, Result};
 
 /// Upgraders, in order: `(version reached, step)`. The last one's version is
 /// [`index::SCHEMA_VERSION`].
-const UPGRADERS: [(u32, Upgrader); 4] = [
+const UPGRADERS: [(u32, Upgrader); 5] = [
     (2, build_layouts),
     (3, start_terms_history),
     (4, add_pending_second_factor),
     (5, add_submission_review),
+    (6, index_link_tokens),
 ];
 
 /// One schema step: rewrites what the previous version stored.
@@ -185,6 +186,25 @@ fn add_submission_review(db: &Db) -> Result<()> {
             archive: None,
         };
         batch.put_cf(db.cf(cf::UPLOADS)?, &k, index::encode(&row));
+    }
+    db.db.write(batch)?;
+    Ok(())
+}
+
+/// Schema 5 → 6: submission links are found by their token's hash through an index.
+fn index_link_tokens(db: &Db) -> Result<()> {
+    let mut batch = WriteBatch::default();
+    for item in db
+        .db
+        .iterator_cf(db.cf(cf::LINKS)?, rocksdb::IteratorMode::Start)
+    {
+        let (k, v) = item?;
+        let link: crate::intake::LinkRow = index::decode(cf::LINKS, &k, &v)?;
+        batch.put_cf(
+            db.cf(cf::LINK_TOKENS)?,
+            link.token_hash,
+            index::encode(&link.id),
+        );
     }
     db.db.write(batch)?;
     Ok(())

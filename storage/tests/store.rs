@@ -1071,3 +1071,44 @@ fn submitted_files_survive_the_upgrade_to_reviews() {
     assert_eq!((u.review, u.working_copy, u.deleted), (None, None, None));
     assert_eq!(u.archive, None);
 }
+
+/// Links are found by their token's hash through an index (a point lookup, not a scan); links
+/// stored before the index (schema 5) are indexed by the upgrade.
+#[test]
+fn link_tokens_are_indexed_and_the_upgrade_indexes_old_links() {
+    use vms_storage::index::{SCHEMA_KEY, cf};
+    use vms_storage::intake::LinkRow;
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(T0));
+    let store = open(dir.path(), clock.clone());
+    let link = |n: u8| LinkRow {
+        id: 0,
+        token_hash: [n; 32],
+        case_number: "24-1".into(),
+        request_id: None,
+        recipient: format!("owner {n}"),
+        created_by: "investigator".into(),
+        created_us: T0,
+        expires_us: T0 + 1,
+        revoked_us: None,
+        statement: None,
+    };
+    let a = store.create_link(link(1)).unwrap();
+    let b = store.create_link(link(2)).unwrap();
+    assert_eq!(store.link_by_token(&[2; 32]).unwrap(), Some(b.clone()));
+    assert_eq!(store.link_by_token(&[3; 32]).unwrap(), None);
+    store.shutdown();
+    drop(store);
+    {
+        let db = raw_index(dir.path());
+        let h = db.cf_handle(cf::LINK_TOKENS).unwrap();
+        for k in [[1u8; 32], [2u8; 32]] {
+            db.delete_cf(h, k).unwrap();
+        }
+        let meta = db.cf_handle(cf::META).unwrap();
+        db.put_cf(meta, SCHEMA_KEY, 5u32.to_be_bytes()).unwrap();
+    }
+    let store = open(dir.path(), clock);
+    assert_eq!(store.link_by_token(&[1; 32]).unwrap(), Some(a));
+    assert_eq!(store.link_by_token(&[2; 32]).unwrap(), Some(b));
+}
