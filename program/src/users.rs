@@ -204,10 +204,10 @@ pub fn token_id(hash: &[u8; 32]) -> String {
     hex::encode(&hash[..8])
 }
 
-/// Whether an account's owner still has to enrol the second factor its role requires (they
-/// do at their next sign-in).
-pub fn awaits_second_factor(u: &UserRow) -> bool {
-    role_needs_mfa(u.role) && u.totp_secret.is_none()
+/// Whether an account's owner still has to enrol the second factor its role (or
+/// `mfa_for_all`) requires: they do at their next sign-in, as `auth::login` decides.
+pub fn awaits_second_factor(u: &UserRow, mfa_for_all: bool) -> bool {
+    (mfa_for_all || role_needs_mfa(u.role)) && u.totp_secret.is_none()
 }
 
 /// The CLI's answer for a name no account has.
@@ -223,4 +223,36 @@ fn same_kind(u: &UserRow, role: Role) -> Result<()> {
         ));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use vms_storage::{Role, UserRow};
+
+    fn user(role: Role, totp: bool) -> UserRow {
+        UserRow {
+            username: "u".into(),
+            role,
+            partner: None,
+            password_hash: String::new(),
+            totp_secret: totp.then(|| vec![1; 20]),
+            totp_last_step: 0,
+            failed_logins: 0,
+            locked_until_us: 0,
+            disabled: false,
+            created_us: 0,
+            totp_pending: None,
+        }
+    }
+
+    /// With `mfa_for_all`, a viewer without a second factor awaits one too (as sign-in
+    /// demands); without it, only the roles that see video or run the system do.
+    #[test]
+    fn awaiting_a_second_factor_follows_mfa_for_all() {
+        use super::awaits_second_factor as awaits;
+        assert!(!awaits(&user(Role::Viewer, false), false));
+        assert!(awaits(&user(Role::Viewer, false), true));
+        assert!(awaits(&user(Role::Investigator, false), false));
+        assert!(!awaits(&user(Role::Investigator, true), true));
+    }
 }

@@ -33,11 +33,11 @@ pub(crate) struct UserOut {
     awaits_second_factor: bool,
 }
 
-fn user_out(u: vms_storage::UserRow, now_us: i64) -> UserOut {
+fn user_out(u: vms_storage::UserRow, now_us: i64, mfa_for_all: bool) -> UserOut {
     UserOut {
         locked: u.locked_until_us > now_us,
         totp: u.totp_secret.is_some(),
-        awaits_second_factor: vms_program::users::awaits_second_factor(&u),
+        awaits_second_factor: vms_program::users::awaits_second_factor(&u, mfa_for_all),
         username: u.username,
         role: u.role.as_str(),
         partner: u.partner,
@@ -59,7 +59,7 @@ pub(crate) async fn create_user(
         };
         let user = st.program.create_user(&s.username, &st.secrets, new)?;
         let now = st.store.clock().now_utc_micros();
-        Ok((StatusCode::CREATED, Json(user_out(user, now))))
+        Ok((StatusCode::CREATED, Json(user_out(user, now, st.settings.program.mfa_for_all))))
     })
     .await
 }
@@ -76,7 +76,7 @@ pub(crate) async fn list_users(
             AuditAction::UsersRead,
             format!("{} accounts", users.len()),
         )?;
-        Ok(Json(users.into_iter().map(|u| user_out(u, now)).collect()))
+        Ok(Json(users.into_iter().map(|u| user_out(u, now, st.settings.program.mfa_for_all)).collect()))
     })
     .await
 }
@@ -109,7 +109,7 @@ pub(crate) async fn update_user(
         };
         let u = st.program.update_user(&s.username, &name, change)?;
         let now = st.store.clock().now_utc_micros();
-        Ok(Json(user_out(u, now)))
+        Ok(Json(user_out(u, now, st.settings.program.mfa_for_all)))
     })
     .await
 }
