@@ -245,13 +245,13 @@ mod tests {
         }
     }
 
-    /// With `mfa_for_all`, a viewer without a second factor awaits one too (as sign-in
-    /// demands); without it, only the roles that see video or run the system do.
+    /// With `mfa_for_all`, a partner account without a second factor awaits one too (as
+    /// sign-in demands); without it, only the roles that see video or run the system do.
     #[test]
     fn awaiting_a_second_factor_follows_mfa_for_all() {
         use super::awaits_second_factor as awaits;
-        assert!(!awaits(&user(Role::Viewer, false), false));
-        assert!(awaits(&user(Role::Viewer, false), true));
+        assert!(!awaits(&user(Role::Partner, false), false));
+        assert!(awaits(&user(Role::Partner, false), true));
         assert!(awaits(&user(Role::Investigator, false), false));
         assert!(!awaits(&user(Role::Investigator, true), true));
     }
