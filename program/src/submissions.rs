@@ -424,7 +424,8 @@ impl Program {
                 limits.bytes_per_link, link_bytes
             )));
         }
-        let all: u64 = live.iter().map(|u| u.length).sum();
+        // What is kept on disk counts: originals, working copies, extracted archive entries.
+        let all: u64 = live.iter().map(|u| u.bytes_kept()).sum();
         if all + n.length > limits.quota_bytes {
             return Err(ProgramError::InsufficientStorage(
                 "the space for submissions is full; try again later or ask the investigator".into(),

@@ -173,6 +173,23 @@ impl UploadRow {
     pub fn open(&self) -> bool {
         self.received.is_none() && self.terminated_us.is_none()
     }
+
+    /// Bytes this file takes in the submissions tree (or is reserved to take while it
+    /// arrives): the original, its working copy and its extracted archive entries; none once
+    /// retention deleted them.
+    pub fn bytes_kept(&self) -> u64 {
+        if self.deleted.is_some() {
+            return 0;
+        }
+        let derived: u64 = self
+            .archive
+            .iter()
+            .flat_map(|a| a.entries.iter())
+            .filter(|e| e.file.is_some())
+            .map(|e| e.entry.size)
+            .sum();
+        self.length + self.working_copy.as_ref().map_or(0, |w| w.length) + derived
+    }
 }
 
 /// A completely received file.

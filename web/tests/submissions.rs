@@ -908,3 +908,49 @@ async fn public_calls_give_each_sender_a_link_of_their_own() {
     let ev = audits(&w, "submission.public-call");
     assert_eq!(ev.len(), 2, "opened and closed");
 }
+
+/// The space for submissions counts what is kept: an archive's extracted entries take room
+/// next to the archive, so the next file that would pass the quota is refused (507 saying so);
+/// a smaller one still fits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_submissions_quota_counts_extracted_entries() {
+    let w = world_with(|s| {
+        s.program.submissions.quota_bytes = 250_000;
+        s.program.submissions.bytes_per_link = 250_000;
+        s.program.submissions.bytes_per_file = 250_000;
+    });
+    let inv = w.login("investigator").await;
+    let case = "2026-0108";
+    let (_, token) = new_link(&w, &inv, case).await;
+    let dir = tempfile::tempdir().unwrap();
+    let zip = dir.path().join("stored.zip");
+    let script = "import sys, os, zipfile\n\
+        z = zipfile.ZipFile(sys.argv[1], 'w', zipfile.ZIP_STORED)\n\
+        z.writestr('clip.bin', os.urandom(100000))\n\
+        z.close()\n";
+    let ok = std::process::Command::new("python3")
+        .args(["-c", script])
+        .arg(&zip)
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let bytes = std::fs::read(&zip).unwrap();
+    let id = upload_file(&w.app, &token, "stored.zip", &bytes).await;
+    file_when(&w, &inv, case, id, |f| {
+        f["archive"]["entries"][0]["extracted"] == true
+    })
+    .await;
+    // Kept: the archive (~100 kB) and its entry (100 kB). 60 kB more would pass a quota that
+    // counted originals only (160 kB of 250 kB), not one that counts what is on disk.
+    let (st, _, v) = create(&w.app, &token, 60_000, "more.mp4").await;
+    assert_eq!(st, StatusCode::INSUFFICIENT_STORAGE, "{v}");
+    assert!(
+        v["error"]
+            .as_str()
+            .unwrap()
+            .contains("space for submissions is full"),
+        "{v}"
+    );
+    let (st, _, v) = create(&w.app, &token, 20_000, "small.mp4").await;
+    assert_eq!(st, StatusCode::CREATED, "{v}");
+}

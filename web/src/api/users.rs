@@ -59,7 +59,10 @@ pub(crate) async fn create_user(
         };
         let user = st.program.create_user(&s.username, &st.secrets, new)?;
         let now = st.store.clock().now_utc_micros();
-        Ok((StatusCode::CREATED, Json(user_out(user, now, st.settings.program.mfa_for_all))))
+        Ok((
+            StatusCode::CREATED,
+            Json(user_out(user, now, st.settings.program.mfa_for_all)),
+        ))
     })
     .await
 }
@@ -76,7 +79,12 @@ pub(crate) async fn list_users(
             AuditAction::UsersRead,
             format!("{} accounts", users.len()),
         )?;
-        Ok(Json(users.into_iter().map(|u| user_out(u, now, st.settings.program.mfa_for_all)).collect()))
+        Ok(Json(
+            users
+                .into_iter()
+                .map(|u| user_out(u, now, st.settings.program.mfa_for_all))
+                .collect(),
+        ))
     })
     .await
 }
