@@ -446,7 +446,16 @@ pub(crate) async fn patch(
                 let b = busy.clone();
                 inflight = Some(tokio::task::spawn_blocking(move || {
                     let _busy = b;
-                    let r = w.write(&data).map(|()| h.update(&data));
+                    // Hashing and writing the chunk run side by side (two cores). A chunk
+                    // that is not written is dropped whole by the caller, hash and all.
+                    let r = std::thread::scope(|sc| {
+                        let hashing = sc.spawn(|| h.update(&data));
+                        let r = w.write(&data);
+                        hashing
+                            .join()
+                            .unwrap_or_else(|p| std::panic::resume_unwind(p));
+                        r
+                    });
                     (w, h, r, data)
                 }));
             }
