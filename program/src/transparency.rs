@@ -98,11 +98,17 @@ impl Program {
             }
             if Outcome::parse(&e.event.outcome) == Some(Outcome::Allow) && action.is_video() {
                 t.video_accesses += 1;
-                if action == AuditAction::VideoExport {
-                    t.exports += 1;
-                }
             }
         }
+        // Evidence exports: each package made, whatever it holds (cameras, submitted files or
+        // both) — not each camera's authorization, which counted a 3-camera export thrice
+        // and an export of submitted files not at all.
+        t.exports = self
+            .store
+            .exports()?
+            .iter()
+            .filter(|x| x.created_us >= from && x.created_us < to)
+            .count() as u64;
         t.partners_active = self
             .store
             .partners()?

@@ -868,10 +868,11 @@ async fn every_role_runs_the_program_from_the_web_app() {
         let counts = poll(&c, Duration::from_secs(10), "the month's counts",
             "const v = (k) => { const e = document.querySelector(`[data-count=${k}] strong`); return e ? Number(e.textContent) : null; }; \
              return v('requests_filed') === null ? null : { filed: v('requests_filed'), approved: v('requests_approved'), exports: v('exports'), partners: v('partners_active'), links: v('submission_links'), received: v('submissions_received'), accepted: v('submissions_accepted'), rejected: v('submissions_rejected') };").await?;
-        // Links: the partner's own, the investigator's and the public call's; files: one and two.
+        // Exports: the camera's and the accepted file's. Links: the partner's own, the
+        // investigator's and the public call's; files: one and two.
         assert_eq!(
             counts,
-            json!({"filed": 1, "approved": 1, "exports": 1, "partners": 1, "links": 3, "received": 3, "accepted": 1, "rejected": 1})
+            json!({"filed": 1, "approved": 1, "exports": 2, "partners": 1, "links": 3, "received": 3, "accepted": 1, "rejected": 1})
         );
         pages.check(&c, "transparency").await?;
         // The accessibility check itself can fail: an unlabelled field is reported.

@@ -419,6 +419,13 @@ async fn accepted_files_are_exported_and_verify_offline() {
         report.lines
     );
 
+    // The public report counts the package (it holds no camera).
+    let (_, t, _) = send(
+        &w.app,
+        request(Method::GET, "/api/transparency?month=2026-09", None, None),
+    )
+    .await;
+    assert_eq!(t["exports"], 1, "{t}");
     let m: Value =
         serde_json::from_slice(&std::fs::read(pkg.join("manifest.json")).unwrap()).unwrap();
     assert_eq!(m["format"], "vms-evidence-export/2");
