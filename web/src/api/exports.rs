@@ -81,6 +81,19 @@ fn export_out(st: &AppState, r: &ExportRow) -> ExportOut {
         .lock()
         .ok()
         .and_then(|m| m.get(&r.id).cloned());
+    // The job records its outcome, then leaves the running set: a row read as running just
+    // before that whose job is gone now has its outcome stored (not an interruption).
+    let reread;
+    let r = match (&r.status, &progress) {
+        (ExportStatus::Running, None) => match st.store.export(r.id) {
+            Ok(Some(now)) => {
+                reread = now;
+                &reread
+            }
+            _ => r,
+        },
+        _ => r,
+    };
     let (status, error, manifest_sha256, mut done, mut total) = match &r.status {
         ExportStatus::Running if progress.is_none() => (
             "failed",
