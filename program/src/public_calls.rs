@@ -8,7 +8,6 @@ use vms_storage::NewAuditEvent;
 use vms_storage::intake::{LinkRow, PublicCallRow};
 
 use crate::audit::{AuditAction, Outcome, event};
-use crate::auth;
 use crate::policy::Subject;
 use crate::text::text;
 use crate::{Program, ProgramError, Result};
@@ -114,21 +113,14 @@ impl Program {
     /// once), audited with the address it came from.
     pub fn start_public_submission(&self, id: u64, remote: &str) -> Result<(LinkRow, String)> {
         let call = self.open_public_call(id)?;
-        let token = auth::random_token();
-        let now = self.store.clock().now_utc_micros();
         let hours = i64::from(self.settings.submissions.link_hours);
-        let link = self.store.create_link(LinkRow {
-            id: 0,
-            token_hash: auth::token_hash(&token),
-            case_number: call.case_number.clone(),
-            request_id: None,
-            recipient: format!("a member of the public (call {id})"),
-            created_by: format!("public call {id}"),
-            created_us: now,
-            expires_us: (now + hours * 3_600_000_000).min(call.closes_us.max(now + 3_600_000_000)),
-            revoked_us: None,
-            statement: None,
-        })?;
+        let (link, token) = self.mint_link(
+            call.case_number.clone(),
+            None,
+            format!("a member of the public (call {id})"),
+            format!("public call {id}"),
+            |now| (now + hours * 3_600_000_000).min(call.closes_us.max(now + 3_600_000_000)),
+        )?;
         self.audit(NewAuditEvent {
             case_number: Some(call.case_number),
             detail: format!("link {} through public call {id}, from {remote}", link.id),

@@ -118,20 +118,13 @@ impl Program {
             .hours
             .unwrap_or(limits.link_hours)
             .clamp(1, limits.link_hours);
-        let token = auth::random_token();
-        let now = self.store.clock().now_utc_micros();
-        let link = self.store.create_link(LinkRow {
-            id: 0,
-            token_hash: auth::token_hash(&token),
-            case_number: case_number.clone(),
-            request_id: n.request_id,
+        let (link, token) = self.mint_link(
+            case_number.clone(),
+            n.request_id,
             recipient,
-            created_by: s.username.clone(),
-            created_us: now,
-            expires_us: now + i64::from(hours) * HOUR_US,
-            revoked_us: None,
-            statement: None,
-        })?;
+            s.username.clone(),
+            |now| now + i64::from(hours) * HOUR_US,
+        )?;
         self.audit(NewAuditEvent {
             case_number: Some(case_number),
             request: n.request_id,
@@ -251,20 +244,14 @@ impl Program {
             Some(pid) => self.store.partner(pid)?.map(|p| p.pseudonym),
             None => None,
         };
-        let token = auth::random_token();
-        let now = self.store.clock().now_utc_micros();
-        let link = self.store.create_link(LinkRow {
-            id: 0,
-            token_hash: auth::token_hash(&token),
-            case_number: r.case_number.clone(),
-            request_id: Some(r.id),
-            recipient: format!("partner {} ({})", pseudonym.unwrap_or_default(), s.username),
-            created_by: s.username.clone(),
-            created_us: now,
-            expires_us: now + i64::from(self.settings.submissions.link_hours) * HOUR_US,
-            revoked_us: None,
-            statement: None,
-        })?;
+        let hours = i64::from(self.settings.submissions.link_hours);
+        let (link, token) = self.mint_link(
+            r.case_number.clone(),
+            Some(r.id),
+            format!("partner {} ({})", pseudonym.unwrap_or_default(), s.username),
+            s.username.clone(),
+            |now| now + hours * HOUR_US,
+        )?;
         self.audit_upload(
             link.id,
             NewAuditEvent {
@@ -276,6 +263,33 @@ impl Program {
                 ..event(&s.username, AuditAction::SubmissionLinkCreate, Outcome::Ok)
             },
         )?;
+        Ok((link, token))
+    }
+
+    /// Stores a new link for `case_number` with a fresh token, valid until `expires(now)`;
+    /// returns it and its token (shown once, stored only as its hash).
+    pub(crate) fn mint_link(
+        &self,
+        case_number: String,
+        request_id: Option<u64>,
+        recipient: String,
+        created_by: String,
+        expires: impl FnOnce(i64) -> i64,
+    ) -> Result<(LinkRow, String)> {
+        let token = auth::random_token();
+        let now = self.store.clock().now_utc_micros();
+        let link = self.store.create_link(LinkRow {
+            id: 0,
+            token_hash: auth::token_hash(&token),
+            case_number,
+            request_id,
+            recipient,
+            created_by,
+            created_us: now,
+            expires_us: expires(now),
+            revoked_us: None,
+            statement: None,
+        })?;
         Ok((link, token))
     }
 

@@ -503,36 +503,27 @@ async fn a_partner_answers_its_request_with_files_and_sees_every_access() {
         .await;
     assert_eq!(st, StatusCode::CREATED, "{r}");
     let request = r["id"].as_u64().unwrap();
+    let link_for = |s: Session, request: u64| {
+        let w = &w;
+        async move {
+            w.call(
+                Method::POST,
+                &format!("/api/requests/{request}/submission-link"),
+                &s,
+                None,
+            )
+            .await
+        }
+    };
     // Not the investigator's way in, and not another partner's request.
-    let (st, _) = w
-        .call(
-            Method::POST,
-            &format!("/api/requests/{request}/submission-link"),
-            &inv,
-            None,
-        )
-        .await;
+    let (st, _) = link_for(inv.clone(), request).await;
     assert_eq!(st, StatusCode::FORBIDDEN);
     let p2 = w.login("partner2").await;
-    let (st, _) = w
-        .call(
-            Method::POST,
-            &format!("/api/requests/{request}/submission-link"),
-            &p2,
-            None,
-        )
-        .await;
+    let (st, _) = link_for(p2.clone(), request).await;
     assert_eq!(st, StatusCode::FORBIDDEN);
 
     let p1 = w.login("partner1").await;
-    let (st, l) = w
-        .call(
-            Method::POST,
-            &format!("/api/requests/{request}/submission-link"),
-            &p1,
-            None,
-        )
-        .await;
+    let (st, l) = link_for(p1.clone(), request).await;
     assert_eq!(st, StatusCode::CREATED, "{l}");
     let token = l["token"].as_str().unwrap().to_owned();
     assert_eq!(l["request_id"], request);
@@ -608,14 +599,7 @@ async fn a_partner_answers_its_request_with_files_and_sees_every_access() {
         )
         .await;
     assert_eq!(st, StatusCode::OK);
-    let (st, v) = w
-        .call(
-            Method::POST,
-            &format!("/api/requests/{denied}/submission-link"),
-            &p1,
-            None,
-        )
-        .await;
+    let (st, v) = link_for(p1.clone(), denied).await;
     assert_eq!(st, StatusCode::CONFLICT, "{v}");
 }
 

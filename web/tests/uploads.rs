@@ -469,23 +469,13 @@ async fn originals_are_identified_by_content_and_served_safely() {
     let inv = w.login("investigator").await;
     let (_, token) = new_link(&w, &inv, "2026-0047").await;
     let dir = tempfile::tempdir().unwrap();
-    let mp4 = dir.path().join("clip.mp4");
-    let ok = std::process::Command::new("ffmpeg")
-        .args([
-            "-v",
-            "error",
-            "-f",
-            "lavfi",
-            "-i",
-            "testsrc=size=160x120:rate=10:duration=1",
-        ])
-        .args(["-pix_fmt", "yuv420p", "-c:v", "libx264", "-y"])
-        .arg(&mp4)
-        .status()
-        .unwrap();
-    assert!(ok.success());
+    let mp4 = ffmpeg_clip(
+        dir.path(),
+        "clip.mp4",
+        &["-pix_fmt", "yuv420p", "-c:v", "libx264"],
+    );
     let files = [
-        ("clip.mp4", std::fs::read(&mp4).unwrap()),
+        ("clip.mp4", mp4),
         (
             "evil.mp4",
             b"<html><script>alert(1)</script></html>".to_vec(),

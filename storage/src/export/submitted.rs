@@ -320,10 +320,8 @@ fn hash_file(dir: &Path, name: &str) -> std::result::Result<(u64, String), Strin
     if name.is_empty() || name.contains('/') || name.contains('\\') || name.contains("..") {
         return Err("file name outside the package".into());
     }
-    let mut f = File::open(dir.join(name)).map_err(|e| e.to_string())?;
-    let mut h = Sha256::new();
-    let size = std::io::copy(&mut f, &mut h).map_err(|e| e.to_string())?;
-    Ok((size, hex::encode(h.finalize())))
+    let (sha, size) = crate::intake::sha256_of(&dir.join(name)).map_err(|e| e.to_string())?;
+    Ok((size, hex::encode(sha)))
 }
 
 #[cfg(test)]
