@@ -48,6 +48,14 @@ audit_actions! {
     CameraRead = "camera.read",
     CameraEnroll = "camera.enroll",
     CameraSharing = "camera.sharing",
+    /// A camera's position, view, kind or its owner's retention was stated or changed.
+    CameraPlace = "camera.place",
+    /// A registered camera was removed by its partner (the record is deleted).
+    CameraRemove = "camera.remove",
+    /// Staff searched the registry map around a point.
+    RegistrySearch = "registry.search",
+    /// An area request (canvass) was previewed or sent.
+    CanvassSend = "canvass.send",
     PartnerSelf = "partner.self",
     PartnersManage = "partners.manage",
     PartnersRead = "partners.read",
@@ -168,6 +176,7 @@ impl From<Action> for AuditAction {
             Action::LiftHold => AuditAction::HoldLift,
             Action::ReadAudit => AuditAction::AuditRead,
             Action::ReadReceipts => AuditAction::ReceiptsRead,
+            Action::SearchRegistry => AuditAction::RegistrySearch,
         }
     }
 }

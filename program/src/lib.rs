@@ -12,6 +12,7 @@
 pub mod audit;
 pub mod auth;
 pub mod cameras;
+pub mod canvass;
 pub mod error;
 pub mod exports;
 pub mod footage;
@@ -40,6 +41,8 @@ pub use policy::{Action, Decision, Resource, Subject, authorize};
 pub struct ProgramSettings {
     /// Longest footage request, hours.
     pub max_request_hours: u32,
+    /// Largest area request radius, metres.
+    pub max_canvass_radius_m: u32,
     /// Longest range one timeline/playback call may cover, hours.
     pub max_range_hours: u32,
     /// Require a second factor for every account, not only those that see video.
@@ -54,6 +57,7 @@ impl Default for ProgramSettings {
     fn default() -> Self {
         ProgramSettings {
             max_request_hours: 12,
+            max_canvass_radius_m: 800,
             max_range_hours: 24,
             mfa_for_all: false,
             terms_version: "2026-1".into(),
@@ -70,6 +74,8 @@ pub struct Program {
     /// Serialises the check-then-write steps of submissions (limits, statements), so requests
     /// at the same moment cannot each pass a check the other's write breaks.
     intake: Arc<std::sync::Mutex<()>>,
+    /// Serialises read-modify-writes of canvass rows (owners' steps, email outcomes).
+    canvass: Arc<std::sync::Mutex<()>>,
 }
 
 impl Program {
@@ -77,6 +83,7 @@ impl Program {
         Program {
             store,
             intake: Arc::default(),
+            canvass: Arc::default(),
             settings: Arc::new(settings),
         }
     }

@@ -39,10 +39,12 @@ pub enum Action {
     LiftHold,
     ReadAudit,
     ReadReceipts,
+    /// The registry map: where cameras are, what they see, their owners' pseudonyms.
+    SearchRegistry,
 }
 
 impl Action {
-    pub const ALL: [Action; 19] = [
+    pub const ALL: [Action; 20] = [
         Action::ViewHealth,
         Action::ListCameras,
         Action::ReadCamera,
@@ -62,6 +64,7 @@ impl Action {
         Action::LiftHold,
         Action::ReadAudit,
         Action::ReadReceipts,
+        Action::SearchRegistry,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -85,6 +88,7 @@ impl Action {
             Action::LiftHold => "hold.lift",
             Action::ReadAudit => "audit.read",
             Action::ReadReceipts => "receipts.read",
+            Action::SearchRegistry => "registry.search",
         }
     }
 
@@ -165,6 +169,7 @@ fn role_may(role: Role, action: Action) -> bool {
                 | Export
                 | FileRequest
                 | ListRequests
+                | SearchRegistry
         ),
         Role::Supervisor => matches!(
             action,
@@ -180,6 +185,7 @@ fn role_may(role: Role, action: Action) -> bool {
                 | PlaceHold
                 | LiftHold
                 | ReadAudit
+                | SearchRegistry
         ),
         // Administrators run the system; they do not watch it (separation of duties).
         Role::Admin => matches!(
@@ -191,6 +197,7 @@ fn role_may(role: Role, action: Action) -> bool {
                 | ManageUsers
                 | EnrollCamera
                 | ReadAudit
+                | SearchRegistry
         ),
     }
 }
@@ -353,7 +360,10 @@ mod tests {
             credentials: None,
             sharing,
             retention_days: 30,
-            location: "secret".into(),
+            address: "secret".into(),
+            placed: None,
+            kind: None,
+            owner_keeps_days: None,
             paused: false,
             masks: vec![],
             created_us: 0,

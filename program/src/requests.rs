@@ -187,7 +187,7 @@ impl Program {
     }
 
     /// Audits a request event once per camera it names, so each partner's receipts show it.
-    fn audit_request(
+    pub(crate) fn audit_request(
         &self,
         s: &Subject,
         action: AuditAction,

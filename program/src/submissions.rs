@@ -182,6 +182,7 @@ impl Program {
 
     /// Records that `link`'s page was opened.
     pub fn link_opened(&self, link: &LinkRow, remote: &str) -> Result<()> {
+        self.canvass_link_opened(link)?;
         self.audit_upload(
             link.id,
             NewAuditEvent {

@@ -28,6 +28,9 @@ pub struct Transparency {
     /// Files investigators accepted into a case as evidence, and rejected.
     pub submissions_accepted: u64,
     pub submissions_rejected: u64,
+    /// Area requests sent, and the owners they asked (one request each).
+    pub area_requests: u64,
+    pub area_owners_contacted: u64,
     pub partners_active: u64,
     pub cameras_registry: u64,
     pub cameras_on_request: u64,
@@ -109,6 +112,12 @@ impl Program {
             .iter()
             .filter(|x| x.created_us >= from && x.created_us < to)
             .count() as u64;
+        for c in self.store.canvasses()? {
+            if c.created_us >= from && c.created_us < to {
+                t.area_requests += 1;
+                t.area_owners_contacted += c.owners.len() as u64;
+            }
+        }
         t.partners_active = self
             .store
             .partners()?

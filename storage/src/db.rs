@@ -83,6 +83,8 @@ pub(crate) struct Db {
     pub next_segment: AtomicU64,
     /// Serialises camera id allocation.
     pub camera_lock: Mutex<()>,
+    /// The highest camera id ever allocated (0: not loaded yet); changed under `camera_lock`.
+    pub camera_high: std::sync::atomic::AtomicU32,
     /// Serialises id allocation (and the insert that uses the id) for u64-keyed records.
     id_lock: Mutex<()>,
     /// Serialises read-modify-writes of accounts and sessions (failed-login counters, TOTP
@@ -116,6 +118,7 @@ impl Db {
             next_run: AtomicU64::new(1),
             next_segment: AtomicU64::new(1),
             camera_lock: Mutex::new(()),
+            camera_high: std::sync::atomic::AtomicU32::new(0),
             id_lock: Mutex::new(()),
             account_lock: Mutex::new(()),
             audit_head: Mutex::new(AuditHead::default()),

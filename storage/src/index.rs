@@ -12,7 +12,7 @@ use crate::Error;
 ///
 /// * 1: the first.
 /// * 2: adds [`cf::LAYOUTS`] (built for existing sealed segments when a version-1 store opens).
-pub const SCHEMA_VERSION: u32 = 6;
+pub const SCHEMA_VERSION: u32 = 7;
 
 /// Column family names.
 pub mod cf {
@@ -62,8 +62,15 @@ pub mod cf {
     pub const PUBLIC_CALLS: &str = "public_calls";
     /// SHA-256 of a link's token (32 bytes) → link id (u64): a token is looked up, not scanned.
     pub const LINK_TOKENS: &str = "link_tokens";
+    /// H3 cell (u64) ++ camera id (u32) → `geo::Placed`: the spatial index of placed cameras.
+    pub const CAMERA_CELLS: &str = "camera_cells";
+    /// partner id (u64) ++ camera name → camera id (u32): names are unique per owner, checked
+    /// with one read instead of a scan of every camera.
+    pub const CAMERA_NAMES: &str = "camera_names";
+    /// canvass id (u64) → `CanvassRow`: area requests and their owners' progress.
+    pub const CANVASSES: &str = "canvasses";
 
-    pub const ALL: [&str; 21] = [
+    pub const ALL: [&str; 24] = [
         META,
         CAMERAS,
         RUNS,
@@ -85,10 +92,22 @@ pub mod cf {
         UPLOADS,
         PUBLIC_CALLS,
         LINK_TOKENS,
+        CAMERA_CELLS,
+        CAMERA_NAMES,
+        CANVASSES,
     ];
 }
 
+/// `camera_names` key of `name` owned by `partner`.
+pub fn camera_name_key(partner: u64, name: &str) -> Vec<u8> {
+    let mut k = partner.to_be_bytes().to_vec();
+    k.extend_from_slice(name.as_bytes());
+    k
+}
+
 pub const SCHEMA_KEY: &[u8] = b"schema_version";
+/// Key (in `meta`) of the highest camera id ever allocated (u32 BE).
+pub const CAMERA_HIGH_KEY: &[u8] = b"camera_id_high";
 /// Key (in `meta`) of the audit chain's head.
 pub const AUDIT_HEAD_KEY: &[u8] = b"audit_head";
 

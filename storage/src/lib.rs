@@ -8,12 +8,14 @@
 //! fragment are crash leftovers that [`Store::open`] truncates.
 
 pub mod audit;
+pub mod canvass;
 mod check;
 pub mod clock;
 pub mod codec;
 mod db;
 pub mod export;
 pub mod fmp4;
+pub mod geo;
 pub mod index;
 pub mod intake;
 pub mod mp4read;
@@ -40,9 +42,9 @@ pub use index::{CameraId, FragmentRow, HoldRow, RunRow, SegmentRow};
 pub use read::{FragmentRef, Span};
 pub use recorder::{RecFrame, Recorder, RecorderOptions, RecorderStats};
 pub use registry::{
-    AGENCY, CameraInfo, CameraSource, ExportRow, ExportStatus, Mask, PartnerRow, PartnerStatus,
-    RequestRow, RequestStatus, Role, SessionRow, SharingMode, TermsRow, TokenRow, UserRow,
-    valid_username,
+    AGENCY, CameraInfo, CameraKind, CameraSource, ExportRow, ExportStatus, Mask, PartnerRow,
+    PartnerStatus, RequestRow, RequestStatus, Role, SessionRow, SharingMode, TermsRow, TokenRow,
+    UserRow, valid_username,
 };
 pub use retention::{RetentionPolicy, RetentionReport};
 pub use sealed::SecretBox;

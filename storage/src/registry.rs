@@ -6,6 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::geo::Placed;
 use crate::index::{CameraId, cf, u64_key};
 use crate::store::{ENROLLED_PREFIX, Store};
 use crate::{Error, Result};
@@ -157,6 +158,42 @@ pub enum CameraSource {
     /// address and credentials, so the registry keeps neither; the row exists so the camera is
     /// listed, owned and played back under the same policy as every other (issue 21).
     ConfigFile,
+    /// A registered camera: its owner says where it is and what it sees; no video flows, and
+    /// the system never connects to it. Its owner answers requests by uploading files.
+    Registered,
+}
+
+/// What sort of camera it is (what a canvass can expect from it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CameraKind {
+    Doorbell,
+    Fixed,
+    Ptz,
+}
+
+impl CameraKind {
+    pub const ALL: [CameraKind; 3] = [CameraKind::Doorbell, CameraKind::Fixed, CameraKind::Ptz];
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CameraKind::Doorbell => "doorbell",
+            CameraKind::Fixed => "fixed",
+            CameraKind::Ptz => "ptz",
+        }
+    }
+}
+
+impl std::str::FromStr for CameraKind {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        CameraKind::ALL
+            .into_iter()
+            .find(|k| k.as_str() == s)
+            .ok_or_else(|| {
+                Error::Invalid(format!(
+                    "unknown camera kind {s:?}; expected doorbell, fixed or ptz"
+                ))
+            })
+    }
 }
 
 /// The `partner` of the agency's own cameras (config-file cameras). Partner ids start at 1.
@@ -176,8 +213,15 @@ pub struct CameraInfo {
     pub credentials: Option<Vec<u8>>,
     pub sharing: SharingMode,
     pub retention_days: u32,
-    /// Confidential.
-    pub location: String,
+    /// The street address line. Confidential: staff see the position, not the address.
+    pub address: String,
+    /// Where it is and what it sees; `None` until placed (rows from before schema 7 held a
+    /// free-text location only, now the address line).
+    pub placed: Option<Placed>,
+    pub kind: Option<CameraKind>,
+    /// How many days the owner's own recorder keeps video: a request for older footage is
+    /// pointless and is flagged.
+    pub owner_keeps_days: Option<u32>,
     /// Paused by the partner (or the partner paused or left): no ingest.
     pub paused: bool,
     pub masks: Vec<Mask>,
@@ -337,10 +381,12 @@ impl Store {
             .camera_lock
             .lock()
             .map_err(|_| Error::ShuttingDown)?;
+        let name_key = crate::index::camera_name_key(c.partner, &c.name);
         if self
-            .cameras_info()?
-            .iter()
-            .any(|o| o.partner == c.partner && o.name == c.name)
+            .db
+            .db
+            .get_pinned_cf(self.db.cf(cf::CAMERA_NAMES)?, &name_key)?
+            .is_some()
         {
             return Err(Error::Invalid(format!(
                 "you already have a camera named {:?}",
@@ -360,10 +406,67 @@ impl Store {
             crate::index::encode(&c),
         );
         batch.put_cf(
+            self.db.cf(cf::CAMERA_NAMES)?,
+            name_key,
+            crate::index::encode(&c.id),
+        );
+        batch.put_cf(
             self.db.cf(cf::TERMS)?,
             crate::index::camera_time_key(c.id, c.created_us),
             crate::index::encode(&TermsRow { sharing: c.sharing }),
         );
+        if let Some(p) = &c.placed {
+            batch.put_cf(
+                self.db.cf(cf::CAMERA_CELLS)?,
+                crate::geo::cell_key(p.point.cell(), c.id),
+                crate::index::encode(p),
+            );
+        }
+        let mut wo = rocksdb::WriteOptions::default();
+        wo.set_sync(true);
+        self.db.db.write_opt(batch, &wo)?;
+        Ok(c)
+    }
+
+    /// Deletes a registered camera's record, its terms history and its place in the spatial
+    /// index (a partner's removal deletes, it does not hide). Cameras that record are never
+    /// deleted this way: their video and its custody outlive the registration.
+    pub fn remove_registered_camera(&self, id: CameraId) -> Result<CameraInfo> {
+        let _guard = self
+            .db
+            .camera_lock
+            .lock()
+            .map_err(|_| Error::ShuttingDown)?;
+        let c = self
+            .camera_info(id)?
+            .ok_or_else(|| Error::NotFound(format!("camera {id}")))?;
+        if c.source != CameraSource::Registered {
+            return Err(Error::Invalid(format!(
+                "camera {id} records video; only registered cameras are removed"
+            )));
+        }
+        let mut batch = rocksdb::WriteBatch::default();
+        batch.delete_cf(
+            self.db.cf(cf::CAMERAS)?,
+            format!("{ENROLLED_PREFIX}{id}").as_bytes(),
+        );
+        batch.delete_cf(self.db.cf(cf::CAMERA_INFO)?, id.to_be_bytes());
+        batch.delete_cf(
+            self.db.cf(cf::CAMERA_NAMES)?,
+            crate::index::camera_name_key(c.partner, &c.name),
+        );
+        for (from, _) in self.terms_history(id)? {
+            batch.delete_cf(
+                self.db.cf(cf::TERMS)?,
+                crate::index::camera_time_key(id, from),
+            );
+        }
+        if let Some(p) = &c.placed {
+            batch.delete_cf(
+                self.db.cf(cf::CAMERA_CELLS)?,
+                crate::geo::cell_key(p.point.cell(), id),
+            );
+        }
         let mut wo = rocksdb::WriteOptions::default();
         wo.set_sync(true);
         self.db.db.write_opt(batch, &wo)?;
@@ -376,7 +479,7 @@ impl Store {
     pub fn register_config_camera(
         &self,
         name: &str,
-        location: &str,
+        address: &str,
         retention_days: u32,
     ) -> Result<CameraInfo> {
         let id = self.camera_id(name)?;
@@ -394,7 +497,7 @@ impl Store {
             }
             Some(c) => CameraInfo {
                 name: name.to_owned(),
-                location: location.to_owned(),
+                address: address.to_owned(),
                 retention_days,
                 ..c
             },
@@ -406,7 +509,10 @@ impl Store {
                 credentials: None,
                 sharing: SharingMode::Live,
                 retention_days,
-                location: location.to_owned(),
+                address: address.to_owned(),
+                placed: None,
+                kind: None,
+                owner_keeps_days: None,
                 paused: false,
                 masks: Vec::new(),
                 created_us: self.clock().now_utc_micros(),
@@ -436,6 +542,18 @@ impl Store {
             c.id.to_be_bytes(),
             crate::index::encode(c),
         );
+        // The spatial index follows the row: the old cell's entry goes, the new one comes.
+        let cells = self.db.cf(cf::CAMERA_CELLS)?;
+        if let Some(p) = before.as_ref().and_then(|b| b.placed.as_ref()) {
+            batch.delete_cf(cells, crate::geo::cell_key(p.point.cell(), c.id));
+        }
+        if let Some(p) = &c.placed {
+            batch.put_cf(
+                cells,
+                crate::geo::cell_key(p.point.cell(), c.id),
+                crate::index::encode(p),
+            );
+        }
         if before.is_none_or(|b| b.sharing != c.sharing) {
             // Strictly after the previous entry, so a change in the same microsecond as the
             // last one (or after a clock step back) never overwrites or precedes it.

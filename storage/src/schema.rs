@@ -6,17 +6,18 @@ use rocksdb::WriteBatch;
 
 use crate::db::Db;
 use crate::index::{self, SegmentRow, cf, parse_camera_time_key};
-use crate::registry::{CameraInfo, Role, TermsRow, UserRow};
+use crate::registry::{CameraInfo, CameraSource, Mask, Role, SharingMode, TermsRow, UserRow};
 use crate::{Error, Result};
 
 /// Upgraders, in order: `(version reached, step)`. The last one's version is
 /// [`index::SCHEMA_VERSION`].
-const UPGRADERS: [(u32, Upgrader); 5] = [
+const UPGRADERS: [(u32, Upgrader); 6] = [
     (2, build_layouts),
     (3, start_terms_history),
     (4, add_pending_second_factor),
     (5, add_submission_review),
     (6, index_link_tokens),
+    (7, place_cameras),
 ];
 
 /// One schema step: rewrites what the previous version stored.
@@ -205,6 +206,62 @@ fn index_link_tokens(db: &Db) -> Result<()> {
             link.token_hash,
             index::encode(&link.id),
         );
+    }
+    db.db.write(batch)?;
+    Ok(())
+}
+
+/// A camera row as schemas 1–6 stored it: a free-text location, no position.
+#[derive(serde::Deserialize)]
+struct CameraInfoV6 {
+    id: index::CameraId,
+    name: String,
+    partner: u64,
+    source: CameraSource,
+    credentials: Option<Vec<u8>>,
+    sharing: SharingMode,
+    retention_days: u32,
+    location: String,
+    paused: bool,
+    masks: Vec<Mask>,
+    created_us: i64,
+}
+
+/// Schema 6 → 7: a camera's free-text location becomes its address line; position, view,
+/// kind and its owner's retention are unknown until its owner or an administrator places it.
+/// Enrolled cameras' names are indexed per owner.
+fn place_cameras(db: &Db) -> Result<()> {
+    let mut batch = WriteBatch::default();
+    for item in db
+        .db
+        .iterator_cf(db.cf(cf::CAMERA_INFO)?, rocksdb::IteratorMode::Start)
+    {
+        let (k, v) = item?;
+        let c: CameraInfoV6 = index::decode(cf::CAMERA_INFO, &k, &v)?;
+        let row = CameraInfo {
+            id: c.id,
+            name: c.name,
+            partner: c.partner,
+            source: c.source,
+            credentials: c.credentials,
+            sharing: c.sharing,
+            retention_days: c.retention_days,
+            address: c.location,
+            placed: None,
+            kind: None,
+            owner_keeps_days: None,
+            paused: c.paused,
+            masks: c.masks,
+            created_us: c.created_us,
+        };
+        if row.source != CameraSource::ConfigFile {
+            batch.put_cf(
+                db.cf(cf::CAMERA_NAMES)?,
+                index::camera_name_key(row.partner, &row.name),
+                index::encode(&row.id),
+            );
+        }
+        batch.put_cf(db.cf(cf::CAMERA_INFO)?, &k, index::encode(&row));
     }
     db.db.write(batch)?;
     Ok(())

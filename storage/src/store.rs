@@ -107,15 +107,34 @@ impl Store {
         Ok(id)
     }
 
-    /// The next unused camera id; the caller holds `camera_lock` and writes the id's row
-    /// before releasing it.
+    /// The next camera id never used before; the caller holds `camera_lock`. The high-water
+    /// mark is kept in `meta`, so the id of a removed registration is never given to another
+    /// camera (its audit trail names it), and read once per process rather than by a scan of
+    /// every camera on each enrollment.
     pub(crate) fn next_camera_id_locked(&self) -> Result<CameraId> {
-        let max = recovery::camera_ids(&self.db)?
-            .into_iter()
-            .max()
-            .unwrap_or(0);
-        max.checked_add(1)
-            .ok_or_else(|| Error::Invalid("camera ids exhausted".into()))
+        let meta = self.db.cf(cf::META)?;
+        let mut high = self.db.camera_high.load(Ordering::Relaxed);
+        if high == 0 {
+            let stored = self
+                .db
+                .db
+                .get_cf(meta, index::CAMERA_HIGH_KEY)?
+                .and_then(|v| <[u8; 4]>::try_from(v.as_slice()).ok())
+                .map_or(0, u32::from_be_bytes);
+            let scanned = recovery::camera_ids(&self.db)?
+                .into_iter()
+                .max()
+                .unwrap_or(0);
+            high = stored.max(scanned);
+        }
+        let id = high
+            .checked_add(1)
+            .ok_or_else(|| Error::Invalid("camera ids exhausted".into()))?;
+        self.db
+            .db
+            .put_cf(meta, index::CAMERA_HIGH_KEY, id.to_be_bytes())?;
+        self.db.camera_high.store(id, Ordering::Relaxed);
+        Ok(id)
     }
 
     /// Every camera the index knows, by name.

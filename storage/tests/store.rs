@@ -925,7 +925,10 @@ fn sharing_terms_history_is_kept_and_started_by_the_upgrade() {
             credentials: None,
             sharing: SharingMode::OnRequest,
             retention_days: 30,
-            location: String::new(),
+            address: String::new(),
+            placed: None,
+            kind: None,
+            owner_keeps_days: None,
             paused: false,
             masks: vec![],
             created_us: T0,
@@ -933,7 +936,7 @@ fn sharing_terms_history_is_kept_and_started_by_the_upgrade() {
         .unwrap();
     clock.advance_secs(60);
     let moved = CameraInfo {
-        location: "moved".into(),
+        address: "moved".into(),
         ..c.clone()
     };
     store.put_camera_info(&moved).unwrap();
@@ -1111,4 +1114,59 @@ fn link_tokens_are_indexed_and_the_upgrade_indexes_old_links() {
     let store = open(dir.path(), clock);
     assert_eq!(store.link_by_token(&[1; 32]).unwrap(), Some(a));
     assert_eq!(store.link_by_token(&[2; 32]).unwrap(), Some(b));
+}
+
+/// Issue 18: a camera's free-text location (schema 6) becomes its address line; it is not
+/// placed on the map until its owner places it.
+#[test]
+fn free_text_locations_become_address_lines_in_the_upgrade() {
+    use vms_storage::index::{SCHEMA_KEY, cf, encode};
+    use vms_storage::{CameraSource, SharingMode};
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(T0));
+    let store = open(dir.path(), clock.clone());
+    store.shutdown();
+    drop(store);
+    {
+        let db = raw_index(dir.path());
+        // Schema 6's row: postcard writes a struct as its fields in order, as this tuple.
+        let v6 = (
+            9u32,
+            "porch".to_owned(),
+            4u64,
+            CameraSource::Rtsp {
+                url: "rtsp://127.0.0.1:9/x".into(),
+            },
+            None::<Vec<u8>>,
+            SharingMode::OnRequest,
+            14u32,
+            "12 Elm St, facing the street".to_owned(),
+            true,
+            Vec::<Vec<(f32, f32)>>::new(),
+            T0,
+        );
+        db.put_cf(
+            db.cf_handle(cf::CAMERA_INFO).unwrap(),
+            9u32.to_be_bytes(),
+            encode(&v6),
+        )
+        .unwrap();
+        let meta = db.cf_handle(cf::META).unwrap();
+        db.put_cf(meta, SCHEMA_KEY, 6u32.to_be_bytes()).unwrap();
+    }
+    let store = open(dir.path(), clock);
+    let c = store.camera_info(9).unwrap().unwrap();
+    assert_eq!(c.address, "12 Elm St, facing the street");
+    assert_eq!(
+        (c.name.as_str(), c.partner, c.retention_days),
+        ("porch", 4, 14)
+    );
+    assert_eq!((c.placed, c.kind, c.owner_keeps_days), (None, None, None));
+    assert!(c.paused);
+    assert_eq!(c.created_us, T0);
+    let again = vms_storage::CameraInfo { id: 0, ..c };
+    assert!(
+        store.enroll_camera(again).is_err(),
+        "the upgrade indexed the camera's name for its owner"
+    );
 }

@@ -235,6 +235,8 @@ pub fn enrolled_config(
         CameraSource::Onvif { address } => CameraConfig::onvif(c.name.clone(), address.clone()),
         // Recorded from the config file by `vms run`, not by following enrollment.
         CameraSource::ConfigFile => return None,
+        // Never connected: its owner answers requests with files.
+        CameraSource::Registered => return None,
     };
     // A partner typed this address: it may lead only where partner addresses may (issue 22
     // F3), for the stream and for the ONVIF exchanges that find it.

@@ -107,6 +107,9 @@ pub struct AppState {
     pub(crate) public_budget: Arc<std::sync::Mutex<login_guard::Window<String>>>,
     /// ONVIF probes per account in the current minute.
     pub(crate) probe_budget: Arc<std::sync::Mutex<login_guard::Window<String>>>,
+    /// Signalled when email is queued (a canvass sent), so the mailer does not wait for its
+    /// next round.
+    pub(crate) mail_due: Arc<tokio::sync::Notify>,
 }
 
 impl AppState {
@@ -128,6 +131,7 @@ impl AppState {
             exports: Arc::default(),
             live: Arc::default(),
             probe_budget: Arc::default(),
+            mail_due: Arc::default(),
             submission_budget: Arc::default(),
             public_budget: Arc::default(),
             link_budget: Arc::default(),

@@ -591,7 +591,7 @@ async fn a_config_file_camera_is_listed_played_and_exported_as_the_agencys() {
         .unwrap();
     assert_eq!((again.id, again.created_us), (row.id, row.created_us));
     assert_eq!(
-        again.location, "front lobby",
+        again.address, "front lobby",
         "the config file is the source of truth"
     );
     let id = row.id;

@@ -1,12 +1,14 @@
-//! Cameras: the list each role may see, one camera, enrollment and sharing terms.
+//! Cameras: the list each role may see, one camera, enrollment, sharing terms, where a camera
+//! is and what it sees, and removing a registration.
 
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
-use vms_program::cameras::{Enrollment, TermsChange};
-use vms_program::policy::{Action, Resource, authorize};
-use vms_storage::{CameraInfo, CameraSource, NewAuditEvent, Store};
+use vms_program::cameras::{Enrollment, Placement, TermsChange};
+use vms_program::policy::{Action, Resource, Subject, authorize};
+use vms_storage::geo::View;
+use vms_storage::{AGENCY, CameraInfo, CameraSource, NewAuditEvent, Role, Store};
 
 use crate::error::{ApiError, ApiJson, ApiPath, ApiResult};
 use crate::routes::Caller;
@@ -19,35 +21,53 @@ pub(crate) struct CameraOut {
     sharing: &'static str,
     retention_days: u32,
     paused: bool,
-    /// Staff and the owning partner only; never credentials.
-    location: String,
+    /// The street address line: for the owning partner, administrators and the agency's own
+    /// cameras only. Investigators see the position, not the owner's address.
+    address: Option<String>,
+    lat: Option<f64>,
+    lon: Option<f64>,
+    view: Option<View>,
+    kind: Option<&'static str>,
+    owner_keeps_days: Option<u32>,
     partner: String,
     source: &'static str,
     masks: usize,
     health: Option<super::system::CameraHealth>,
 }
 
-fn camera_out(st: &AppState, c: &CameraInfo) -> CameraOut {
+pub(crate) fn camera_out(st: &AppState, s: &Subject, c: &CameraInfo) -> CameraOut {
     let partner_label = partner_label(&st.store, c.partner);
+    let sees_address = c.partner == AGENCY || s.role == Role::Admin || s.partner == Some(c.partner);
+    let placed = c.placed.as_ref();
     CameraOut {
         id: c.id,
         name: c.name.clone(),
         sharing: c.sharing.as_str(),
         retention_days: c.retention_days,
         paused: c.paused,
-        location: c.location.clone(),
+        address: sees_address.then(|| c.address.clone()),
+        lat: placed.map(|p| p.point.lat()),
+        lon: placed.map(|p| p.point.lon()),
+        view: placed.and_then(|p| p.view),
+        kind: c.kind.map(|k| k.as_str()),
+        owner_keeps_days: c.owner_keeps_days,
         partner: partner_label,
-        source: match c.source {
-            CameraSource::Rtsp { .. } => "rtsp",
-            CameraSource::Onvif { .. } => "onvif",
-            CameraSource::ConfigFile => "config",
-        },
+        source: source_name(&c.source),
         masks: c.masks.len(),
         health: st.health_of(c.id),
     }
 }
 
-fn partner_label(store: &Store, id: u64) -> String {
+pub(crate) fn source_name(s: &CameraSource) -> &'static str {
+    match s {
+        CameraSource::Rtsp { .. } => "rtsp",
+        CameraSource::Onvif { .. } => "onvif",
+        CameraSource::ConfigFile => "config",
+        CameraSource::Registered => "registered",
+    }
+}
+
+pub(crate) fn partner_label(store: &Store, id: u64) -> String {
     if id == vms_storage::AGENCY {
         return "agency".into();
     }
@@ -67,7 +87,7 @@ pub(crate) async fn list_cameras(
         let mut out = Vec::new();
         for c in st.store.cameras_info()? {
             if authorize(&s, Action::ReadCamera, &Resource::Camera(&c)).allow {
-                out.push(camera_out(st, &c));
+                out.push(camera_out(st, &s, &c));
             }
         }
         Ok(Json(out))
@@ -91,9 +111,39 @@ pub(crate) async fn get_camera(
                 ..Default::default()
             },
         )?;
-        Ok(Json(camera_out(st, &c)))
+        Ok(Json(camera_out(st, &s, &c)))
     })
     .await
+}
+
+/// Where a camera is and what it sees, as the API takes it (see [`Placement`]).
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct PlaceBody {
+    #[serde(default)]
+    address: String,
+    lat: Option<f64>,
+    lon: Option<f64>,
+    bearing_deg: Option<f32>,
+    fov_deg: Option<f32>,
+    range_m: Option<f32>,
+    kind: Option<String>,
+    owner_keeps_days: Option<u32>,
+}
+
+impl PlaceBody {
+    fn placement(&self) -> Placement<'_> {
+        Placement {
+            address: &self.address,
+            lat: self.lat,
+            lon: self.lon,
+            bearing_deg: self.bearing_deg,
+            fov_deg: self.fov_deg,
+            range_m: self.range_m,
+            kind: self.kind.as_deref(),
+            owner_keeps_days: self.owner_keeps_days,
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -109,7 +159,14 @@ pub(crate) struct EnrollBody {
     sharing: String,
     retention_days: Option<u32>,
     #[serde(default)]
-    location: String,
+    address: String,
+    lat: Option<f64>,
+    lon: Option<f64>,
+    bearing_deg: Option<f32>,
+    fov_deg: Option<f32>,
+    range_m: Option<f32>,
+    kind: Option<String>,
+    owner_keeps_days: Option<u32>,
 }
 
 pub(crate) async fn enroll_camera(
@@ -141,11 +198,20 @@ pub(crate) async fn enroll_camera(
             password: b.password.as_deref(),
             sharing: &b.sharing,
             retention_days: b.retention_days,
-            location: &b.location,
+            place: Placement {
+                address: &b.address,
+                lat: b.lat,
+                lon: b.lon,
+                bearing_deg: b.bearing_deg,
+                fov_deg: b.fov_deg,
+                range_m: b.range_m,
+                kind: b.kind.as_deref(),
+                owner_keeps_days: b.owner_keeps_days,
+            },
         };
         let c = st.program.enroll_camera(&s, &st.secrets, enrollment)?;
         st.changes.notify_one();
-        Ok((StatusCode::CREATED, Json(camera_out(st, &c))))
+        Ok((StatusCode::CREATED, Json(camera_out(st, &s, &c))))
     })
     .await
 }
@@ -172,7 +238,36 @@ pub(crate) async fn update_camera(
         };
         let c = st.program.change_terms(&s, id, change)?;
         st.changes.notify_one();
-        Ok(Json(camera_out(st, &c)))
+        Ok(Json(camera_out(st, &s, &c)))
+    })
+    .await
+}
+
+/// `PUT /api/cameras/{id}/place`: its partner (or an administrator) states where the camera is
+/// and what it sees.
+pub(crate) async fn place_camera(
+    State(st): State<AppState>,
+    Caller(s): Caller,
+    ApiPath(id): ApiPath<u32>,
+    ApiJson(b): ApiJson<PlaceBody>,
+) -> ApiResult<Json<CameraOut>> {
+    st.blocking(move |st| {
+        let c = st.program.place_camera(&s, id, b.placement())?;
+        Ok(Json(camera_out(st, &s, &c)))
+    })
+    .await
+}
+
+/// `DELETE /api/cameras/{id}`: its partner removes a registered camera (the record is
+/// deleted; recording cameras are paused or left instead).
+pub(crate) async fn remove_camera(
+    State(st): State<AppState>,
+    Caller(s): Caller,
+    ApiPath(id): ApiPath<u32>,
+) -> ApiResult<StatusCode> {
+    st.blocking(move |st| {
+        st.program.remove_registration(&s, id)?;
+        Ok(StatusCode::NO_CONTENT)
     })
     .await
 }

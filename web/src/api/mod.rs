@@ -11,6 +11,7 @@ pub(crate) mod onvif;
 pub(crate) mod partners;
 pub(crate) mod playback;
 pub(crate) mod public_calls;
+pub(crate) mod registry;
 pub(crate) mod requests;
 pub(crate) mod session;
 pub(crate) mod submissions;
@@ -68,6 +69,44 @@ pub fn routes(state: AppState) -> ApiRouter {
             "/api/cameras/{id}",
             Action::UpdateSharing,
             cameras::update_camera,
+        )
+        // Its partner, or an administrator on the partner's behalf: checked in the program.
+        .signed_in(M::PUT, "/api/cameras/{id}/place", cameras::place_camera)
+        .secured(
+            M::DELETE,
+            "/api/cameras/{id}",
+            Action::UpdateSharing,
+            cameras::remove_camera,
+        )
+        .secured(
+            M::GET,
+            "/api/registry",
+            Action::SearchRegistry,
+            registry::search,
+        )
+        .secured(
+            M::POST,
+            "/api/canvasses/preview",
+            Action::FileRequest,
+            registry::preview,
+        )
+        .secured(
+            M::POST,
+            "/api/canvasses",
+            Action::FileRequest,
+            registry::send,
+        )
+        .secured(
+            M::GET,
+            "/api/canvasses",
+            Action::FileRequest,
+            registry::list,
+        )
+        .secured(
+            M::GET,
+            "/api/canvasses/{id}",
+            Action::FileRequest,
+            registry::get,
         )
         .secured(
             M::GET,

@@ -8,6 +8,7 @@ const LABELS = [
   ['requests_pending', 'Awaiting an answer'], ['exigent_accesses', 'Exigent accesses (emergency, justified in writing)'], ['exports', 'Evidence exports'],
   ['video_accesses', 'Video accesses (live and recorded)'], ['submission_links', 'Links sent to people with footage'],
   ['submissions_received', 'Files received from the public'], ['submissions_accepted', 'Submitted files accepted as evidence'], ['submissions_rejected', 'Submitted files rejected'],
+  ['area_requests', 'Area requests (every camera owner near an incident asked at once)'], ['area_owners_contacted', 'Camera owners contacted by area requests'],
   ['partners_active', 'Active partners'], ['cameras_registry', 'Cameras registered (no video shared)'],
   ['cameras_on_request', 'Cameras shared on request'], ['cameras_live', 'Cameras shared live'],
 ];
