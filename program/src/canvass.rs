@@ -137,6 +137,24 @@ impl Program {
         Ok(hits.into_iter().map(|(h, _)| h).collect())
     }
 
+    /// The middle of the placed cameras `s` may see on a map (all, for staff who may search
+    /// the registry; its own, for a partner), for where the map opens; `None` if none is.
+    pub fn placed_middle(&self, s: &Subject) -> Result<Option<(f64, f64)>> {
+        let staff = authorize(s, Action::SearchRegistry, &Resource::Route).allow;
+        let (mut n, mut lat, mut lon) = (0u32, 0.0, 0.0);
+        for c in self.store.cameras_info()? {
+            if !staff && s.partner != Some(c.partner) {
+                continue;
+            }
+            if let Some(p) = &c.placed {
+                n += 1;
+                lat += p.point.lat();
+                lon += p.point.lon();
+            }
+        }
+        Ok((n > 0).then(|| (lat / f64::from(n), lon / f64::from(n))))
+    }
+
     /// Which cameras a canvass would ask, and which it would skip and why. Nothing is sent.
     pub fn preview_canvass(&self, s: &Subject, n: &NewCanvass<'_>) -> Result<Vec<Candidate>> {
         self.check(

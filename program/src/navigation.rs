@@ -27,6 +27,7 @@ pub enum Page {
     Recordings,
     Cases,
     Cameras,
+    Map,
     Partners,
     Users,
     Holds,
@@ -40,7 +41,7 @@ pub enum Page {
 
 impl Page {
     /// In navigation order (a role's first page is its home page).
-    pub const ALL: [Page; 13] = [
+    pub const ALL: [Page; 14] = [
         Page::MyCameras,
         Page::MyRequests,
         Page::Receipts,
@@ -49,6 +50,7 @@ impl Page {
         Page::Recordings,
         Page::Live,
         Page::Cameras,
+        Page::Map,
         Page::Holds,
         Page::Audit,
         Page::Partners,
@@ -63,6 +65,7 @@ impl Page {
             Page::Recordings => "/recordings",
             Page::Cases => "/cases",
             Page::Cameras => "/cameras",
+            Page::Map => "/map",
             Page::Partners => "/partners",
             Page::Users => "/users",
             Page::Holds => "/holds",
@@ -82,6 +85,7 @@ impl Page {
             Page::Recordings => "Recordings",
             Page::Cases => "Cases",
             Page::Cameras => "Cameras",
+            Page::Map => "Map",
             Page::Partners => "Partners",
             Page::Users => "Users",
             Page::Holds => "Legal holds",
@@ -101,6 +105,7 @@ impl Page {
             Page::Recordings => Action::Playback,
             Page::Cases => Action::FileRequest,
             Page::Cameras => Action::ListCameras,
+            Page::Map => Action::SearchRegistry,
             Page::Partners => Action::ManagePartners,
             Page::Users => Action::ManageUsers,
             Page::Holds => Action::PlaceHold,
@@ -175,13 +180,16 @@ mod tests {
             (Role::Viewer, vec![Live, Cameras, System]),
             (
                 Role::Investigator,
-                vec![Cases, Recordings, Live, Cameras, System],
+                vec![Cases, Recordings, Live, Cameras, Map, System],
             ),
             (
                 Role::Supervisor,
-                vec![Cases, Recordings, Live, Cameras, Holds, Audit, System],
+                vec![Cases, Recordings, Live, Cameras, Map, Holds, Audit, System],
             ),
-            (Role::Admin, vec![Cameras, Audit, Partners, Users, System]),
+            (
+                Role::Admin,
+                vec![Cameras, Map, Audit, Partners, Users, System],
+            ),
         ];
         for (role, want) in cases {
             assert_eq!(pages_for(&subject(role, true)), want, "{role:?}");

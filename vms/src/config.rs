@@ -23,6 +23,8 @@ pub struct Config {
     pub partner_network: PartnerNetwork,
     #[serde(default)]
     pub submissions: SubmissionsConfig,
+    #[serde(default)]
+    pub map: MapConfig,
     /// TOML file with `[name] username = "…" password = "…"` tables; camera `credentials`
     /// name a table in it. Relative paths are relative to the config file.
     pub credentials_file: Option<PathBuf>,
@@ -31,6 +33,65 @@ pub struct Config {
     pub secret_key_file: Option<PathBuf>,
     #[serde(default, rename = "camera")]
     pub cameras: Vec<CameraEntry>,
+}
+
+/// `[map]`: the registry map's tiles and starting view, and the area-request bound.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MapConfig {
+    /// Tile URL template with `{z}`, `{x}` and `{y}` (http or https); none: a plain
+    /// background.
+    pub tile_url: Option<String>,
+    #[serde(default)]
+    pub attribution: String,
+    /// Where the map opens (both or neither); default: the middle of the placed cameras.
+    pub center_lat: Option<f64>,
+    pub center_lon: Option<f64>,
+    pub zoom: Option<u8>,
+    /// Largest area-request radius, metres (at most the program's 800).
+    pub max_radius_m: Option<u32>,
+}
+
+impl MapConfig {
+    /// Checks and applies the section to the web settings.
+    pub fn apply(&self, settings: &mut vms_web::Settings) -> anyhow::Result<()> {
+        if let Some(t) = &self.tile_url {
+            let u = url::Url::parse(t).map_err(|e| anyhow::anyhow!("map.tile_url: {e}"))?;
+            if !matches!(u.scheme(), "http" | "https")
+                || !["{z}", "{x}", "{y}"].iter().all(|p| t.contains(p))
+            {
+                bail!("map.tile_url must be an http(s) URL template with {{z}}, {{x}} and {{y}}");
+            }
+            settings.map.tile_url = Some(t.clone());
+        }
+        if self.attribution.len() > 300 || self.attribution.chars().any(char::is_control) {
+            bail!("map.attribution must be one line of at most 300 characters");
+        }
+        settings.map.attribution = self.attribution.clone();
+        settings.map.center = match (self.center_lat, self.center_lon) {
+            (Some(lat), Some(lon)) => {
+                vms_storage::geo::Point::new(lat, lon)
+                    .map_err(|e| anyhow::anyhow!("map.center: {e}"))?;
+                Some((lat, lon))
+            }
+            (None, None) => None,
+            _ => bail!("map: give both center_lat and center_lon, or neither"),
+        };
+        if let Some(z) = self.zoom {
+            if !(1..=19).contains(&z) {
+                bail!("map.zoom must be 1..=19");
+            }
+            settings.map.zoom = z;
+        }
+        if let Some(r) = self.max_radius_m {
+            let bound = vms_program::ProgramSettings::default().max_canvass_radius_m;
+            if r == 0 || r > bound {
+                bail!("map.max_radius_m must be 1..={bound} (the program's bound)");
+            }
+            settings.program.max_canvass_radius_m = r;
+        }
+        Ok(())
+    }
 }
 
 /// `[submissions]`: bounds on community submissions (defaults: the program's).
@@ -741,6 +802,45 @@ mod tests {
         ] {
             let e = format!("{:#}", live(bad).unwrap_err());
             assert!(e.contains(says), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn map_section_parses_and_rejects_nonsense() {
+        let apply = |body: &str| -> anyhow::Result<vms_web::Settings> {
+            let cfg: Config =
+                toml::from_str(&format!("[storage]\ndata_dir = \"/x\"\n[map]\n{body}"))?;
+            let mut s = vms_web::Settings::default();
+            cfg.map.apply(&mut s)?;
+            Ok(s)
+        };
+        let s = apply(
+            "tile_url = \"https://tiles.example.org/{z}/{x}/{y}.png\"\nattribution = \"© OSM\"\ncenter_lat = 45.5\ncenter_lon = -122.6\nzoom = 15\nmax_radius_m = 500\n",
+        )
+        .unwrap();
+        assert_eq!(
+            s.map.tile_origin().as_deref(),
+            Some("https://tiles.example.org")
+        );
+        assert_eq!((s.map.center, s.map.zoom), (Some((45.5, -122.6)), 15));
+        assert_eq!(s.program.max_canvass_radius_m, 500);
+        let d = apply("").unwrap();
+        assert_eq!(
+            (d.map.tile_url, d.map.center),
+            (None, None),
+            "plain background"
+        );
+        assert_eq!(d.program.max_canvass_radius_m, 800);
+        for (body, want) in [
+            ("tile_url = \"ftp://x/{z}/{x}/{y}\"\n", "tile_url"),
+            ("tile_url = \"https://x/tiles.png\"\n", "{z}"),
+            ("center_lat = 91.0\ncenter_lon = 0.0\n", "latitude"),
+            ("center_lat = 45.0\n", "both"),
+            ("zoom = 30\n", "zoom"),
+            ("max_radius_m = 5000\n", "max_radius_m"),
+        ] {
+            let e = apply(body).unwrap_err().to_string();
+            assert!(e.contains(want), "{body}: {e}");
         }
     }
 

@@ -34,12 +34,16 @@ pub fn app(state: AppState) -> Router {
 
 /// The application and its route table (for the coverage and OpenAPI tests).
 pub fn app_with_table(state: AppState) -> (Router, Vec<RouteSpec>) {
+    let state_settings = state.settings.map.clone();
     let (router, table) = api::routes(state.clone()).into_parts();
     let router = router
         .fallback(not_found)
         .with_state(state)
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
-        .layer(axum::middleware::from_fn(security_headers))
+        .layer(axum::middleware::from_fn_with_state(
+            content_security_policy(&state_settings),
+            security_headers,
+        ))
         .layer(axum::middleware::from_fn(trace_request));
     (router, table)
 }
@@ -62,7 +66,19 @@ async fn trace_request(
     resp
 }
 
+/// Everything from this origin only; media also from `blob:` (live view).
+const CSP: &str = "default-src 'self'; media-src 'self' blob:; connect-src 'self'; style-src 'self' 'unsafe-inline'";
+
+/// The content security policy: [`CSP`], and the registry map's tiles from the configured
+/// tile server.
+fn content_security_policy(map: &state::MapSettings) -> header::HeaderValue {
+    map.tile_origin()
+        .and_then(|o| header::HeaderValue::from_str(&format!("{CSP}; img-src 'self' {o}")).ok())
+        .unwrap_or(header::HeaderValue::from_static(CSP))
+}
+
 async fn security_headers(
+    axum::extract::State(csp): axum::extract::State<header::HeaderValue>,
     req: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
@@ -80,10 +96,7 @@ async fn security_headers(
         header::CACHE_CONTROL,
         header::HeaderValue::from_static("no-store"),
     );
-    h.insert(
-        header::CONTENT_SECURITY_POLICY,
-        header::HeaderValue::from_static("default-src 'self'; media-src 'self' blob:; connect-src 'self'; style-src 'self' 'unsafe-inline'"),
-    );
+    h.insert(header::CONTENT_SECURITY_POLICY, csp);
     resp
 }
 

@@ -57,6 +57,30 @@ pub struct Settings {
     pub public_submissions_per_hour: u32,
     /// Sign-in admission: concurrent password checks and attempt rates.
     pub login: login_guard::LoginLimits,
+    /// The registry map's background and starting view.
+    pub map: MapSettings,
+}
+
+/// The registry map's background tiles and starting view.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct MapSettings {
+    /// A tile server URL template (`https://tiles.example.org/{z}/{x}/{y}.png`); `None`: a
+    /// plain background (air-gapped sites, tests). Its origin is allowed as an image source.
+    pub tile_url: Option<String>,
+    /// The tiles' attribution, shown on the map.
+    pub attribution: String,
+    /// Where the map opens; `None`: the middle of the placed cameras.
+    pub center: Option<(f64, f64)>,
+    pub zoom: u8,
+}
+
+impl MapSettings {
+    /// The tile server's origin (`https://tiles.example.org`), for the content security
+    /// policy.
+    pub fn tile_origin(&self) -> Option<String> {
+        let u = url::Url::parse(self.tile_url.as_deref()?).ok()?;
+        Some(u.origin().ascii_serialization()).filter(|o| o != "null")
+    }
 }
 
 impl Default for Settings {
@@ -68,6 +92,10 @@ impl Default for Settings {
             live: LiveSettings::default(),
             server: ServerLimits::default(),
             destinations: vms_ingest::destinations::Destinations::default(),
+            map: MapSettings {
+                zoom: 16,
+                ..MapSettings::default()
+            },
             probes_per_minute: 10,
             submission_requests_per_minute: 240,
             public_submissions_per_hour: 10,

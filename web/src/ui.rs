@@ -24,12 +24,15 @@ const ASSETS: &[(&str, &str, &str)] = &[
     asset!("dom.js"),
     asset!("session.js"),
     asset!("enroll.js"),
+    asset!("map.js"),
+    asset!("register.js"),
     asset!("app.css"),
     asset!("pages/live.js"),
     asset!("pages/recordings.js"),
     asset!("pages/cases.js"),
     asset!("pages/case-submissions.js"),
     asset!("pages/cameras.js"),
+    asset!("pages/map.js"),
     asset!("pages/system.js"),
     asset!("pages/partners.js"),
     asset!("pages/users.js"),
@@ -41,6 +44,11 @@ const ASSETS: &[(&str, &str, &str)] = &[
     asset!("pages/call.js"),
     asset!("vendor/tus.min.js"),
     asset!("vendor/qrcode.mjs"),
+    asset!("vendor/leaflet.js"),
+    asset!("vendor/leaflet.css"),
+    asset!("vendor/leaflet.markercluster.js"),
+    asset!("vendor/MarkerCluster.css"),
+    asset!("vendor/MarkerCluster.Default.css"),
 ];
 
 const fn content_type(path: &str) -> &'static str {

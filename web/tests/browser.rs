@@ -588,6 +588,7 @@ async fn every_page_is_reached_with_the_keyboard_alone() {
                 "/recordings",
                 "/live",
                 "/cameras",
+                "/map",
                 "/holds",
                 "/audit",
                 "/system"

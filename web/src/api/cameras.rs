@@ -37,8 +37,11 @@ pub(crate) struct CameraOut {
 
 pub(crate) fn camera_out(st: &AppState, s: &Subject, c: &CameraInfo) -> CameraOut {
     let partner_label = partner_label(&st.store, c.partner);
-    let sees_address = c.partner == AGENCY || s.role == Role::Admin || s.partner == Some(c.partner);
-    let placed = c.placed.as_ref();
+    let own = s.partner == Some(c.partner);
+    let sees_address = c.partner == AGENCY || s.role == Role::Admin || own;
+    // Positions are the registry map's, agency-only: viewers see none.
+    let sees_position = own || authorize(s, Action::SearchRegistry, &Resource::Route).allow;
+    let placed = c.placed.as_ref().filter(|_| sees_position);
     CameraOut {
         id: c.id,
         name: c.name.clone(),

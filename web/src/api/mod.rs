@@ -78,6 +78,7 @@ pub fn routes(state: AppState) -> ApiRouter {
             Action::UpdateSharing,
             cameras::remove_camera,
         )
+        .signed_in(M::GET, "/api/map", registry::map_config)
         .secured(
             M::GET,
             "/api/registry",

@@ -263,3 +263,38 @@ pub(crate) async fn get(
     })
     .await
 }
+
+#[derive(Serialize)]
+pub(crate) struct MapConfigOut {
+    tile_url: Option<String>,
+    attribution: String,
+    lat: f64,
+    lon: f64,
+    zoom: u8,
+    /// Largest canvass radius, metres.
+    max_radius_m: u32,
+}
+
+/// `GET /api/map`: the map's tiles and where it opens (the configured centre, or the middle
+/// of the cameras the caller may see placed).
+pub(crate) async fn map_config(
+    State(st): State<AppState>,
+    Caller(s): Caller,
+) -> ApiResult<Json<MapConfigOut>> {
+    st.blocking(move |st| {
+        let m = &st.settings.map;
+        let (lat, lon) = match m.center {
+            Some(c) => c,
+            None => st.program.placed_middle(&s)?.unwrap_or((0.0, 0.0)),
+        };
+        Ok(Json(MapConfigOut {
+            tile_url: m.tile_url.clone(),
+            attribution: m.attribution.clone(),
+            lat,
+            lon,
+            zoom: m.zoom,
+            max_radius_m: st.program.settings().max_canvass_radius_m,
+        }))
+    })
+    .await
+}

@@ -15,6 +15,7 @@ const PAGES = {
   '/recordings': () => import('./pages/recordings.js'),
   '/cases': () => import('./pages/cases.js'),
   '/cameras': () => import('./pages/cameras.js'),
+  '/map': () => import('./pages/map.js'),
   '/partners': () => import('./pages/partners.js'),
   '/users': () => import('./pages/users.js'),
   '/holds': () => import('./pages/holds.js'),
@@ -95,7 +96,8 @@ async function show() {
   try {
     page = (await mod.render(ctx)) || null;
   } catch (e) {
-    if (token === rendering) view.append(h('p', { class: 'error', role: 'alert' }, e.message));
+    // Whatever was thrown says something (an event or a bare value has no message).
+    if (token === rendering) view.append(h('p', { class: 'error', role: 'alert' }, (e && e.message) || `This page could not be shown: ${String(e)}`));
   }
   if (token !== rendering) { if (page && page.leave) page.leave(); return; }
   current = page;

@@ -191,11 +191,11 @@ export function rangeFields(prefix, minutes = 60, start, end) {
  */
 export function cameraPicker(cameras, { name = 'cameras', multiple = true, label = 'Cameras', chosen = [] } = {}) {
   const id = `pick-${name}`;
-  const filter = h('input', { type: 'search', id: `${id}-filter`, 'aria-controls': `${id}-list`, placeholder: 'Type to filter by name, partner or location' });
+  const filter = h('input', { type: 'search', id: `${id}-filter`, 'aria-controls': `${id}-list`, placeholder: 'Type to filter by name, partner or address' });
   const list = h('div', { class: 'picker-list', id: `${id}-list`, role: 'group', 'aria-label': label });
   const items = cameras.map((c) => {
     const input = h('input', { type: multiple ? 'checkbox' : 'radio', name, value: String(c.id), id: `${id}-${c.id}`, checked: chosen.includes(c.id) });
-    const text = `${c.name} — ${c.partner}${c.location ? `, ${c.location}` : ''}`;
+    const text = `${c.name} — ${c.partner}${c.address ? `, ${c.address}` : ''}`;
     const row = h('div', { class: 'pick' }, input, h('label', { for: input.id }, text));
     return { c, row, input, text: text.toLowerCase() };
   });

@@ -32,7 +32,7 @@ export function enrollForm({ partners = null, onDone }) {
   const f = form({ id: 'enroll-form' }, [
     partnerField,
     field('Camera name', h('input', { name: 'name', id: 'en-name', required: true, maxlength: '64' }), 'Unique among your cameras'),
-    field('Location', h('input', { name: 'location', id: 'en-location' }), 'Where it is and what it sees'),
+    field('Address', h('input', { name: 'address', id: 'en-location' }), 'Where it is (place it on the map below to be found after an incident)'),
     how, onvifField, rtspField,
     h('div', { class: 'inline' },
       field('Camera username', h('input', { name: 'username', id: 'en-user', autocomplete: 'off' })),
@@ -48,7 +48,7 @@ export function enrollForm({ partners = null, onDone }) {
     const onvif = v.how === 'onvif';
     if (onvif && probed !== v.onvif_address.trim()) throw new Error('Probe the camera first, to check it answers and how its clock is set.');
     const body = {
-      name: v.name, location: v.location, sharing: v.sharing, retention_days: Number(v.retention_days),
+      name: v.name, address: v.address, sharing: v.sharing, retention_days: Number(v.retention_days),
       username: v.username || null, password: v.password || null,
       ...(onvif ? { onvif_address: v.onvif_address.trim() } : { rtsp_url: v.rtsp_url.trim() }),
       ...(partners ? { partner_id: Number(v.partner_id) } : {}),

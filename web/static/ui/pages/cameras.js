@@ -7,15 +7,18 @@ import { api, can } from '../api.js';
 import { h, pageTitle, table, refill, utc, field, form } from '../dom.js';
 import { enrollForm } from '../enroll.js';
 
+/** Where a camera is, as far as the caller may see: its address, or its position. */
+const where = (c) => c.address || (c.lat !== null && c.lat !== undefined ? `${c.lat.toFixed(5)}, ${c.lon.toFixed(5)}` : '');
+
 export async function render(ctx) {
   if (ctx.rest) return detail(ctx, Number(ctx.rest));
   const render = (c) => {
     const hl = c.health || {};
-    return [h('a', { href: `/cameras/${c.id}` }, c.name), c.partner, c.location, c.sharing,
+    return [h('a', { href: `/cameras/${c.id}` }, c.name), c.partner, where(c), c.sharing,
       h('td', { class: hl.state || '' }, c.paused ? 'paused by partner' : hl.state || (c.sharing === 'registry' ? 'registry only' : 'not recording')),
       hl.fps ?? '', hl.last_error || ''];
   };
-  const list = table('cameras', ['Camera', 'Partner', 'Location', 'Sharing', 'State', 'fps', 'Last error'], await api('GET', '/api/cameras'), render, 'No camera is enrolled.');
+  const list = table('cameras', ['Camera', 'Partner', 'Where', 'Sharing', 'State', 'fps', 'Last error'], await api('GET', '/api/cameras'), render, 'No camera is enrolled.');
   const filter = h('input', { type: 'search', id: 'cameras-filter', 'aria-controls': 'cameras' });
   filter.addEventListener('input', () => applyFilter());
   const applyFilter = () => {
@@ -41,7 +44,7 @@ async function detail(ctx, id) {
   const c = await api('GET', `/api/cameras/${id}`);
   const hl = c.health || {};
   const facts = [
-    ['Partner', c.partner], ['Location', c.location || '—'], ['Source', c.source], ['Sharing', c.sharing],
+    ['Partner', c.partner], ['Where', where(c) || '—'], ['Kind', c.kind || '—'], ['View', c.view ? `facing ${c.view.bearing_deg}°, ${c.view.fov_deg}° wide, ${c.view.range_m} m` : '—'], ['Source', c.source], ['Sharing', c.sharing],
     ['Keeps video', `${c.retention_days} days`], ['Privacy masks', String(c.masks)],
     ['State', c.paused ? 'paused by partner' : hl.state || 'not recording'], ['Codec', hl.codec || '—'],
     ['Frames recorded', hl.frames_recorded ?? '—'], ['Last frame', hl.last_frame_utc_us ? `${utc(hl.last_frame_utc_us)} UTC` : '—'],

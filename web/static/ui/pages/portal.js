@@ -5,6 +5,7 @@
 import { api } from '../api.js';
 import { h, pageTitle, utc, table, refill, status, say, editing } from '../dom.js';
 import { enrollForm } from '../enroll.js';
+import { placeSection } from '../register.js';
 
 const followsDenial = (r) => {
   const ids = r.earlier_denied || [];
@@ -22,23 +23,32 @@ export async function cameras(ctx) {
     const days = h('input', { type: 'number', min: '1', max: '365', value: String(c.retention_days), 'aria-label': `Days ${c.name} keeps video`, class: 'days' });
     const save = h('button', { type: 'button', onclick: () => change(c, { sharing: sharing.value, retention_days: Number(days.value) }, `${c.name}: saved.`) }, `Save ${c.name}`);
     const pause = h('button', { type: 'button', onclick: () => change(c, { paused: !c.paused }, c.paused ? `${c.name}: recording resumes.` : `${c.name}: paused.`) }, c.paused ? `Resume ${c.name}` : `Pause ${c.name}`);
-    return [c.name, c.location, h('td', {}, sharing), h('td', { class: `recording ${h1.state || ''}` }, c.paused ? 'paused' : h1.state || 'not recording'),
+    const where = [c.address, c.lat !== null && c.lat !== undefined ? `${c.lat.toFixed(5)}, ${c.lon.toFixed(5)}` : 'not on the map'].filter(Boolean).join(' — ');
+    if (c.source === 'registered') {
+      return [c.name, where, 'registry', h('td', { class: 'recording' }, 'registered (no video)'), '', '', ''];
+    }
+    return [c.name, where, h('td', {}, sharing), h('td', { class: `recording ${h1.state || ''}` }, c.paused ? 'paused' : h1.state || 'not recording'),
       h1.frames_recorded ?? '', h('td', {}, days), h('td', {}, save, ' ', pause)];
   };
-  const list = table('my-cameras', ['Camera', 'Location', 'Sharing', 'Recording', 'Frames recorded', 'Keep video (days)', ''], await api('GET', '/api/cameras'), render, 'You have not enrolled a camera yet.');
+  let mine = await api('GET', '/api/cameras');
+  const list = table('my-cameras', ['Camera', 'Where', 'Sharing', 'Recording', 'Frames recorded', 'Keep video (days)', ''], mine, render, 'You have not enrolled a camera yet.');
   async function change(c, body, done) {
     try { await api('PATCH', `/api/cameras/${c.id}`, body); say(note, done); await refresh(false); }
     catch (e) { say(note, `${c.name}: ${e.message}`, true); }
   }
   async function refresh(background) {
     if (background && editing(list)) return; // the partner is changing a row
-    refill(list, await api('GET', '/api/cameras', undefined, { background }), render, 'You have not enrolled a camera yet.');
+    mine = await api('GET', '/api/cameras', undefined, { background });
+    refill(list, mine, render, 'You have not enrolled a camera yet.');
   }
+  const place = await placeSection(() => mine, () => refresh(false));
   const added = h('p', { role: 'status', class: 'ok', id: 'enroll-done' });
   ctx.view.append(pageTitle('My cameras'), h('section', {}, list, note),
     h('section', { 'aria-labelledby': 'enroll-title' }, h('h2', { id: 'enroll-title' }, 'Connect a camera'),
       h('p', { class: 'muted' }, 'The server records the camera’s main stream. You decide how the agency may use it, and you see every access.'),
-      enrollForm({ onDone: async (cam) => { added.textContent = `${cam.name} enrolled; recording starts within seconds.`; await refresh(false); } }), added));
+      enrollForm({ onDone: async (cam) => { added.textContent = `${cam.name} enrolled; recording starts within seconds.`; await refresh(false); } }), added),
+    place.section);
+  place.shown();
   return { refresh };
 }
 

@@ -1,0 +1,283 @@
+//! The registry map and an area request in real headless Chromium: a partner registers its
+//! doorbell by clicking the map; an investigator finds it on the registry map, draws the
+//! canvass circle by clicking, previews and sends; the partner approves and answers with a
+//! file through the link; the investigator's progress shows each step. axe-core checks each
+//! screen (no serious or critical violations).
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use fantoccini::{Client, Locator, error::CmdError};
+use vms_program::auth::{self, totp};
+use vms_storage::{PartnerRow, PartnerStatus, Role, SecretBox, Store, StoreOptions};
+use vms_testkit::browser::{axe, poll, screenshot, start_browser};
+use vms_web::state::MapSettings;
+use vms_web::{AppState, Settings};
+
+const PASSWORD: &str = "correct horse battery";
+const LAT: f64 = 45.5231;
+const LON: f64 = -122.6765;
+
+async fn click(c: &Client, css: &str) -> Result<(), CmdError> {
+    c.wait()
+        .at_most(Duration::from_secs(15))
+        .for_element(Locator::Css(css))
+        .await?
+        .click()
+        .await
+}
+
+async fn type_into(c: &Client, css: &str, text: &str) -> Result<(), CmdError> {
+    let e = c
+        .wait()
+        .at_most(Duration::from_secs(15))
+        .for_element(Locator::Css(css))
+        .await?;
+    e.clear().await?;
+    e.send_keys(text).await
+}
+
+async fn sign_in(c: &Client, user: &str, code: Option<String>) -> Result<(), CmdError> {
+    type_into(c, "#login:not(.hidden) #username", user).await?;
+    type_into(c, "#password", PASSWORD).await?;
+    if let Some(code) = code {
+        type_into(c, "#totp", &code).await?;
+    }
+    click(c, "#login-button").await?;
+    poll(
+        c,
+        Duration::from_secs(15),
+        &format!("{user} signed in"),
+        "return document.querySelector('#page-title') !== null && document.getElementById('login').classList.contains('hidden');",
+    )
+    .await?;
+    Ok(())
+}
+
+async fn sign_out(c: &Client) -> Result<(), CmdError> {
+    click(c, "#logout").await?;
+    c.wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css("#login:not(.hidden) #username"))
+        .await?;
+    Ok(())
+}
+
+/// axe-core's serious and critical violations on the page, with a screenshot.
+async fn check(c: &Client, name: &str, violations: &mut Vec<String>) -> Result<(), CmdError> {
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    screenshot(c, "map_browser", name).await?;
+    violations.extend(axe(c).await?.into_iter().map(|v| format!("{name}: {v}")));
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_partner_registers_on_the_map_and_an_investigator_canvasses_around_an_incident() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
+    let secrets = Arc::new(SecretBox::new(&[5; 32]));
+    let now = store.clock().now_utc_micros();
+    let p = store
+        .create_partner(PartnerRow {
+            id: 0,
+            pseudonym: "P-0001".into(),
+            contact_name: "Corner Bakery".into(),
+            contact_email: String::new(),
+            contact_phone: String::new(),
+            address: "1 Main St".into(),
+            terms_version: Some("2026-1".into()),
+            terms_accepted_us: Some(now),
+            status: PartnerStatus::Active,
+            created_us: now,
+        })
+        .unwrap();
+    let (row, _) = auth::new_user(
+        "bakery",
+        Role::Partner,
+        Some(p.id),
+        PASSWORD,
+        false,
+        &secrets,
+        now,
+    )
+    .unwrap();
+    store.put_user(&row).unwrap();
+    let (row, t) = auth::new_user(
+        "investigator",
+        Role::Investigator,
+        None,
+        PASSWORD,
+        true,
+        &secrets,
+        now,
+    )
+    .unwrap();
+    store.put_user(&row).unwrap();
+    let inv_secret = t.unwrap().0;
+    let code = || {
+        Some(totp(
+            &inv_secret,
+            vms_storage::clock::system_now_micros() / 1_000_000,
+        ))
+    };
+    let state = AppState::new(
+        store.clone(),
+        secrets,
+        Settings {
+            secure_cookie: false,
+            // No tile server: the plain background an air-gapped site gets.
+            map: MapSettings {
+                center: Some((LAT, LON)),
+                zoom: 17,
+                ..MapSettings::default()
+            },
+            ..Settings::default()
+        },
+    );
+    let (addr, _server) = vms_web::serve(
+        "127.0.0.1:0".parse().unwrap(),
+        state,
+        std::future::pending(),
+    )
+    .await
+    .unwrap();
+    let upload = dir.path().join("doorbell clip.mp4");
+    std::fs::write(&upload, b"the doorbell's own export").unwrap();
+
+    let (_driver, c, _profile) = start_browser(&[]).await;
+    let base = format!("http://{addr}");
+    let mut violations = Vec::new();
+    let run = async {
+        c.goto(&format!("{base}/")).await?;
+        // ---- the partner registers its doorbell by clicking the map ----
+        sign_in(&c, "bakery", None).await?;
+        poll(
+            &c,
+            Duration::from_secs(15),
+            "the placing map",
+            "return document.querySelector('#place-map .leaflet-pane') !== null;",
+        )
+        .await?;
+        // A click in the middle of the map puts the camera at the map's centre.
+        click(&c, "#place-map").await?;
+        let lat = poll(&c, Duration::from_secs(5), "the position from the click",
+            "const v = document.getElementById('pl-lat').value; return v === '' ? null : Number(v);").await?;
+        assert!((lat.as_f64().unwrap() - LAT).abs() < 0.001, "{lat}");
+        type_into(&c, "#pl-name", "porch doorbell").await?;
+        type_into(&c, "#pl-address", "3 Elm St").await?;
+        type_into(&c, "#pl-bearing", "90").await?;
+        type_into(&c, "#pl-keeps", "14").await?;
+        check(&c, "portal-place", &mut violations).await?;
+        click(&c, "#place-form button[type=submit]").await?;
+        poll(
+            &c,
+            Duration::from_secs(10),
+            "registered",
+            "return document.getElementById('place-status').textContent.includes('registered at');",
+        )
+        .await?;
+        poll(&c, Duration::from_secs(10), "listed",
+            "return [...document.querySelectorAll('#my-cameras td')].some((t) => t.textContent === 'registered (no video)');").await?;
+        sign_out(&c).await?;
+
+        // ---- the investigator finds it and canvasses around the point ----
+        sign_in(&c, "investigator", code()).await?;
+        click(&c, "nav a[href='/map']").await?;
+        poll(&c, Duration::from_secs(15), "the camera on the map",
+            "const t = document.getElementById('map-count'); return t && t.textContent.startsWith('1 camera');").await?;
+        // Keyboard users pan the map and press "Use the map centre"; here: a click.
+        click(&c, "#registry-map").await?;
+        poll(
+            &c,
+            Duration::from_secs(5),
+            "the incident position",
+            "return document.getElementById('cv-lat').value !== '';",
+        )
+        .await?;
+        type_into(&c, "#cv-radius", "200").await?;
+        type_into(&c, "#cv-case", "2026-0188").await?;
+        type_into(&c, "#cv-offence", "burglary").await?;
+        type_into(
+            &c,
+            "#cv-reason",
+            "break-in at the corner; looking for the getaway car",
+        )
+        .await?;
+        click(&c, "#canvass-form button[type=submit]").await?;
+        let row = poll(&c, Duration::from_secs(10), "the preview",
+            "const r = document.querySelector('#preview-list tbody tr'); return r && r.textContent.includes('porch doorbell') ? r.textContent : null;").await?;
+        assert!(row.as_str().unwrap().contains("P-0001"), "{row}");
+        assert!(!row.as_str().unwrap().contains("Corner Bakery"), "{row}");
+        check(&c, "map-preview", &mut violations).await?;
+        click(&c, "#send-canvass").await?;
+        poll(&c, Duration::from_secs(10), "the canvass progress",
+            "const r = document.querySelector('#progress-owners tbody tr'); return r && r.textContent.includes('pending');").await?;
+        check(&c, "map-progress", &mut violations).await?;
+        sign_out(&c).await?;
+
+        // ---- the partner approves and answers with a file ----
+        sign_in(&c, "bakery", None).await?;
+        click(&c, "nav a[href='/portal/requests']").await?;
+        click(&c, "#partner-requests button.approve").await?;
+        poll(&c, Duration::from_secs(10), "approved",
+            "const s = document.querySelector('#partner-requests td.status'); return s && s.textContent.startsWith('approved');").await?;
+        click(&c, "#partner-requests button.send-files").await?;
+        c.wait()
+            .at_most(Duration::from_secs(10))
+            .for_element(Locator::Id("statement-form"))
+            .await?;
+        type_into(&c, "#st-location", "porch doorbell").await?;
+        type_into(&c, "#st-shows", "the street").await?;
+        type_into(&c, "#st-when", "the requested hour").await?;
+        click(&c, "#st-attest").await?;
+        click(&c, "#statement-send").await?;
+        poll(&c, Duration::from_secs(10), "the file picker",
+            "const f = document.getElementById('files'); return f !== null && f.closest('[hidden]') === null;").await?;
+        c.find(Locator::Id("files"))
+            .await?
+            .send_keys(&upload.display().to_string())
+            .await?;
+        click(&c, "#files-send").await?;
+        poll(&c, Duration::from_secs(30), "the file received",
+            "const s = [...document.querySelectorAll('#file-list .upload-status')].map((e) => e.textContent); return s.length === 1 && s[0] === 'received';").await?;
+        c.goto(&format!("{base}/")).await?;
+        sign_out(&c).await?;
+
+        // ---- the investigator's progress has moved ----
+        sign_in(&c, "investigator", code()).await?;
+        click(&c, "nav a[href='/map']").await?;
+        click(&c, "#canvass-list button").await?;
+        let counts = poll(&c, Duration::from_secs(10), "the counts",
+            "const n = (k) => { const e = document.querySelector(`#progress-counts [data-count=${k}] strong`); return e ? e.textContent : null; }; \
+             const v = ['opened', 'approved', 'submitted', 'declined'].map(n); return v.every((x) => x !== null) ? v.join(',') : null;").await?;
+        assert_eq!(
+            counts.as_str(),
+            Some("1,1,1,0"),
+            "opened, approved, submitted, declined"
+        );
+        check(&c, "map-progress-answered", &mut violations).await?;
+        Ok::<_, CmdError>(())
+    };
+    let result = run.await;
+    if result.is_err() {
+        screenshot(&c, "map_browser", "failure").await.ok();
+        let page = c
+            .execute("return location.pathname + ' ' + document.getElementById('view').innerHTML.slice(0, 3000);", vec![])
+            .await;
+        eprintln!("page at the failure: {page:?}");
+        let probe = c
+            .execute_async(
+                "const done = arguments[arguments.length - 1]; \
+                 Promise.all(['/api/map', '/api/canvasses', '/api/registry?lat=45.5&lon=-122.6&radius_m=300'].map((u) => fetch(u).then(async (r) => u + ' ' + r.status + ' ' + (await r.text()).slice(0, 200)))).then((v) => done(v.join(' | ')));",
+                vec![],
+            )
+            .await;
+        eprintln!("API at the failure: {probe:?}");
+    }
+    c.close().await.ok();
+    result.unwrap();
+    assert!(violations.is_empty(), "axe-core: {violations:#?}");
+}
