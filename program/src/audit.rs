@@ -56,6 +56,8 @@ audit_actions! {
     RegistrySearch = "registry.search",
     /// An area request (canvass) was previewed or sent.
     CanvassSend = "canvass.send",
+    /// An owner's email about an area request (or its reminder) was sent, or failed.
+    CanvassNotice = "canvass.notice",
     PartnerSelf = "partner.self",
     PartnersManage = "partners.manage",
     PartnersRead = "partners.read",

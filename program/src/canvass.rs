@@ -230,17 +230,7 @@ impl Program {
                 created_us: now,
             })?;
             self.audit_request(s, AuditAction::RequestFile, &r, Some(r.reason.clone()))?;
-            let email = self.store.partner(partner)?.map(|p| p.contact_email);
-            let notice = match email {
-                Some(e) if !e.trim().is_empty() => Notice::Queued {
-                    attempts: 0,
-                    due_us: now,
-                    last_error: None,
-                },
-                _ => Notice::PortalOnly {
-                    why: "no email address".into(),
-                },
-            };
+            let notice = self.first_notice(partner, now)?;
             owners.push(CanvassOwner {
                 partner,
                 request: r.id,
@@ -248,6 +238,7 @@ impl Program {
                 notice,
                 link: None,
                 opened_us: None,
+                reminder: None,
             });
         }
         let row = self.store.create_canvass(CanvassRow {

@@ -19,6 +19,7 @@ pub mod footage;
 pub mod holds;
 pub mod login_guard;
 pub mod navigation;
+pub mod notices;
 pub mod partners;
 pub mod policy;
 pub mod public_calls;
@@ -43,6 +44,9 @@ pub struct ProgramSettings {
     pub max_request_hours: u32,
     /// Largest area request radius, metres.
     pub max_canvass_radius_m: u32,
+    /// Whether owners can be told by email (an SMTP server is configured); without it, area
+    /// requests reach owners through the portal only.
+    pub email: bool,
     /// Longest range one timeline/playback call may cover, hours.
     pub max_range_hours: u32,
     /// Require a second factor for every account, not only those that see video.
@@ -58,6 +62,7 @@ impl Default for ProgramSettings {
         ProgramSettings {
             max_request_hours: 12,
             max_canvass_radius_m: 800,
+            email: false,
             max_range_hours: 24,
             mfa_for_all: false,
             terms_version: "2026-1".into(),

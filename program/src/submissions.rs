@@ -76,7 +76,7 @@ pub struct NewStatement {
 /// The answer to every refused link, whatever the reason, so a link cannot be probed.
 pub const LINK_REFUSED: &str = "this submission link is not valid: it is unknown, has expired or was revoked; ask the investigator who sent it for a new one";
 
-const HOUR_US: i64 = 3_600_000_000;
+pub(crate) const HOUR_US: i64 = 3_600_000_000;
 const DAY_US: i64 = 24 * HOUR_US;
 
 /// A new link for `case_number`, to `recipient`.

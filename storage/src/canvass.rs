@@ -38,6 +38,16 @@ pub struct CanvassOwner {
     pub link: Option<u64>,
     /// When the owner first opened a link answering the request.
     pub opened_us: Option<i64>,
+    /// The reminder sent before the window falls out of the owner's retention: `None` until
+    /// it is due (or when it never will be: answered, or retention unknown).
+    pub reminder: Option<Notice>,
+}
+
+/// A partner's choices about being contacted.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartnerPrefs {
+    /// Not to be emailed about requests (the portal still shows them).
+    pub email_opt_out: bool,
 }
 
 /// Where telling one owner by email stands.
@@ -81,5 +91,17 @@ impl Store {
 
     pub fn canvasses(&self) -> Result<Vec<CanvassRow>> {
         self.db.all_rows(cf::CANVASSES)
+    }
+
+    /// A partner's contact choices (defaults when it never made any).
+    pub fn partner_prefs(&self, partner: u64) -> Result<PartnerPrefs> {
+        Ok(self
+            .db
+            .get_row(cf::PARTNER_PREFS, &u64_key(partner))?
+            .unwrap_or_default())
+    }
+
+    pub fn put_partner_prefs(&self, partner: u64, prefs: &PartnerPrefs) -> Result<()> {
+        self.db.put_row(cf::PARTNER_PREFS, &u64_key(partner), prefs)
     }
 }

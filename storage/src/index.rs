@@ -69,8 +69,10 @@ pub mod cf {
     pub const CAMERA_NAMES: &str = "camera_names";
     /// canvass id (u64) → `CanvassRow`: area requests and their owners' progress.
     pub const CANVASSES: &str = "canvasses";
+    /// partner id (u64) → `canvass::PartnerPrefs`: a partner's contact choices.
+    pub const PARTNER_PREFS: &str = "partner_prefs";
 
-    pub const ALL: [&str; 24] = [
+    pub const ALL: [&str; 25] = [
         META,
         CAMERAS,
         RUNS,
@@ -95,6 +97,7 @@ pub mod cf {
         CAMERA_CELLS,
         CAMERA_NAMES,
         CANVASSES,
+        PARTNER_PREFS,
     ];
 }
 

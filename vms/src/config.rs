@@ -25,6 +25,8 @@ pub struct Config {
     pub submissions: SubmissionsConfig,
     #[serde(default)]
     pub map: MapConfig,
+    /// No `[mail]`: owners see area requests in the portal only.
+    pub mail: Option<MailConfig>,
     /// TOML file with `[name] username = "…" password = "…"` tables; camera `credentials`
     /// name a table in it. Relative paths are relative to the config file.
     pub credentials_file: Option<PathBuf>,
@@ -91,6 +93,63 @@ impl MapConfig {
             settings.program.max_canvass_radius_m = r;
         }
         Ok(())
+    }
+}
+
+/// `[mail]`: the SMTP server owners are emailed through about area requests.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MailConfig {
+    pub smtp_host: String,
+    /// Default: 587 for `starttls`, 465 for `tls`, 25 for `none`.
+    pub smtp_port: Option<u16>,
+    /// `starttls` (default), `tls`, or `none` (a server on this machine only).
+    #[serde(default = "default_mail_tls")]
+    pub tls: String,
+    pub username: Option<String>,
+    /// A file holding the SMTP password (first line), readable by the service only.
+    pub password_file: Option<PathBuf>,
+    pub from: String,
+    /// The address owners open links at (`https://vms.police.example.org`).
+    pub public_url: String,
+}
+
+fn default_mail_tls() -> String {
+    "starttls".into()
+}
+
+impl MailConfig {
+    /// The checked mail settings (the password read from its file).
+    pub fn settings(&self) -> anyhow::Result<vms_web::mailer::MailSettings> {
+        use vms_web::mailer::MailTls;
+        let (tls, port) = match self.tls.as_str() {
+            "starttls" => (MailTls::StartTls, 587),
+            "tls" => (MailTls::Tls, 465),
+            "none" => (MailTls::None, 25),
+            t => bail!("mail.tls must be starttls, tls or none, not {t:?}"),
+        };
+        let password = match &self.password_file {
+            Some(p) => Some(
+                std::fs::read_to_string(p)
+                    .map_err(|e| anyhow::anyhow!("mail.password_file {}: {e}", p.display()))?
+                    .lines()
+                    .next()
+                    .unwrap_or_default()
+                    .to_owned(),
+            ),
+            None => None,
+        };
+        let m = vms_web::mailer::MailSettings {
+            host: self.smtp_host.clone(),
+            port: self.smtp_port.unwrap_or(port),
+            tls,
+            username: self.username.clone(),
+            password,
+            from: self.from.clone(),
+            public_url: self.public_url.clone(),
+        };
+        m.validate().map_err(|e| anyhow::anyhow!("mail: {e}"))?;
+        Ok(m)
     }
 }
 
@@ -802,6 +861,50 @@ mod tests {
         ] {
             let e = format!("{:#}", live(bad).unwrap_err());
             assert!(e.contains(says), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn mail_section_parses_and_rejects_nonsense() {
+        let mail = |body: &str| -> anyhow::Result<vms_web::mailer::MailSettings> {
+            let cfg: Config =
+                toml::from_str(&format!("[storage]\ndata_dir = \"/x\"\n[mail]\n{body}"))?;
+            cfg.mail.expect("a [mail] section").settings()
+        };
+        let base = "from = \"Cameras <cameras@police.example.org>\"\npublic_url = \"https://vms.example.org\"\n";
+        let m = mail(&format!("smtp_host = \"smtp.example.org\"\n{base}")).unwrap();
+        assert_eq!((m.port, m.tls), (587, vms_web::mailer::MailTls::StartTls));
+        let m = mail(&format!(
+            "smtp_host = \"127.0.0.1\"\nsmtp_port = 2525\ntls = \"none\"\n{base}"
+        ))
+        .unwrap();
+        assert_eq!(m.port, 2525);
+        for (body, want) in [
+            (
+                format!("smtp_host = \"smtp.example.org\"\ntls = \"none\"\n{base}"),
+                "this machine",
+            ),
+            (
+                format!("smtp_host = \"smtp.example.org\"\ntls = \"ssl\"\n{base}"),
+                "mail.tls",
+            ),
+            (
+                "smtp_host = \"x\"\nfrom = \"not an address\"\npublic_url = \"https://v\"\n"
+                    .to_owned(),
+                "from",
+            ),
+            (
+                "smtp_host = \"x\"\nfrom = \"a@b.org\"\npublic_url = \"vms.example.org\"\n"
+                    .to_owned(),
+                "public_url",
+            ),
+            (
+                format!("smtp_host = \"x\"\nusername = \"u\"\n{base}"),
+                "password_file",
+            ),
+        ] {
+            let e = mail(&body).unwrap_err().to_string();
+            assert!(e.contains(want), "{body}: {e}");
         }
     }
 

@@ -396,6 +396,11 @@ async fn run(config_path: &Path) -> anyhow::Result<std::process::ExitCode> {
     settings.live = cfg.live.settings()?;
     settings.program.submissions = cfg.submissions.limits()?;
     cfg.map.apply(&mut settings)?;
+    settings.mail = cfg
+        .mail
+        .as_ref()
+        .map(vms::config::MailConfig::settings)
+        .transpose()?;
     settings.submission_requests_per_minute = cfg.submissions.requests_per_source_per_minute;
     settings.public_submissions_per_hour = cfg.submissions.public_submissions_per_source_per_hour;
     settings.requests_per_link_per_minute = cfg.submissions.requests_per_link_per_minute;

@@ -9,6 +9,7 @@ pub mod error;
 mod examine;
 mod intake;
 pub mod live;
+pub mod mailer;
 pub mod routes;
 pub mod server;
 pub mod state;
@@ -136,6 +137,7 @@ pub async fn serve(
         trigger.cancel();
     });
     tokio::spawn(examine::keep_in_order(state.clone(), stop.clone()));
+    tokio::spawn(mailer::run(state.clone(), stop.clone()));
     let task = tokio::spawn(server::run(listener, app(state), limits, stop));
     Ok((local, task))
 }

@@ -59,6 +59,8 @@ pub struct Settings {
     pub login: login_guard::LoginLimits,
     /// The registry map's background and starting view.
     pub map: MapSettings,
+    /// The SMTP server owners are emailed through; `None`: the portal only.
+    pub mail: Option<crate::mailer::MailSettings>,
 }
 
 /// The registry map's background tiles and starting view.
@@ -96,6 +98,7 @@ impl Default for Settings {
                 zoom: 16,
                 ..MapSettings::default()
             },
+            mail: None,
             probes_per_minute: 10,
             submission_requests_per_minute: 240,
             public_submissions_per_hour: 10,
@@ -137,7 +140,9 @@ pub struct AppState {
     pub(crate) probe_budget: Arc<std::sync::Mutex<login_guard::Window<String>>>,
     /// Signalled when email is queued (a canvass sent), so the mailer does not wait for its
     /// next round.
-    pub(crate) mail_due: Arc<tokio::sync::Notify>,
+    pub mail_due: Arc<tokio::sync::Notify>,
+    /// Email outcomes since start.
+    pub mail_stats: Arc<crate::mailer::MailStats>,
 }
 
 impl AppState {
@@ -149,7 +154,13 @@ impl AppState {
             Err(e) => tracing::error!(error = %e, "submission files could not be put in order"),
         }
         AppState {
-            program: Program::new(Arc::clone(&store), settings.program.clone()),
+            program: Program::new(
+                Arc::clone(&store),
+                vms_program::ProgramSettings {
+                    email: settings.program.email || settings.mail.is_some(),
+                    ..settings.program.clone()
+                },
+            ),
             store,
             secrets,
             cameras: Arc::default(),
@@ -160,6 +171,7 @@ impl AppState {
             live: Arc::default(),
             probe_budget: Arc::default(),
             mail_due: Arc::default(),
+            mail_stats: Arc::default(),
             submission_budget: Arc::default(),
             public_budget: Arc::default(),
             link_budget: Arc::default(),

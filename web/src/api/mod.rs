@@ -181,6 +181,12 @@ pub fn routes(state: AppState) -> ApiRouter {
             partners::accept_terms,
         )
         .secured(
+            M::PUT,
+            "/api/partner/notices",
+            Action::PartnerSelf,
+            partners::set_notices,
+        )
+        .secured(
             M::POST,
             "/api/partner/status",
             Action::PartnerSelf,

@@ -91,6 +91,8 @@ pub(crate) struct OwnAccountOut {
     partner: PartnerOut,
     /// The terms now in force; the partner must accept them when `terms_version` differs.
     terms_current: String,
+    /// Whether the partner is emailed about requests.
+    email_notices: bool,
 }
 
 /// The signed-in partner's own record (its participation page).
@@ -103,6 +105,7 @@ pub(crate) async fn own_account(
         Ok(Json(OwnAccountOut {
             partner: partner_out(p),
             terms_current,
+            email_notices: st.program.email_choice(&s)?,
         }))
     })
     .await
@@ -196,6 +199,31 @@ pub(crate) async fn receipts(
     st.blocking(move |st| {
         let events = st.program.receipts(&s)?;
         Ok(Json(events.into_iter().map(audit_out).collect()))
+    })
+    .await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct NoticesBody {
+    email: bool,
+}
+
+#[derive(Serialize)]
+pub(crate) struct NoticesOut {
+    email: bool,
+}
+
+/// `PUT /api/partner/notices`: whether the partner is emailed about requests.
+pub(crate) async fn set_notices(
+    State(st): State<AppState>,
+    Caller(s): Caller,
+    ApiJson(b): ApiJson<NoticesBody>,
+) -> ApiResult<Json<NoticesOut>> {
+    st.blocking(move |st| {
+        Ok(Json(NoticesOut {
+            email: st.program.set_email_choice(&s, b.email)?,
+        }))
     })
     .await
 }

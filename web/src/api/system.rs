@@ -178,5 +178,15 @@ pub(crate) async fn metrics(State(st): State<AppState>) -> impl IntoResponse {
         "# TYPE vms_http_connections_refused_total counter\nvms_http_connections_refused_total {}",
         crate::server::CONNECTIONS_REFUSED.load(std::sync::atomic::Ordering::Relaxed)
     );
+    let _ = writeln!(
+        out,
+        "# TYPE vms_mail_sent_total counter\nvms_mail_sent_total {}\n# TYPE vms_mail_failed_total counter\nvms_mail_failed_total {}",
+        st.mail_stats
+            .sent
+            .load(std::sync::atomic::Ordering::Relaxed),
+        st.mail_stats
+            .failed
+            .load(std::sync::atomic::Ordering::Relaxed)
+    );
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out)
 }

@@ -129,7 +129,18 @@ export async function participation(ctx) {
     } catch (e) { error.textContent = e.message; }
   };
   const state = h('p', { id: 'partner-state' }, `Status: ${me.status}`);
+  const emailNote = status('notices-status');
+  const emailBox = h('input', { type: 'checkbox', id: 'email-notices', checked: me.email_notices });
+  emailBox.addEventListener('change', async () => {
+    try {
+      const r = await api('PUT', '/api/partner/notices', { email: emailBox.checked });
+      say(emailNote, r.email ? 'You will be emailed when investigators ask for footage.' : 'No more emails: requests show here in the portal only.');
+    } catch (e) { emailBox.checked = !emailBox.checked; say(emailNote, e.message, true); }
+  });
   ctx.view.append(pageTitle('Participation'), terms,
+    h('section', { 'aria-labelledby': 'notices-title' }, h('h2', { id: 'notices-title' }, 'Requests by email'),
+      h('div', { class: 'pick' }, emailBox, h('label', { for: 'email-notices' }, 'Email me when investigators ask for footage of my cameras')),
+      h('p', { class: 'muted' }, 'Emails carry the case, the time window and a link to answer; never video, never where the incident was.'), emailNote),
     h('section', { 'aria-labelledby': 'part-title' }, h('h2', { id: 'part-title' }, 'Recording'), state,
       h('div', { class: 'actions' },
         h('button', { type: 'button', id: 'pause-all', onclick: () => setStatus('paused') }, 'Pause all recording'),

@@ -1,0 +1,319 @@
+//! Owners told about an area request by email, through a real SMTP server (aiosmtpd, run by the
+//! test on 127.0.0.1) that the test reads back: the canvass is sent while the server is down
+//! (nothing is lost: each owner's email waits, the progress shows the failures), the server
+//! comes up and one message per owner goes out with a working submission link and nothing
+//! the owner should not see; an address the server refuses is marked failed, not retried; a
+//! reminder goes out before the owner's recorder drops the window; an owner who opts out gets
+//! no more email.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::io::BufRead;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use axum::http::{Method, StatusCode};
+use common::tus::go;
+use common::*;
+use serde_json::{Value, json};
+use vms_web::mailer::{MailSettings, MailTls};
+
+const LAT: f64 = 45.5231;
+const LON: f64 = -122.6765;
+const DEG_PER_M: f64 = 1.0 / 111_195.0;
+
+fn python() -> std::path::PathBuf {
+    let p = std::path::PathBuf::from(std::env::var_os("VMS_PYDEPS").unwrap_or_else(|| {
+        std::path::PathBuf::from(std::env::var_os("HOME").unwrap())
+            .join(".cache/vms-pydeps/onvif")
+            .into()
+    }))
+    .join("bin/python");
+    assert!(
+        p.exists(),
+        "{} (install with scripts/install-deps --test)",
+        p.display()
+    );
+    p
+}
+
+/// The SMTP peer on `port`, writing messages into `dir`; stopped when dropped.
+struct SmtpPeer(Child);
+
+impl SmtpPeer {
+    fn start(port: u16, dir: &std::path::Path) -> SmtpPeer {
+        let mut child = Command::new(python())
+            .arg(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/tests/peers/smtp_peer.py"
+            ))
+            .arg(port.to_string())
+            .arg(dir)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.as_mut().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert_eq!(line.trim(), "ready");
+        SmtpPeer(child)
+    }
+}
+
+impl Drop for SmtpPeer {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn messages(dir: &std::path::Path) -> Vec<String> {
+    let mut names: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "eml"))
+        .collect();
+    names.sort();
+    names
+        .iter()
+        .map(|p| readable(&std::fs::read_to_string(p).unwrap()))
+        .collect()
+}
+
+/// A message as a person reads it: long header lines unfolded (RFC 5322), a quoted-printable
+/// body decoded (RFC 2045; the body is ASCII).
+fn readable(raw: &str) -> String {
+    let raw = raw.replace("\r\n", "\n");
+    let (head, body) = raw.split_once("\n\n").unwrap();
+    let head = head.replace("\n ", " ");
+    let body = if head.contains("Content-Transfer-Encoding: quoted-printable") {
+        let joined = body.replace("=\n", "");
+        let mut out = String::new();
+        let mut rest = joined.as_str();
+        while let Some(i) = rest.find('=') {
+            out.push_str(&rest[..i]);
+            out.push(u8::from_str_radix(&rest[i + 1..i + 3], 16).unwrap() as char);
+            rest = &rest[i + 3..];
+        }
+        out.push_str(rest);
+        out
+    } else {
+        body.to_owned()
+    };
+    format!("{head}\n\n{body}")
+}
+
+/// The canvass's progress once `ready` holds (the mailer works in the background), within
+/// 20 s; the mailer is woken each round.
+async fn progress_when(w: &World, s: &Session, id: u64, ready: impl Fn(&Value) -> bool) -> Value {
+    let mut p = Value::Null;
+    for _ in 0..200 {
+        w.state.mail_due.notify_one();
+        let (st, v) = w
+            .call(Method::GET, &format!("/api/canvasses/{id}"), s, None)
+            .await;
+        assert_eq!(st, StatusCode::OK, "{v}");
+        p = v;
+        if ready(&p) {
+            return p;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("canvass {id} not as expected within 20 s: {p:#}");
+}
+
+fn owner<'a>(p: &'a Value, pseudonym: &str) -> &'a Value {
+    p["per_owner"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["owner"] == pseudonym)
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn owners_are_emailed_through_a_real_smtp_server_that_was_down_at_first() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let w = world_with(|s| {
+        s.mail = Some(MailSettings {
+            host: "127.0.0.1".into(),
+            port,
+            tls: MailTls::None,
+            username: None,
+            password: None,
+            from: "Camera program <cameras@police.example.org>".into(),
+            public_url: "https://vms.police.example.org".into(),
+        });
+    });
+    for (id, email) in [(1u64, "owner1@example.org"), (2, "bounce@example.org")] {
+        let mut p = w.store.partner(id).unwrap().unwrap();
+        p.contact_email = email.into();
+        w.store.put_partner(&p).unwrap();
+    }
+    let _server = serve(&w.state).await;
+    // Each partner registers a doorbell near the scene; partner 1's recorder keeps 3 days.
+    for (who, north, keeps) in [("partner1", -20.0, 3), ("partner2", 30.0, 30)] {
+        let s = w.login(who).await;
+        let (st, v) = w
+            .call(
+                Method::POST,
+                "/api/cameras",
+                &s,
+                Some(json!({"name": "doorbell", "sharing": "registry", "lat": LAT + north * DEG_PER_M,
+                    "lon": LON, "kind": "doorbell", "owner_keeps_days": keeps})),
+            )
+            .await;
+        assert_eq!(st, StatusCode::CREATED, "{v}");
+    }
+
+    // Sent while the SMTP server is down: both emails wait and say why.
+    let inv = w.login("investigator").await;
+    let hour = 3_600_000_000i64;
+    let (st, sent) = w
+        .call(
+            Method::POST,
+            "/api/canvasses",
+            &inv,
+            Some(
+                json!({"lat": LAT, "lon": LON, "radius_m": 200, "start_us": T0 - hour,
+                "end_us": T0, "case_number": "2026-0301", "offence": "robbery",
+                "reason": "a robbery at the corner shop at 23:40"}),
+            ),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{sent}");
+    let id = sent["id"].as_u64().unwrap();
+    let p = progress_when(&w, &inv, id, |p| p["delivery_problems"] == 2).await;
+    for o in p["per_owner"].as_array().unwrap() {
+        assert_eq!(o["email"], "queued", "{o}");
+        assert!(
+            o["email_detail"].as_str().unwrap().contains("retrying"),
+            "{o}"
+        );
+    }
+
+    // The server comes up; the retry falls due (the clock moves past the backoff).
+    let maildir = tempfile::tempdir().unwrap();
+    let peer = SmtpPeer::start(port, maildir.path());
+    w.clock.advance_secs(120);
+    let p = progress_when(&w, &inv, id, |p| {
+        owner(p, "P-0001")["email"] == "sent" && owner(p, "P-0002")["email"] == "failed"
+    })
+    .await;
+    assert_eq!(p["notified"], 1);
+    assert!(
+        owner(&p, "P-0002")["email_detail"]
+            .as_str()
+            .unwrap()
+            .contains("550"),
+        "the refusal is shown: {p}"
+    );
+    let mail = messages(maildir.path());
+    assert_eq!(
+        mail.len(),
+        1,
+        "one message, to the owner whose address works"
+    );
+    let m = &mail[0];
+    assert!(m.contains("To: owner1@example.org"), "{m}");
+    assert!(m.contains("<cameras@police.example.org>"), "{m}");
+    assert!(m.contains("2026-0301") && m.contains("robbery"), "{m}");
+    for secret in [
+        "45.52",
+        "122.67",
+        "P-0002",
+        "Partner 2",
+        "bounce",
+        "Secret Street",
+    ] {
+        assert!(!m.contains(secret), "{secret:?} in the message: {m}");
+    }
+    let token = m
+        .split("https://vms.police.example.org/submit#")
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_owned();
+
+    // A refused address is not tried again.
+    w.clock.advance_secs(7200);
+    w.state.mail_due.notify_one();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    // A day later the window is two days from falling out of the owner's 3-day retention and
+    // the request is unanswered: a reminder.
+    w.clock.advance_secs(86_400);
+    let inv = w.login("investigator").await;
+    progress_when(&w, &inv, id, |_| messages(maildir.path()).len() == 2).await;
+    let mail = messages(maildir.path());
+    assert!(
+        mail[1].contains("Subject: Reminder: Footage request, case 2026-0301"),
+        "{}",
+        mail[1]
+    );
+    assert!(mail[1].contains("To: owner1@example.org"));
+    assert_eq!(
+        mail.iter().filter(|m| m.contains("bounce@")).count(),
+        0,
+        "the refused address was not tried again"
+    );
+
+    // The emailed link opens the request's submission page.
+    let (st, _, v) = go(
+        &w.app,
+        axum::http::Request::builder()
+            .uri("/api/submission")
+            .header("submission-token", &token)
+            .body(axum::body::Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    assert_eq!(v["case_number"], "2026-0301", "{v}");
+    let p = progress_when(&w, &inv, id, |p| p["opened"] == 1).await;
+    assert_eq!(owner(&p, "P-0001")["opened"], true);
+
+    // Partner 1 opts out: the next canvass reaches it through the portal only.
+    let p1 = w.login("partner1").await;
+    let (st, v) = w
+        .call(
+            Method::PUT,
+            "/api/partner/notices",
+            &p1,
+            Some(json!({"email": false})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    let (_, me) = w.call(Method::GET, "/api/partner", &p1, None).await;
+    assert_eq!(me["email_notices"], false);
+    let now = T0 + 86_400_000_000 + 7_320_000_000;
+    let (st, again) = w
+        .call(
+            Method::POST,
+            "/api/canvasses",
+            &inv,
+            Some(
+                json!({"lat": LAT, "lon": LON, "radius_m": 200, "start_us": now - hour,
+                "end_us": now, "case_number": "2026-0302", "offence": "robbery",
+                "reason": "the same robbers seen again"}),
+            ),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{again}");
+    assert_eq!(owner(&again, "P-0001")["email"], "portal");
+
+    let stats = &w.state.mail_stats;
+    assert_eq!(stats.sent.load(std::sync::atomic::Ordering::Relaxed), 2);
+    assert!(stats.failed.load(std::sync::atomic::Ordering::Relaxed) >= 3);
+    drop(peer);
+}
