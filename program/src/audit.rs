@@ -54,6 +54,8 @@ audit_actions! {
     CameraRemove = "camera.remove",
     /// Staff searched the registry map around a point.
     RegistrySearch = "registry.search",
+    /// An administrator imported a registry file (CSV or GeoJSON).
+    RegistryImport = "registry.import",
     /// An area request (canvass) was previewed or sent.
     CanvassSend = "canvass.send",
     /// An owner's email about an area request (or its reminder) was sent, or failed.

@@ -23,6 +23,7 @@ pub mod notices;
 pub mod partners;
 pub mod policy;
 pub mod public_calls;
+pub mod registry_import;
 pub mod requests;
 pub mod submissions;
 pub mod text;

@@ -592,6 +592,15 @@ impl Store {
         Ok(out)
     }
 
+    /// The enrolled camera `partner` named `name`, through the per-owner name index.
+    pub fn camera_named(&self, partner: u64, name: &str) -> Result<Option<CameraInfo>> {
+        let key = crate::index::camera_name_key(partner, name);
+        match self.db.get_row::<CameraId>(cf::CAMERA_NAMES, &key)? {
+            Some(id) => self.camera_info(id),
+            None => Ok(None),
+        }
+    }
+
     pub fn camera_info(&self, id: CameraId) -> Result<Option<CameraInfo>> {
         self.db.get_row(cf::CAMERA_INFO, &id.to_be_bytes())
     }

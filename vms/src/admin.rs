@@ -8,9 +8,10 @@ use anyhow::{Context, bail};
 use vms_program::policy::role_needs_mfa;
 use vms_program::users::{self, NewUser};
 use vms_program::{Program, ProgramSettings, auth};
+use vms_storage::geo::{Placed, Point, View};
 use vms_storage::{
-    CameraInfo, CameraSource, PartnerRow, PartnerStatus, Role, SecretBox, SharingMode, Store,
-    StoreOptions,
+    CameraInfo, CameraKind, CameraSource, PartnerRow, PartnerStatus, Role, SecretBox, SharingMode,
+    Store, StoreOptions,
 };
 
 /// The secret key file: `secret_key_file` from the config, else `<data_dir>/secret.key`.
@@ -102,7 +103,8 @@ pub struct DemoLogins {
 }
 
 /// Seeds a demo partner with three cameras (live, on-request, registry) pointing at the
-/// simulator, and one account per role. Idempotent: an existing store is left as it is.
+/// simulator, eight neighbours with four registered doorbells each around them (the registry
+/// map), and one account per role. Idempotent: an existing store is left as it is.
 pub fn seed_demo(
     store: &Arc<Store>,
     secrets: &SecretBox,
@@ -114,7 +116,7 @@ pub fn seed_demo(
         let enrolled = store
             .cameras_info()?
             .into_iter()
-            .filter(|c| c.source != CameraSource::ConfigFile);
+            .filter(|c| matches!(c.source, CameraSource::Rtsp { .. }));
         for (mut c, url) in enrolled.zip(sim_urls) {
             c.source = CameraSource::Rtsp {
                 url: url.to_string(),
@@ -160,13 +162,50 @@ pub fn seed_demo(
             sharing: modes[i % modes.len()],
             retention_days: 1,
             address: format!("demo location {i}"),
-            placed: None,
-            kind: None,
+            placed: Some(demo_place(i)),
+            kind: Some(CameraKind::Fixed),
             owner_keeps_days: None,
             paused: false,
             masks: vec![],
             created_us: now,
         })?;
+    }
+    // Neighbours who registered their doorbells (no video): what the registry map and area
+    // requests are for.
+    for n in 1..=8u64 {
+        let mut p = store.create_partner(PartnerRow {
+            id: 0,
+            pseudonym: String::new(),
+            contact_name: format!("Resident {n} (demo)"),
+            contact_email: format!("resident{n}@example.invalid"),
+            contact_phone: String::new(),
+            address: format!("{n} Elm St (demo)"),
+            terms_version: Some(ProgramSettings::default().terms_version),
+            terms_accepted_us: Some(now),
+            status: PartnerStatus::Active,
+            created_us: now,
+        })?;
+        p.pseudonym = format!("P-{:04}", p.id);
+        store.put_partner(&p)?;
+        for k in 0..4usize {
+            let i = sim_urls.len() + (n as usize - 1) * 4 + k;
+            store.enroll_camera(CameraInfo {
+                id: 0,
+                name: format!("doorbell {k}"),
+                partner: p.id,
+                source: CameraSource::Registered,
+                credentials: None,
+                sharing: SharingMode::Registry,
+                retention_days: 1,
+                address: format!("{n} Elm St (demo)"),
+                placed: Some(demo_place(i)),
+                kind: Some(CameraKind::Doorbell),
+                owner_keeps_days: Some(7 + 7 * (k as u32 % 3)),
+                paused: false,
+                masks: vec![],
+                created_us: now,
+            })?;
+        }
     }
     for (name, role, partner_id) in [
         ("admin", Role::Admin, None),
@@ -195,6 +234,26 @@ pub fn seed_demo(
         ));
     }
     Ok(DemoLogins { lines })
+}
+
+/// Where the demo's city is (any point would do; the map opens on the cameras).
+const DEMO_CENTER: (f64, f64) = (45.5231, -122.6765);
+
+/// The `i`-th demo camera's place: a sunflower spiral around [`DEMO_CENTER`] (evenly spread
+/// within about 400 m), each facing its own way.
+fn demo_place(i: usize) -> Placed {
+    let r = 60.0 * (i as f64 + 0.5).sqrt();
+    let a = (i as f64 * 137.508_f64).to_radians();
+    let lat = DEMO_CENTER.0 + r * a.cos() / 111_195.0;
+    let lon = DEMO_CENTER.1 + r * a.sin() / (111_195.0 * DEMO_CENTER.0.to_radians().cos());
+    Placed {
+        point: Point::new(lat, lon).unwrap_or_else(|_| unreachable!("near the demo centre")),
+        view: Some(View {
+            bearing_deg: (i * 53 % 360) as f32,
+            fov_deg: 100.0,
+            range_m: 35.0,
+        }),
+    }
 }
 
 /// Reads one line (a password) from standard input.

@@ -117,6 +117,19 @@ async fn a_partner_registers_on_the_map_and_an_investigator_canvasses_around_an_
     .unwrap();
     store.put_user(&row).unwrap();
     let inv_secret = t.unwrap().0;
+    let (row, t) =
+        auth::new_user("admin", Role::Admin, None, PASSWORD, true, &secrets, now).unwrap();
+    store.put_user(&row).unwrap();
+    let admin_secret = t.unwrap().0;
+    let registry_csv = dir.path().join("old registry.csv");
+    std::fs::write(
+        &registry_csv,
+        format!(
+            "owner_email,camera_name,lat,lon,kind\nneighbour@example.org,gate,{LAT},{},fixed\nbroken@example.org,gate,north,0,fixed\n",
+            LON + 0.001
+        ),
+    )
+    .unwrap();
     let code = || {
         Some(totp(
             &inv_secret,
@@ -259,6 +272,36 @@ async fn a_partner_registers_on_the_map_and_an_investigator_canvasses_around_an_
             "opened, approved, submitted, declined"
         );
         check(&c, "map-progress-answered", &mut violations).await?;
+        sign_out(&c).await?;
+
+        // ---- an administrator imports an older registry ----
+        let admin_code = Some(totp(
+            &admin_secret,
+            vms_storage::clock::system_now_micros() / 1_000_000,
+        ));
+        sign_in(&c, "admin", admin_code).await?;
+        click(&c, "nav a[href='/map']").await?;
+        c.wait()
+            .at_most(Duration::from_secs(10))
+            .for_element(Locator::Id("import-file"))
+            .await?
+            .send_keys(&registry_csv.display().to_string())
+            .await?;
+        click(&c, "#import-send").await?;
+        let said = poll(&c, Duration::from_secs(15), "the import's outcome",
+            "const t = document.getElementById('import-status').textContent; return t.includes('rows') ? t : null;").await?;
+        assert!(
+            said.as_str().unwrap().contains("2 rows")
+                && said.as_str().unwrap().contains("1 refused"),
+            "{said}"
+        );
+        poll(&c, Duration::from_secs(5), "the row error",
+            "const r = document.querySelector('#import-errors tbody tr'); return r && r.textContent.startsWith('3');").await?;
+        assert!(
+            c.find(Locator::Id("canvass-form")).await.is_err(),
+            "administrators do not canvass"
+        );
+        check(&c, "map-import", &mut violations).await?;
         Ok::<_, CmdError>(())
     };
     let result = run.await;

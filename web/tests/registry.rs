@@ -424,3 +424,136 @@ async fn a_canvass_asks_each_owner_once_and_follows_their_answers() {
         (&json!(1), &json!(1))
     );
 }
+
+/// An administrator imports an existing registry: 10 000 CSV rows of which some are malformed
+/// (each reported by its row number, the rest kept), again without duplicates, and GeoJSON.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_registry_of_ten_thousand_rows_is_imported_with_row_errors_and_again_idempotently() {
+    let w = world();
+    let admin = w.login("admin").await;
+    let mut csv = String::from(
+        "owner_email,owner_name,camera_name,lat,lon,bearing_deg,fov_deg,range_m,kind,owner_keeps_days\n",
+    );
+    let mut bad = Vec::new();
+    for i in 0..10_000usize {
+        let row = i + 2; // the header is row 1
+        let (lat, lon) = (
+            LAT + (i % 100) as f64 * 0.001,
+            LON + (i / 100) as f64 * 0.001,
+        );
+        let line = match i % 997 {
+            1 => {
+                bad.push((row, "latitude"));
+                format!("o{i}@example.org,Owner {i},cam,95.0,{lon},0,90,30,doorbell,14")
+            }
+            2 => {
+                bad.push((row, "owner_email"));
+                format!(",Owner {i},cam,{lat},{lon},0,90,30,doorbell,14")
+            }
+            3 => {
+                bad.push((row, "kind"));
+                format!("o{i}@example.org,Owner {i},cam,{lat},{lon},0,90,30,drone,14")
+            }
+            4 => {
+                bad.push((row, "column"));
+                format!("o{i}@example.org,Owner {i},cam,north,{lon},0,90,30,doorbell,14")
+            }
+            5 => {
+                bad.push((row, "fields"));
+                format!("o{i}@example.org,Owner {i},cam,{lat}")
+            }
+            // Two cameras per owner.
+            _ => format!(
+                "o{}@example.org,Owner {},cam {},{lat},{lon},{},90,30,doorbell,14",
+                i / 2,
+                i / 2,
+                i % 2,
+                i % 360
+            ),
+        };
+        csv.push_str(&line);
+        csv.push('\n');
+    }
+    let import = |body: String, s: &Session| {
+        let req = axum::http::Request::builder()
+            .method(Method::POST)
+            .uri("/api/registry/import")
+            .header("cookie", &s.cookie)
+            .header("x-csrf-token", &s.csrf)
+            .header("content-type", "text/csv")
+            .body(axum::body::Body::from(body))
+            .unwrap();
+        go(&w.app, req)
+    };
+    let inv = w.login("investigator").await;
+    let (st, _, _) = import(csv.clone(), &inv).await;
+    assert_eq!(st, StatusCode::FORBIDDEN, "administrators only");
+
+    let (st, _, r) = import(csv.clone(), &admin).await;
+    assert_eq!(st, StatusCode::OK, "{r}");
+    let errors = r["errors"].as_array().unwrap();
+    assert_eq!(r["rows"], 10_000);
+    assert_eq!(errors.len(), bad.len(), "{errors:?}");
+    for ((row, says), e) in bad.iter().zip(errors) {
+        assert_eq!(e["row"], *row, "{e}");
+        assert!(e["error"].as_str().unwrap().contains(says), "{says}: {e}");
+    }
+    let good = 10_000 - bad.len();
+    assert_eq!(r["cameras_created"], good);
+    assert!(r["owners_created"].as_u64().unwrap() >= (good / 2) as u64);
+    assert_eq!(w.last_audit().event.action, "registry.import");
+
+    // Again: nothing new, nothing lost.
+    let (st, _, again) = import(csv, &admin).await;
+    assert_eq!(st, StatusCode::OK);
+    assert_eq!(
+        (
+            &again["owners_created"],
+            &again["cameras_created"],
+            &again["unchanged"]
+        ),
+        (&json!(0), &json!(0), &json!(good)),
+        "{again}"
+    );
+
+    // The imported cameras are on the map.
+    let (st, hits) = w
+        .call(
+            Method::GET,
+            &format!("/api/registry?lat={LAT}&lon={LON}&radius_m=60"),
+            &inv,
+            None,
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK);
+    assert!(!hits.as_array().unwrap().is_empty(), "{hits}");
+
+    // GeoJSON: points only; an owner already imported gets its camera moved.
+    let geo = json!({"type": "FeatureCollection", "features": [
+        {"type": "Feature", "geometry": {"type": "Point", "coordinates": [LON, LAT]},
+         "properties": {"owner_email": "O0@example.org", "camera_name": "cam 0", "kind": "doorbell",
+                        "bearing_deg": 10.0, "fov_deg": 90.0, "range_m": 30.0, "owner_keeps_days": 14}},
+        {"type": "Feature", "geometry": {"type": "LineString", "coordinates": [[0, 0], [1, 1]]},
+         "properties": {"owner_email": "x@example.org", "camera_name": "c"}},
+        {"type": "Feature", "geometry": {"type": "Point", "coordinates": [LON, LAT]},
+         "properties": {"owner_email": "new@example.org", "camera_name": "gate", "colour": "red"}},
+    ]});
+    let (st, _, r) = import(geo.to_string(), &admin).await;
+    assert_eq!(st, StatusCode::OK, "{r}");
+    assert_eq!(
+        (&r["cameras_moved"], &r["cameras_created"]),
+        (&json!(1), &json!(0)),
+        "{r}"
+    );
+    let errs: Vec<u64> = r["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["row"].as_u64().unwrap())
+        .collect();
+    assert_eq!(errs, [2, 3], "a line and an unknown property: {r}");
+    for junk in ["{\"type\": \"Feature\"}", "{not json", ""] {
+        let (st, _, v) = import(junk.to_owned(), &admin).await;
+        assert_eq!(st, StatusCode::BAD_REQUEST, "{junk}: {v}");
+    }
+}

@@ -80,6 +80,12 @@ pub fn routes(state: AppState) -> ApiRouter {
         )
         .signed_in(M::GET, "/api/map", registry::map_config)
         .secured(
+            M::POST,
+            "/api/registry/import",
+            Action::ManagePartners,
+            registry::import,
+        )
+        .secured(
             M::GET,
             "/api/registry",
             Action::SearchRegistry,

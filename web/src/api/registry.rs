@@ -298,3 +298,55 @@ pub(crate) async fn map_config(
     })
     .await
 }
+
+/// Largest registry file one import takes (20 000 rows of a few hundred bytes).
+const IMPORT_MAX_BYTES: usize = 16 << 20;
+
+#[derive(Serialize)]
+pub(crate) struct RowErrorOut {
+    row: usize,
+    error: String,
+}
+
+#[derive(Serialize)]
+pub(crate) struct ImportOut {
+    rows: usize,
+    owners_created: usize,
+    cameras_created: usize,
+    cameras_moved: usize,
+    unchanged: usize,
+    errors: Vec<RowErrorOut>,
+}
+
+/// `POST /api/registry/import`: a CSV (header row) or GeoJSON file of registered cameras and
+/// their owners; good rows are kept and bad ones reported (administrators).
+pub(crate) async fn import(
+    State(st): State<AppState>,
+    Caller(s): Caller,
+    body: axum::body::Body,
+) -> ApiResult<Json<ImportOut>> {
+    let data = axum::body::to_bytes(body, IMPORT_MAX_BYTES)
+        .await
+        .map_err(|_| {
+            crate::error::ApiError::LimitExceeded(format!(
+                "a registry file is at most {} MiB",
+                IMPORT_MAX_BYTES >> 20
+            ))
+        })?;
+    st.blocking(move |st| {
+        let r = st.program.import_registry(&s, &data)?;
+        Ok(Json(ImportOut {
+            rows: r.rows,
+            owners_created: r.owners_created,
+            cameras_created: r.cameras_created,
+            cameras_moved: r.cameras_moved,
+            unchanged: r.unchanged,
+            errors: r
+                .errors
+                .into_iter()
+                .map(|(row, error)| RowErrorOut { row, error })
+                .collect(),
+        }))
+    })
+    .await
+}

@@ -3,7 +3,7 @@
 // incident, its preview (who would be asked, whose view covers the point, whether the window
 // is still inside the owner's retention), sending it, and each canvass's progress.
 
-import { api } from '../api.js';
+import { api, can, session } from '../api.js';
 import { h, pageTitle, field, form, table, refill, status, say, utc, rangeFields, fromInputUtc } from '../dom.js';
 import { makeMap, viewCone, positionFields } from '../map.js';
 
@@ -100,7 +100,8 @@ export async function render(ctx) {
   let following = null;
   const renderCanvass = (c) => [`#${c.id}`, c.case_number, utc(c.created_us), `${c.radius_m} m`, String(c.owners),
     h('td', {}, h('button', { type: 'button', 'aria-label': `Progress of area request ${c.id}`, onclick: () => showProgress(c.id) }, 'Progress'))];
-  const list = table('canvass-list', ['#', 'Case', 'Sent (UTC)', 'Radius', 'Owners', ''], await api('GET', '/api/canvasses'), renderCanvass, 'No area request yet.');
+  const canvassing = can('request.file');
+  const list = table('canvass-list', ['#', 'Case', 'Sent (UTC)', 'Radius', 'Owners', ''], canvassing ? await api('GET', '/api/canvasses') : [], renderCanvass, 'No area request yet.');
   async function showProgress(id, background = false) {
     const p = await api('GET', `/api/canvasses/${id}`, undefined, { background });
     following = id;
@@ -112,6 +113,7 @@ export async function render(ctx) {
         (o) => [o.owner, `#${o.request}`, o.cameras.join(', '), o.status, o.email_detail ? `${o.email}: ${o.email_detail}` : o.email, o.opened ? 'yes' : 'no', String(o.files)]));
   }
   async function refresh(background) {
+    if (!canvassing) return;
     refill(list, await api('GET', '/api/canvasses', undefined, { background }), renderCanvass, 'No area request yet.');
     if (following !== null) await showProgress(following, background);
   }
@@ -119,12 +121,42 @@ export async function render(ctx) {
   ctx.view.append(pageTitle('Registry map'),
     h('section', { 'aria-labelledby': 'map-title' }, h('h2', { id: 'map-title' }, 'Cameras'),
       h('p', { class: 'muted' }, 'Registered cameras (purple) send no video; integrated cameras (blue) record here. You see each camera’s position, view and its owner’s pseudonym; the system relays requests to owners.'),
-      el, found),
-    h('section', { 'aria-labelledby': 'canvass-title' }, h('h2', { id: 'canvass-title' }, 'Area request'),
-      h('p', { class: 'muted' }, 'Ask every owner around an incident for footage at once: one request per owner, answered in their portal or through a link by email.'),
-      f, note, preview),
-    h('section', { 'aria-labelledby': 'canvasses-title' }, h('h2', { id: 'canvasses-title' }, 'Area requests sent'), list, progress));
+      el, found));
+  if (canvassing) {
+    ctx.view.append(
+      h('section', { 'aria-labelledby': 'canvass-title' }, h('h2', { id: 'canvass-title' }, 'Area request'),
+        h('p', { class: 'muted' }, 'Ask every owner around an incident for footage at once: one request per owner, answered in their portal or through a link by email.'),
+        f, note, preview),
+      h('section', { 'aria-labelledby': 'canvasses-title' }, h('h2', { id: 'canvasses-title' }, 'Area requests sent'), list, progress));
+  }
+  if (can('partners.manage')) ctx.view.append(importSection(showCameras));
   map.invalidateSize();
   await showCameras();
   return { refresh, leave: () => { clearTimeout(timer); map.remove(); } };
+}
+
+/** Importing an existing registry (administrators): a CSV or GeoJSON file, its row errors. */
+function importSection(onDone) {
+  const file = h('input', { type: 'file', id: 'import-file', accept: '.csv,.geojson,.json,text/csv,application/geo+json' });
+  const busy = h('p', { role: 'status', id: 'import-status' });
+  const result = h('div', { id: 'import-result', 'aria-live': 'polite' });
+  const go = h('button', { type: 'button', id: 'import-send', onclick: async () => {
+    const f = file.files[0];
+    if (!f) { busy.textContent = 'Choose a file first.'; return; }
+    go.disabled = true;
+    busy.replaceChildren(h('progress', { 'aria-label': 'Importing' }), ` Importing ${f.name}…`);
+    try {
+      const r = await fetch('/api/registry/import', { method: 'POST', body: f, credentials: 'same-origin',
+        headers: { 'X-CSRF-Token': session.me.csrf, Accept: 'application/json' } });
+      const v = await r.json().catch(() => ({}));
+      if (!r.ok) throw new Error(v.error || `import refused (${r.status})`);
+      busy.textContent = `${f.name}: ${v.rows} rows — ${v.owners_created} owners and ${v.cameras_created} cameras added, ${v.cameras_moved} moved, ${v.unchanged} unchanged, ${v.errors.length} refused.`;
+      result.replaceChildren(v.errors.length ? table('import-errors', ['Row', 'What is wrong'], v.errors.slice(0, 500), (e) => [String(e.row), e.error]) : '');
+      await onDone();
+    } catch (e) { busy.textContent = e.message; }
+    finally { go.disabled = false; }
+  } }, 'Import');
+  return h('section', { 'aria-labelledby': 'import-title' }, h('h2', { id: 'import-title' }, 'Import a registry'),
+    h('p', { class: 'muted' }, 'A CSV file with a header row, or GeoJSON points, one registered camera per row: owner_email, camera_name, lat, lon (required); owner_name, owner_phone, owner_address, address, bearing_deg, fov_deg, range_m, kind, owner_keeps_days. Owners are matched by email and cameras by name, so importing a file again changes only what changed.'),
+    field('Registry file', file), h('div', { class: 'actions' }, go), busy, result);
 }
