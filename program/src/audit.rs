@@ -64,6 +64,8 @@ audit_actions! {
     PartnersManage = "partners.manage",
     PartnersRead = "partners.read",
     PartnerCreate = "partner.create",
+    /// A resident or business signed up on the public page (waiting for its address).
+    PartnerSignup = "partner.signup",
     PartnerTerms = "partner.terms",
     PartnerStatus = "partner.status",
     UsersManage = "users.manage",

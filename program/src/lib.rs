@@ -25,6 +25,7 @@ pub mod policy;
 pub mod public_calls;
 pub mod registry_import;
 pub mod requests;
+pub mod signup;
 pub mod submissions;
 pub mod text;
 pub mod transparency;

@@ -130,7 +130,7 @@ impl Page {
 
 /// Public pages: no sign-in (the transparency report; the page a submission link opens, whose
 /// token is the credential; a public call for video).
-pub const PUBLIC_PAGES: [&str; 3] = ["/transparency", "/submit", "/call"];
+pub const PUBLIC_PAGES: [&str; 4] = ["/transparency", "/submit", "/call", "/join"];
 
 /// The pages `subject` may open, in navigation order.
 pub fn pages_for(subject: &Subject) -> Vec<Page> {

@@ -105,3 +105,42 @@ impl Store {
         self.db.put_row(cf::PARTNER_PREFS, &u64_key(partner), prefs)
     }
 }
+
+/// A resident's or business's sign-up, waiting for its email address to be verified. Keyed by
+/// the SHA-256 of the token mailed to that address (the token itself is never stored).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignupRow {
+    pub token_hash: [u8; 32],
+    pub contact_name: String,
+    pub contact_email: String,
+    pub contact_phone: String,
+    pub address: String,
+    pub username: String,
+    /// Argon2 hash of the chosen password.
+    pub password_hash: String,
+    /// The program terms shown and accepted: their version and exact text.
+    pub terms_version: String,
+    pub terms_text: String,
+    pub remote_addr: String,
+    pub created_us: i64,
+    pub expires_us: i64,
+}
+
+impl Store {
+    pub fn put_signup(&self, row: &SignupRow) -> Result<()> {
+        self.db.put_row(cf::SIGNUPS, &row.token_hash, row)
+    }
+
+    pub fn signup(&self, token_hash: &[u8; 32]) -> Result<Option<SignupRow>> {
+        self.db.get_row(cf::SIGNUPS, token_hash)
+    }
+
+    pub fn delete_signup(&self, token_hash: &[u8; 32]) -> Result<()> {
+        self.db.db.delete_cf(self.db.cf(cf::SIGNUPS)?, token_hash)?;
+        Ok(())
+    }
+
+    pub fn signups(&self) -> Result<Vec<SignupRow>> {
+        self.db.all_rows(cf::SIGNUPS)
+    }
+}

@@ -71,8 +71,11 @@ pub mod cf {
     pub const CANVASSES: &str = "canvasses";
     /// partner id (u64) → `canvass::PartnerPrefs`: a partner's contact choices.
     pub const PARTNER_PREFS: &str = "partner_prefs";
+    /// SHA-256 of a sign-up's email token (32 bytes) → `canvass::SignupRow`: sign-ups waiting
+    /// for their address to be verified.
+    pub const SIGNUPS: &str = "signups";
 
-    pub const ALL: [&str; 25] = [
+    pub const ALL: [&str; 26] = [
         META,
         CAMERAS,
         RUNS,
@@ -98,6 +101,7 @@ pub mod cf {
         CAMERA_NAMES,
         CANVASSES,
         PARTNER_PREFS,
+        SIGNUPS,
     ];
 }
 

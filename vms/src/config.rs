@@ -112,6 +112,14 @@ pub struct MailConfig {
     pub from: String,
     /// The address owners open links at (`https://vms.police.example.org`).
     pub public_url: String,
+    /// Self-service sign-ups one source address may make per hour (sign-up is open only with
+    /// `[mail]`: the address is what is verified). 0: no limit.
+    #[serde(default = "default_signups_per_hour")]
+    pub signups_per_source_per_hour: u32,
+}
+
+fn default_signups_per_hour() -> u32 {
+    5
 }
 
 fn default_mail_tls() -> String {

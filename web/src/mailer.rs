@@ -213,3 +213,18 @@ fn build(from: &lettre::message::Mailbox, e: &Email) -> Result<Message, String> 
         .body(e.body.clone())
         .map_err(|err| err.to_string())
 }
+
+/// Sends one message now (a sign-up's verification, which the person is waiting for): the
+/// server's refusal or absence is the caller's to report.
+pub(crate) async fn send_now(m: &MailSettings, e: &Email) -> Result<(), String> {
+    let smtp = transport(m)?;
+    let from = m
+        .from
+        .parse()
+        .map_err(|err| format!("bad From address: {err}"))?;
+    let msg = build(&from, e)?;
+    smtp.send(msg)
+        .await
+        .map(|_| ())
+        .map_err(|err| err.to_string())
+}

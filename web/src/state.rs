@@ -59,8 +59,11 @@ pub struct Settings {
     pub login: login_guard::LoginLimits,
     /// The registry map's background and starting view.
     pub map: MapSettings,
-    /// The SMTP server owners are emailed through; `None`: the portal only.
+    /// The SMTP server owners are emailed through; `None`: the portal only (and no
+    /// self-service sign-up, which verifies an address by email).
     pub mail: Option<crate::mailer::MailSettings>,
+    /// Sign-ups one source address may make per hour. 0: no limit.
+    pub signups_per_hour: u32,
 }
 
 /// The registry map's background tiles and starting view.
@@ -99,6 +102,7 @@ impl Default for Settings {
                 ..MapSettings::default()
             },
             mail: None,
+            signups_per_hour: 5,
             probes_per_minute: 10,
             submission_requests_per_minute: 240,
             public_submissions_per_hour: 10,
@@ -136,6 +140,8 @@ pub struct AppState {
     pub(crate) link_budget: Arc<std::sync::Mutex<login_guard::Window<u64>>>,
     /// Submissions started through public calls per source address in the current hour.
     pub(crate) public_budget: Arc<std::sync::Mutex<login_guard::Window<String>>>,
+    /// Sign-ups per source address in the current hour.
+    pub(crate) signup_budget: Arc<std::sync::Mutex<login_guard::Window<String>>>,
     /// ONVIF probes per account in the current minute.
     pub(crate) probe_budget: Arc<std::sync::Mutex<login_guard::Window<String>>>,
     /// Signalled when email is queued (a canvass sent), so the mailer does not wait for its
@@ -170,6 +176,7 @@ impl AppState {
             exports: Arc::default(),
             live: Arc::default(),
             probe_budget: Arc::default(),
+            signup_budget: Arc::default(),
             mail_due: Arc::default(),
             mail_stats: Arc::default(),
             submission_budget: Arc::default(),
@@ -224,6 +231,18 @@ impl AppState {
                 hour,
                 self.settings.public_submissions_per_hour,
             )
+        })
+    }
+
+    /// Takes one sign-up from `source`'s budget for this hour; false when spent.
+    pub(crate) fn take_signup(&self, source: &str) -> bool {
+        let hour = self
+            .store
+            .clock()
+            .now_utc_micros()
+            .div_euclid(3_600_000_000);
+        self.signup_budget.lock().is_ok_and(|mut budget| {
+            budget.take(source.to_owned(), hour, self.settings.signups_per_hour)
         })
     }
 

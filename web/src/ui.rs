@@ -42,6 +42,7 @@ const ASSETS: &[(&str, &str, &str)] = &[
     asset!("pages/transparency.js"),
     asset!("pages/submit.js"),
     asset!("pages/call.js"),
+    asset!("pages/join.js"),
     asset!("vendor/tus.min.js"),
     asset!("vendor/qrcode.mjs"),
     asset!("vendor/leaflet.js"),

@@ -9,11 +9,10 @@
 
 mod common;
 
-use std::io::BufRead;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use axum::http::{Method, StatusCode};
+use common::smtp::{SmtpPeer, messages};
 use common::tus::go;
 use common::*;
 use serde_json::{Value, json};
@@ -22,90 +21,6 @@ use vms_web::mailer::{MailSettings, MailTls};
 const LAT: f64 = 45.5231;
 const LON: f64 = -122.6765;
 const DEG_PER_M: f64 = 1.0 / 111_195.0;
-
-fn python() -> std::path::PathBuf {
-    let p = std::path::PathBuf::from(std::env::var_os("VMS_PYDEPS").unwrap_or_else(|| {
-        std::path::PathBuf::from(std::env::var_os("HOME").unwrap())
-            .join(".cache/vms-pydeps/onvif")
-            .into()
-    }))
-    .join("bin/python");
-    assert!(
-        p.exists(),
-        "{} (install with scripts/install-deps --test)",
-        p.display()
-    );
-    p
-}
-
-/// The SMTP peer on `port`, writing messages into `dir`; stopped when dropped.
-struct SmtpPeer(Child);
-
-impl SmtpPeer {
-    fn start(port: u16, dir: &std::path::Path) -> SmtpPeer {
-        let mut child = Command::new(python())
-            .arg(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/tests/peers/smtp_peer.py"
-            ))
-            .arg(port.to_string())
-            .arg(dir)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        std::io::BufReader::new(child.stdout.as_mut().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        assert_eq!(line.trim(), "ready");
-        SmtpPeer(child)
-    }
-}
-
-impl Drop for SmtpPeer {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn messages(dir: &std::path::Path) -> Vec<String> {
-    let mut names: Vec<_> = std::fs::read_dir(dir)
-        .unwrap()
-        .filter_map(|e| e.ok())
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|x| x == "eml"))
-        .collect();
-    names.sort();
-    names
-        .iter()
-        .map(|p| readable(&std::fs::read_to_string(p).unwrap()))
-        .collect()
-}
-
-/// A message as a person reads it: long header lines unfolded (RFC 5322), a quoted-printable
-/// body decoded (RFC 2045; the body is ASCII).
-fn readable(raw: &str) -> String {
-    let raw = raw.replace("\r\n", "\n");
-    let (head, body) = raw.split_once("\n\n").unwrap();
-    let head = head.replace("\n ", " ");
-    let body = if head.contains("Content-Transfer-Encoding: quoted-printable") {
-        let joined = body.replace("=\n", "");
-        let mut out = String::new();
-        let mut rest = joined.as_str();
-        while let Some(i) = rest.find('=') {
-            out.push_str(&rest[..i]);
-            out.push(u8::from_str_radix(&rest[i + 1..i + 3], 16).unwrap() as char);
-            rest = &rest[i + 3..];
-        }
-        out.push_str(rest);
-        out
-    } else {
-        body.to_owned()
-    };
-    format!("{head}\n\n{body}")
-}
 
 /// The canvass's progress once `ready` holds (the mailer works in the background), within
 /// 20 s; the mailer is woken each round.
@@ -316,4 +231,139 @@ async fn owners_are_emailed_through_a_real_smtp_server_that_was_down_at_first() 
     assert_eq!(stats.sent.load(std::sync::atomic::Ordering::Relaxed), 2);
     assert!(stats.failed.load(std::sync::atomic::Ordering::Relaxed) >= 3);
     drop(peer);
+}
+
+/// A resident signs up on the public page: refused without the terms, with old terms, a bad
+/// address, a weak password or a taken username; an address the server refuses, or a server
+/// that is down, is said at once; the link in the real email makes the partner (terms kept)
+/// and its account, which signs in; the link works once; a flood from one address is cut off.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn residents_sign_up_and_confirm_their_address_through_a_real_smtp_server() {
+    let port = common::smtp::free_port();
+    let w = world_with(|s| {
+        s.mail = Some(MailSettings {
+            host: "127.0.0.1".into(),
+            port,
+            tls: MailTls::None,
+            username: None,
+            password: None,
+            from: "Camera program <cameras@police.example.org>".into(),
+            public_url: "https://vms.police.example.org".into(),
+        });
+        s.signups_per_hour = 12;
+    });
+    let signup = |body: Value| {
+        go(
+            &w.app,
+            common::request(Method::POST, "/api/signup", None, Some(body)),
+        )
+    };
+    let (st, _, info) = go(
+        &w.app,
+        common::request(Method::GET, "/api/signup", None, None),
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK);
+    assert_eq!(info["available"], true);
+    let good = json!({"contact_name": "Elm St Bakery", "contact_email": "Bakery@Example.org",
+        "username": "elm-bakery", "password": "a long enough password", "address": "3 Elm St",
+        "terms_version": info["terms_version"], "accept_terms": true});
+    let with = |k: &str, v: Value| {
+        let mut b = good.clone();
+        b[k] = v;
+        b
+    };
+    // The SMTP server is down: said at once, nothing made.
+    let (st, _, v) = signup(good.clone()).await;
+    assert_eq!(st, StatusCode::SERVICE_UNAVAILABLE, "{v}");
+    let maildir = tempfile::tempdir().unwrap();
+    let _peer = SmtpPeer::start(port, maildir.path());
+    for (body, status) in [
+        (with("accept_terms", json!(false)), StatusCode::BAD_REQUEST),
+        (with("terms_version", json!("1999-1")), StatusCode::CONFLICT),
+        (
+            with("contact_email", json!("not an address")),
+            StatusCode::BAD_REQUEST,
+        ),
+        (with("password", json!("short")), StatusCode::BAD_REQUEST),
+        (with("username", json!("admin")), StatusCode::CONFLICT),
+        (
+            with("username", json!("Elm Bakery!")),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            with("contact_email", json!("bounce@example.org")),
+            StatusCode::SERVICE_UNAVAILABLE,
+        ),
+    ] {
+        let (st, _, v) = signup(body.clone()).await;
+        assert_eq!(st, status, "{body}: {v}");
+    }
+    let (st, _, v) = signup(good.clone()).await;
+    assert_eq!(st, StatusCode::ACCEPTED, "{v}");
+    assert_eq!(v["sent_to"], "bakery@example.org");
+    assert!(
+        w.store.user("elm-bakery").unwrap().is_none(),
+        "nothing until verified"
+    );
+    let mail = messages(maildir.path());
+    assert_eq!(mail.len(), 1);
+    assert!(mail[0].contains("To: bakery@example.org"), "{}", mail[0]);
+    assert!(!mail[0].contains("a long enough password"));
+    let token = mail[0]
+        .split("https://vms.police.example.org/join#")
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_owned();
+    let verify = |t: String| {
+        go(
+            &w.app,
+            common::request(
+                Method::POST,
+                "/api/signup/verify",
+                None,
+                Some(json!({"token": t})),
+            ),
+        )
+    };
+    let (st, _, v) = verify("not-the-token".into()).await;
+    assert_eq!(st, StatusCode::FORBIDDEN, "{v}");
+    let (st, _, v) = verify(token.clone()).await;
+    assert_eq!(st, StatusCode::CREATED, "{v}");
+    let pseudonym = v["pseudonym"].as_str().unwrap().to_owned();
+    let (st, _, _) = verify(token).await;
+    assert_eq!(st, StatusCode::FORBIDDEN, "a link works once");
+    let p = w
+        .store
+        .partners()
+        .unwrap()
+        .into_iter()
+        .find(|p| p.pseudonym == pseudonym)
+        .unwrap();
+    assert_eq!(p.contact_email, "bakery@example.org");
+    assert_eq!(p.terms_version.as_deref(), info["terms_version"].as_str());
+    assert!(p.terms_accepted_us.is_some());
+    // The account signs in (a partner: no second factor) and sees its own account.
+    let (st, v, _) = send(
+        &w.app,
+        common::request(
+            Method::POST,
+            "/api/login",
+            None,
+            Some(json!({"username": "elm-bakery", "password": "a long enough password"})),
+        ),
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+
+    // A flood from one address: the budget (12 an hour here) is spent.
+    let mut last = StatusCode::OK;
+    for i in 0..12 {
+        let (st, _, _) = signup(with("username", json!(format!("flood-{i}")))).await;
+        last = st;
+    }
+    assert_eq!(last, StatusCode::TOO_MANY_REQUESTS);
 }

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use fantoccini::{Client, Locator, error::CmdError};
 use vms_program::auth::{self, totp};
-use vms_storage::{PartnerRow, PartnerStatus, Role, SecretBox, Store, StoreOptions};
+use vms_storage::{Role, SecretBox, Store, StoreOptions};
 use vms_testkit::browser::{axe, poll, screenshot, start_browser};
 use vms_web::state::MapSettings;
 use vms_web::{AppState, Settings};
@@ -80,31 +80,10 @@ async fn a_partner_registers_on_the_map_and_an_investigator_canvasses_around_an_
     let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
     let secrets = Arc::new(SecretBox::new(&[5; 32]));
     let now = store.clock().now_utc_micros();
-    let p = store
-        .create_partner(PartnerRow {
-            id: 0,
-            pseudonym: "P-0001".into(),
-            contact_name: "Corner Bakery".into(),
-            contact_email: String::new(),
-            contact_phone: String::new(),
-            address: "1 Main St".into(),
-            terms_version: Some("2026-1".into()),
-            terms_accepted_us: Some(now),
-            status: PartnerStatus::Active,
-            created_us: now,
-        })
-        .unwrap();
-    let (row, _) = auth::new_user(
-        "bakery",
-        Role::Partner,
-        Some(p.id),
-        PASSWORD,
-        false,
-        &secrets,
-        now,
-    )
-    .unwrap();
-    store.put_user(&row).unwrap();
+    // The resident signs up through the public page; its email arrives at a real SMTP server.
+    let smtp_port = common::smtp::free_port();
+    let maildir = tempfile::tempdir().unwrap();
+    let _smtp = common::smtp::SmtpPeer::start(smtp_port, maildir.path());
     let (row, t) = auth::new_user(
         "investigator",
         Role::Investigator,
@@ -130,11 +109,18 @@ async fn a_partner_registers_on_the_map_and_an_investigator_canvasses_around_an_
         ),
     )
     .unwrap();
-    let code = || {
-        Some(totp(
-            &inv_secret,
-            vms_storage::clock::system_now_micros() / 1_000_000,
-        ))
+    // A code is good once (replay protection): a second sign-in in the same 30-second step
+    // waits for the next one, as a person would.
+    let last_step = std::sync::atomic::AtomicU64::new(0);
+    let code = || async {
+        loop {
+            let secs = vms_storage::clock::system_now_micros() / 1_000_000;
+            let step = u64::try_from(secs / 30).unwrap();
+            if last_step.swap(step, std::sync::atomic::Ordering::SeqCst) != step {
+                return Some(totp(&inv_secret, secs));
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
     };
     let state = AppState::new(
         store.clone(),
@@ -147,6 +133,15 @@ async fn a_partner_registers_on_the_map_and_an_investigator_canvasses_around_an_
                 zoom: 17,
                 ..MapSettings::default()
             },
+            mail: Some(vms_web::mailer::MailSettings {
+                host: "127.0.0.1".into(),
+                port: smtp_port,
+                tls: vms_web::mailer::MailTls::None,
+                username: None,
+                password: None,
+                from: "Camera program <cameras@police.example.org>".into(),
+                public_url: "http://vms.invalid".into(),
+            }),
             ..Settings::default()
         },
     );
@@ -164,7 +159,34 @@ async fn a_partner_registers_on_the_map_and_an_investigator_canvasses_around_an_
     let base = format!("http://{addr}");
     let mut violations = Vec::new();
     let run = async {
+        // ---- a resident signs up from the sign-in page and confirms its address ----
         c.goto(&format!("{base}/")).await?;
+        click(&c, "#login a[href='/join']").await?;
+        type_into(&c, "#jn-name", "Corner Bakery").await?;
+        type_into(&c, "#jn-email", "bakery@example.org").await?;
+        type_into(&c, "#jn-username", "bakery").await?;
+        type_into(&c, "#jn-password", PASSWORD).await?;
+        click(&c, "#jn-accept").await?;
+        check(&c, "join", &mut violations).await?;
+        click(&c, "#join-form button[type=submit]").await?;
+        poll(&c, Duration::from_secs(15), "the sign-up sent",
+            "return document.getElementById('join-status').textContent.includes('bakery@example.org');").await?;
+        let mail = common::smtp::messages(maildir.path());
+        let token = mail[0]
+            .split("http://vms.invalid/join#")
+            .nth(1)
+            .unwrap()
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .to_owned();
+        // Opened from the email: a fresh page load (not a fragment change of the open page).
+        c.goto("about:blank").await?;
+        c.goto(&format!("{base}/join#{token}")).await?;
+        poll(&c, Duration::from_secs(15), "confirmed",
+            "const t = document.getElementById('join-confirmed'); return t && t.textContent.includes('registered as P-0001');").await?;
+        check(&c, "join-confirmed", &mut violations).await?;
+        click(&c, "#join-confirmed a").await?;
         // ---- the partner registers its doorbell by clicking the map ----
         sign_in(&c, "bakery", None).await?;
         poll(
@@ -197,7 +219,7 @@ async fn a_partner_registers_on_the_map_and_an_investigator_canvasses_around_an_
         sign_out(&c).await?;
 
         // ---- the investigator finds it and canvasses around the point ----
-        sign_in(&c, "investigator", code()).await?;
+        sign_in(&c, "investigator", code().await).await?;
         click(&c, "nav a[href='/map']").await?;
         poll(&c, Duration::from_secs(15), "the camera on the map",
             "const t = document.getElementById('map-count'); return t && t.textContent.startsWith('1 camera');").await?;
@@ -260,7 +282,7 @@ async fn a_partner_registers_on_the_map_and_an_investigator_canvasses_around_an_
         sign_out(&c).await?;
 
         // ---- the investigator's progress has moved ----
-        sign_in(&c, "investigator", code()).await?;
+        sign_in(&c, "investigator", code().await).await?;
         click(&c, "nav a[href='/map']").await?;
         click(&c, "#canvass-list button").await?;
         let counts = poll(&c, Duration::from_secs(10), "the counts",
@@ -319,6 +341,18 @@ async fn a_partner_registers_on_the_map_and_an_investigator_canvasses_around_an_
             )
             .await;
         eprintln!("API at the failure: {probe:?}");
+        for e in store
+            .audit_search(&vms_storage::AuditFilter {
+                limit: 6,
+                ..Default::default()
+            })
+            .unwrap_or_default()
+        {
+            eprintln!(
+                "audit: {} {} {} {} {}",
+                e.event.actor, e.event.action, e.event.outcome, e.event.rule, e.event.detail
+            );
+        }
     }
     c.close().await.ok();
     result.unwrap();

@@ -14,6 +14,7 @@ pub(crate) mod public_calls;
 pub(crate) mod registry;
 pub(crate) mod requests;
 pub(crate) mod session;
+pub(crate) mod signup;
 pub(crate) mod submissions;
 pub(crate) mod system;
 pub(crate) mod tus;
@@ -42,6 +43,9 @@ pub fn routes(state: AppState) -> ApiRouter {
         )
         .public(M::POST, "/api/login", session::login)
         .public(M::GET, "/api/transparency", audit::transparency)
+        .public(M::GET, "/api/signup", signup::info)
+        .public(M::POST, "/api/signup", signup::sign_up)
+        .public(M::POST, "/api/signup/verify", signup::verify)
         .signed_in(M::POST, "/api/logout", session::logout)
         .signed_in(M::GET, "/api/me", session::me)
         .secured(M::GET, "/api/health", Action::ViewHealth, system::health)

@@ -28,8 +28,9 @@ const PAGES = {
   '/transparency': () => import('./pages/transparency.js'),
   '/submit': () => import('./pages/submit.js'),
   '/call': () => import('./pages/call.js'),
+  '/join': () => import('./pages/join.js'),
 };
-const PUBLIC = ['/transparency', '/submit', '/call'];
+const PUBLIC = ['/transparency', '/submit', '/call', '/join'];
 
 let current = null; // the shown page's { refresh, leave }
 let rendering = 0;

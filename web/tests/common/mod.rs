@@ -4,6 +4,7 @@
 #![allow(dead_code, clippy::unwrap_used)]
 
 pub mod browser;
+pub mod smtp;
 pub mod tus;
 
 use std::sync::Arc;
