@@ -324,6 +324,22 @@ async fn a_partner_registers_on_the_map_and_an_investigator_canvasses_around_an_
             "administrators do not canvass"
         );
         check(&c, "map-import", &mut violations).await?;
+        // ... and registers one camera on a resident's behalf, on the cameras page.
+        click(&c, "nav a[href='/cameras']").await?;
+        poll(
+            &c,
+            Duration::from_secs(15),
+            "the placing map",
+            "return document.querySelector('#place-map .leaflet-pane') !== null;",
+        )
+        .await?;
+        c.execute("const s = document.getElementById('pl-partner'); s.value = [...s.options].find((o) => o.text.startsWith('P-0001')).value;", vec![]).await?;
+        click(&c, "#place-map").await?;
+        type_into(&c, "#pl-name", "back gate").await?;
+        click(&c, "#place-form button[type=submit]").await?;
+        poll(&c, Duration::from_secs(10), "registered for the partner",
+            "return document.getElementById('place-status').textContent.includes('back gate registered at');").await?;
+        check(&c, "cameras-register-for-partner", &mut violations).await?;
         Ok::<_, CmdError>(())
     };
     let result = run.await;

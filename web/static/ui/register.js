@@ -8,9 +8,10 @@ import { makeMap, viewCone, positionFields } from './map.js';
 
 /**
  * The "where are your cameras" section: `cameras()` returns the partner's cameras now;
- * `onDone()` after a change.
+ * `onDone()` after a change. `partners` (administrators registering on a partner's behalf):
+ * the partner is chosen in the form, and only new registrations are made here.
  */
-export async function placeSection(cameras, onDone) {
+export async function placeSection(cameras, onDone, { partners = null } = {}) {
   const { el, map, L } = await makeMap('place-map', 'Map: click where your camera is, or type its position below.');
   let cone = null;
   const bearing = h('input', { type: 'number', name: 'bearing_deg', id: 'pl-bearing', min: '0', max: '359', step: '1', value: '0' });
@@ -29,8 +30,10 @@ export async function placeSection(cameras, onDone) {
   const which = h('select', { name: 'camera', id: 'pl-camera' });
   const fillWhich = () => {
     which.replaceChildren(h('option', { value: 'new' }, 'A new camera (registered: no video to the agency)'),
-      cameras().map((c) => h('option', { value: String(c.id) }, `${c.name} (${c.source === 'registered' ? 'registered' : c.sharing})`)));
+      partners ? [] : cameras().map((c) => h('option', { value: String(c.id) }, `${c.name} (${c.source === 'registered' ? 'registered' : c.sharing})`)));
   };
+  const partnerField = partners ? field('Partner', h('select', { name: 'partner_id', id: 'pl-partner', required: true },
+    h('option', { value: '' }, 'Choose…'), partners.map((p) => h('option', { value: String(p.id) }, `${p.pseudonym} — ${p.contact_name}`)))) : null;
   fillWhich();
   const name = h('input', { name: 'name', id: 'pl-name', maxlength: '64' });
   const nameField = field('Camera name', name, 'Unique among your cameras');
@@ -64,6 +67,7 @@ export async function placeSection(cameras, onDone) {
   });
 
   const f = form({ id: 'place-form' }, [
+    partnerField,
     field('Camera', which),
     nameField,
     h('div', { class: 'inline' }, field('Latitude', pos.lat), field('Longitude', pos.lon)),
@@ -80,7 +84,7 @@ export async function placeSection(cameras, onDone) {
     };
     let done;
     if (v.camera === 'new') {
-      const c = await api('POST', '/api/cameras', { name: v.name, sharing: 'registry', ...place });
+      const c = await api('POST', '/api/cameras', { name: v.name, sharing: 'registry', ...place, ...(partners ? { partner_id: Number(v.partner_id) } : {}) });
       done = `${c.name} registered at ${c.lat.toFixed(5)}, ${c.lon.toFixed(5)}.`;
     } else {
       const c = await api('PUT', `/api/cameras/${v.camera}/place`, place);
@@ -91,8 +95,8 @@ export async function placeSection(cameras, onDone) {
     f.reset(); pos.clear(); redraw(); nameField.hidden = false; removeButton.hidden = true;
     say(note, done);
   }, 'Save position');
-  const section = h('section', { 'aria-labelledby': 'place-title' }, h('h2', { id: 'place-title' }, 'Where your cameras are'),
-    h('p', { class: 'muted' }, 'Register a camera so investigators can ask you for footage after an incident nearby — no video is sent unless you answer. Or place one of your connected cameras on the map.'),
+  const section = h('section', { 'aria-labelledby': 'place-title' }, h('h2', { id: 'place-title' }, partners ? 'Register a camera for a partner' : 'Where your cameras are'),
+    h('p', { class: 'muted' }, partners ? 'For an owner who asked the department to register a camera for them: where it is and what it sees; no video flows.' : 'Register a camera so investigators can ask you for footage after an incident nearby — no video is sent unless you answer. Or place one of your connected cameras on the map.'),
     el, f, removeButton, note);
   return { section, shown: () => map.invalidateSize() };
 }

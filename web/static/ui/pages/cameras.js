@@ -6,6 +6,7 @@
 import { api, can } from '../api.js';
 import { h, pageTitle, table, refill, utc, field, form } from '../dom.js';
 import { enrollForm } from '../enroll.js';
+import { placeSection } from '../register.js';
 
 /** Where a camera is, as far as the caller may see: its address, or its position. */
 const where = (c) => c.address || (c.lat !== null && c.lat !== undefined ? `${c.lat.toFixed(5)}, ${c.lon.toFixed(5)}` : '');
@@ -32,6 +33,9 @@ export async function render(ctx) {
     const enrol = enrollForm({ partners, onDone: async (cam) => { done.textContent = `${cam.name} enrolled.`; await refresh(false); } });
     if (can('partners.manage')) ctx.view.append(discovery(enrol));
     ctx.view.append(h('section', { 'aria-labelledby': 'enroll-title' }, h('h2', { id: 'enroll-title' }, 'Enroll a camera for a partner'), enrol, done));
+    const place = await placeSection(() => [], () => refresh(false), { partners });
+    ctx.view.append(place.section);
+    place.shown();
   }
   async function refresh(background) {
     refill(list, await api('GET', '/api/cameras', undefined, { background }), render, 'No camera is enrolled.');
