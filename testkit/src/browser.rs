@@ -72,6 +72,27 @@ pub async fn start_browser(extra_args: &[&str]) -> (Driver, fantoccini::Client, 
     (driver, client.expect("chromedriver session"), profile)
 }
 
+/// Clicks the element `css` once it is there (within 15 s).
+pub async fn click(c: &fantoccini::Client, css: &str) -> Result<(), CmdError> {
+    c.wait()
+        .at_most(Duration::from_secs(15))
+        .for_element(Locator::Css(css))
+        .await?
+        .click()
+        .await
+}
+
+/// Replaces the text of the input `css` once it is there (within 15 s).
+pub async fn type_into(c: &fantoccini::Client, css: &str, text: &str) -> Result<(), CmdError> {
+    let e = c
+        .wait()
+        .at_most(Duration::from_secs(15))
+        .for_element(Locator::Css(css))
+        .await?;
+    e.clear().await?;
+    e.send_keys(text).await
+}
+
 /// Opens `url` and signs in through the page's form (password, then the TOTP `code` if any).
 pub async fn sign_in(
     c: &fantoccini::Client,

@@ -20,7 +20,7 @@ use std::time::Duration;
 use fantoccini::{Client, Locator, error::CmdError};
 use serde_json::{Value, json};
 use vms_sim::{SimOptions, SimServer};
-use vms_testkit::browser::{axe, poll, read_qr, screenshot, start_browser};
+use vms_testkit::browser::{axe, click, poll, read_qr, screenshot, start_browser, type_into};
 
 const VMS: &str = env!("CARGO_BIN_EXE_vms");
 const CASE: &str = "2026-0042";
@@ -124,25 +124,6 @@ impl Pages {
         }
         Ok(())
     }
-}
-
-async fn click(c: &Client, css: &str) -> Result<(), CmdError> {
-    c.wait()
-        .at_most(Duration::from_secs(15))
-        .for_element(Locator::Css(css))
-        .await?
-        .click()
-        .await
-}
-
-async fn type_into(c: &Client, css: &str, text: &str) -> Result<(), CmdError> {
-    let e = c
-        .wait()
-        .at_most(Duration::from_secs(15))
-        .for_element(Locator::Css(css))
-        .await?;
-    e.clear().await?;
-    e.send_keys(text).await
 }
 
 /// Goes to a page through the navigation, as a user would.

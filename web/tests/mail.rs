@@ -41,6 +41,19 @@ async fn progress_when(w: &World, s: &Session, id: u64, ready: impl Fn(&Value) -
     panic!("canvass {id} not as expected within 20 s: {p:#}");
 }
 
+/// Email through the test's SMTP peer on `port` (plain SMTP: loopback).
+fn loopback_mail(port: u16) -> MailSettings {
+    MailSettings {
+        host: "127.0.0.1".into(),
+        port,
+        tls: MailTls::None,
+        username: None,
+        password: None,
+        from: "Camera program <cameras@police.example.org>".into(),
+        public_url: "https://vms.police.example.org".into(),
+    }
+}
+
 fn owner<'a>(p: &'a Value, pseudonym: &str) -> &'a Value {
     p["per_owner"]
         .as_array()
@@ -58,15 +71,7 @@ async fn owners_are_emailed_through_a_real_smtp_server_that_was_down_at_first() 
         .unwrap()
         .port();
     let w = world_with(|s| {
-        s.mail = Some(MailSettings {
-            host: "127.0.0.1".into(),
-            port,
-            tls: MailTls::None,
-            username: None,
-            password: None,
-            from: "Camera program <cameras@police.example.org>".into(),
-            public_url: "https://vms.police.example.org".into(),
-        });
+        s.mail = Some(loopback_mail(port));
     });
     for (id, email) in [(1u64, "owner1@example.org"), (2, "bounce@example.org")] {
         let mut p = w.store.partner(id).unwrap().unwrap();
@@ -241,15 +246,7 @@ async fn owners_are_emailed_through_a_real_smtp_server_that_was_down_at_first() 
 async fn residents_sign_up_and_confirm_their_address_through_a_real_smtp_server() {
     let port = common::smtp::free_port();
     let w = world_with(|s| {
-        s.mail = Some(MailSettings {
-            host: "127.0.0.1".into(),
-            port,
-            tls: MailTls::None,
-            username: None,
-            password: None,
-            from: "Camera program <cameras@police.example.org>".into(),
-            public_url: "https://vms.police.example.org".into(),
-        });
+        s.mail = Some(loopback_mail(port));
         s.signups_per_hour = 12;
     });
     let signup = |body: Value| {

@@ -13,32 +13,13 @@ use std::time::Duration;
 use fantoccini::{Client, Locator, error::CmdError};
 use vms_program::auth::{self, totp};
 use vms_storage::{Role, SecretBox, Store, StoreOptions};
-use vms_testkit::browser::{axe, poll, screenshot, start_browser};
+use vms_testkit::browser::{axe, click, poll, screenshot, start_browser, type_into};
 use vms_web::state::MapSettings;
 use vms_web::{AppState, Settings};
 
 const PASSWORD: &str = "correct horse battery";
 const LAT: f64 = 45.5231;
 const LON: f64 = -122.6765;
-
-async fn click(c: &Client, css: &str) -> Result<(), CmdError> {
-    c.wait()
-        .at_most(Duration::from_secs(15))
-        .for_element(Locator::Css(css))
-        .await?
-        .click()
-        .await
-}
-
-async fn type_into(c: &Client, css: &str, text: &str) -> Result<(), CmdError> {
-    let e = c
-        .wait()
-        .at_most(Duration::from_secs(15))
-        .for_element(Locator::Css(css))
-        .await?;
-    e.clear().await?;
-    e.send_keys(text).await
-}
 
 async fn sign_in(c: &Client, user: &str, code: Option<String>) -> Result<(), CmdError> {
     type_into(c, "#login:not(.hidden) #username", user).await?;
