@@ -10,6 +10,7 @@ mod examine;
 mod intake;
 pub mod live;
 pub mod mailer;
+mod outbox;
 pub mod routes;
 pub mod server;
 pub mod state;
@@ -137,7 +138,7 @@ pub async fn serve(
         trigger.cancel();
     });
     tokio::spawn(examine::keep_in_order(state.clone(), stop.clone()));
-    tokio::spawn(mailer::run(state.clone(), stop.clone()));
+    tokio::spawn(outbox::run(state.clone(), stop.clone()));
     let task = tokio::spawn(server::run(listener, app(state), limits, stop));
     Ok((local, task))
 }

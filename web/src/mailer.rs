@@ -1,19 +1,15 @@
-//! Sends the program's email (owners told about area requests) over SMTP with `lettre`: one
-//! background task that wakes when mail is queued or a retry falls due, asks the program what
-//! is due, and reports each outcome back. A server that is down, slow or refusing costs a
-//! retry, never a lost notice: the notice stays queued in RocksDB until the server took it.
+//! Email over SMTP with `lettre`: where and as whom it is sent, the transport (rustls; plain
+//! SMTP only to loopback), and building a message. What is sent when is the outbox's
+//! (`outbox.rs`) and the sign-up's.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
 use lettre::message::header::ContentType;
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
-use tokio_util::sync::CancellationToken;
-use vms_program::notices::{Due, Email};
-
-use crate::state::AppState;
+use vms_program::notices::Email;
 
 /// How the SMTP connection is protected.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -77,10 +73,7 @@ pub struct MailStats {
     pub failed: AtomicU64,
 }
 
-/// How long the loop sleeps when nothing is due (reminders fall due by the clock).
-const IDLE: Duration = Duration::from_secs(60);
-
-fn transport(m: &MailSettings) -> Result<AsyncSmtpTransport<Tokio1Executor>, String> {
+pub(crate) fn transport(m: &MailSettings) -> Result<AsyncSmtpTransport<Tokio1Executor>, String> {
     let mut b = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(m.host.as_str())
         .port(m.port)
         .timeout(Some(Duration::from_secs(30)));
@@ -96,112 +89,7 @@ fn transport(m: &MailSettings) -> Result<AsyncSmtpTransport<Tokio1Executor>, Str
     Ok(b.build())
 }
 
-/// Runs the mail loop until `stop`, when email is configured.
-pub(crate) async fn run(state: AppState, stop: CancellationToken) {
-    let Some(m) = state.settings.mail.clone() else {
-        return;
-    };
-    let span = tracing::info_span!("mailer", host = %m.host, port = m.port);
-    tracing::Instrument::instrument(send_loop(state, m, stop), span).await;
-}
-
-async fn send_loop(state: AppState, m: MailSettings, stop: CancellationToken) {
-    let smtp = match transport(&m) {
-        Ok(t) => t,
-        Err(e) => {
-            tracing::error!(error = %e, "email cannot be sent: the SMTP settings are unusable");
-            return;
-        }
-    };
-    let from = match m.from.parse() {
-        Ok(f) => f,
-        Err(e) => {
-            tracing::error!(error = %e, from = %m.from, "email cannot be sent: bad From address");
-            return;
-        }
-    };
-    loop {
-        let now = state.store.clock().now_utc_micros();
-        let st = state.clone();
-        let due = tokio::task::spawn_blocking(move || st.program.due_notices(now)).await;
-        let wait = match due {
-            Ok(Ok((due, next))) => {
-                for d in due {
-                    deliver(&state, &smtp, &from, &m.public_url, d).await;
-                }
-                next.map_or(IDLE, |n| {
-                    Duration::from_micros(u64::try_from(n - now).unwrap_or(0)).min(IDLE)
-                })
-            }
-            Ok(Err(e)) => {
-                tracing::error!(error = %e, "could not read the notices due");
-                IDLE
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "notice task failed");
-                IDLE
-            }
-        };
-        tokio::select! {
-            () = stop.cancelled() => return,
-            () = state.mail_due.notified() => {}
-            () = tokio::time::sleep(wait.max(Duration::from_millis(200))) => {}
-        }
-    }
-}
-
-/// Composes, sends and records one notice.
-async fn deliver(
-    state: &AppState,
-    smtp: &AsyncSmtpTransport<Tokio1Executor>,
-    from: &lettre::message::Mailbox,
-    public_url: &str,
-    d: Due,
-) {
-    let st = state.clone();
-    let url = public_url.to_owned();
-    let email = match tokio::task::spawn_blocking(move || st.program.compose_notice(&d, &url)).await
-    {
-        Ok(Ok(Some(e))) => e,
-        Ok(Ok(None)) => return,
-        Ok(Err(e)) => {
-            tracing::error!(error = %e, request = d.request, "could not compose a notice");
-            return;
-        }
-        Err(e) => {
-            tracing::error!(error = %e, "notice task failed");
-            return;
-        }
-    };
-    let outcome = match build(from, &email) {
-        Ok(msg) => smtp
-            .send(msg)
-            .await
-            .map(|_| ())
-            .map_err(|e| (e.to_string(), e.is_permanent())),
-        // An address the owner gave that is not one: no retry will fix it.
-        Err(e) => Err((e, true)),
-    };
-    let st = state.clone();
-    let recorded = tokio::task::spawn_blocking(move || match &outcome {
-        Ok(()) => {
-            st.mail_stats.sent.fetch_add(1, Ordering::Relaxed);
-            tracing::info!(request = d.request, "notice sent");
-            st.program.notice_sent(&d)
-        }
-        Err((e, permanent)) => {
-            st.mail_stats.failed.fetch_add(1, Ordering::Relaxed);
-            tracing::warn!(request = d.request, error = %e, permanent, "notice not sent");
-            st.program.notice_failed(&d, e, *permanent)
-        }
-    })
-    .await;
-    if let Ok(Err(e)) = recorded {
-        tracing::error!(error = %e, request = d.request, "could not record a notice's outcome");
-    }
-}
-
-fn build(from: &lettre::message::Mailbox, e: &Email) -> Result<Message, String> {
+pub(crate) fn build(from: &lettre::message::Mailbox, e: &Email) -> Result<Message, String> {
     let to =
         e.to.parse()
             .map_err(|err| format!("bad address {:?}: {err}", e.to))?;
