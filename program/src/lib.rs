@@ -49,6 +49,8 @@ pub struct ProgramSettings {
     /// Whether owners can be told by email (an SMTP server is configured); without it, area
     /// requests reach owners through the portal only.
     pub email: bool,
+    /// The words of the owners' emails about area requests.
+    pub notice_template: notices::NoticeTemplate,
     /// Longest range one timeline/playback call may cover, hours.
     pub max_range_hours: u32,
     /// Require a second factor for every account, not only those that see video.
@@ -65,6 +67,7 @@ impl Default for ProgramSettings {
             max_request_hours: 12,
             max_canvass_radius_m: 800,
             email: false,
+            notice_template: notices::NoticeTemplate::default(),
             max_range_hours: 24,
             mfa_for_all: false,
             terms_version: "2026-1".into(),

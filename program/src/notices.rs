@@ -237,7 +237,15 @@ impl Program {
             .iter()
             .filter_map(|id| self.store.camera_info(*id).ok().flatten().map(|c| c.name))
             .collect();
-        let email = message(&c, &names, d.kind, public_url, &token, link.expires_us);
+        let email = message(
+            &c,
+            &names,
+            d.kind,
+            &self.settings.notice_template,
+            public_url,
+            &token,
+            link.expires_us,
+        );
         let to = partner.contact_email.trim().to_owned();
         self.store.put_canvass(&c)?;
         Ok(Some(Email { to, ..email }))
@@ -320,12 +328,105 @@ impl Program {
     }
 }
 
+/// The words of the owner's email, with `{placeholders}` ([`PLACEHOLDERS`]); set in the
+/// config (`[mail] request_subject`, `request_body`) or these defaults.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NoticeTemplate {
+    pub subject: String,
+    pub body: String,
+}
+
+/// What a template may name; `{link}` (the submission link) and `{portal}` must be in a body.
+pub const PLACEHOLDERS: [&str; 9] = [
+    "case", "offence", "start", "end", "reason", "cameras", "link", "portal", "expires",
+];
+
+impl Default for NoticeTemplate {
+    fn default() -> Self {
+        NoticeTemplate {
+            subject: "Footage request, case {case}: {start} to {end} UTC".into(),
+            body: "Hello,\n\nThe police department is investigating a {offence} (case {case}) and asks whether \
+                   your camera ({cameras}) recorded anything between {start} and {end} UTC.\n\n\
+                   Why: {reason}\n\n\
+                   If it did, you can send the footage here (this link works only for this request, until {expires} UTC):\n\
+                   {link}\n\n\
+                   Or sign in to your partner portal to answer or decline: {portal}\n\n\
+                   You are free to say no; nothing is shared unless you send it. This message carries no video. \
+                   To stop these emails, change your choice on the Participation page of the portal.\n"
+                .into(),
+        }
+    }
+}
+
+impl NoticeTemplate {
+    /// Checks that every `{name}` is a known placeholder and that the body gives the owner
+    /// its link and its portal.
+    pub fn validate(&self) -> std::result::Result<(), String> {
+        for (what, t) in [
+            ("request_subject", &self.subject),
+            ("request_body", &self.body),
+        ] {
+            for name in placeholders(t) {
+                if !PLACEHOLDERS.contains(&name) {
+                    return Err(format!(
+                        "{what}: unknown placeholder {{{name}}} (known: {})",
+                        PLACEHOLDERS.join(", ")
+                    ));
+                }
+            }
+        }
+        for needed in ["link", "portal"] {
+            if !placeholders(&self.body).any(|n| n == needed) {
+                return Err(format!("request_body must contain {{{needed}}}"));
+            }
+        }
+        if self.subject.contains('\n') || self.subject.len() > 200 {
+            return Err("request_subject must be one line of at most 200 characters".into());
+        }
+        Ok(())
+    }
+}
+
+/// The `{name}`s in a template.
+fn placeholders(t: &str) -> impl Iterator<Item = &str> {
+    t.split('{')
+        .skip(1)
+        .filter_map(|rest| rest.split_once('}').map(|(name, _)| name))
+}
+
+/// Fills a template in one pass: a value is never read for placeholders itself (an
+/// investigator's reason holding "{link}" stays as typed).
+fn render(t: &str, value: impl Fn(&str) -> Option<String>) -> String {
+    let mut out = String::with_capacity(t.len() + 256);
+    let mut rest = t;
+    while let Some(i) = rest.find('{') {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + 1..];
+        match after
+            .split_once('}')
+            .and_then(|(name, tail)| value(name).map(|v| (v, tail)))
+        {
+            Some((v, tail)) => {
+                out.push_str(&v);
+                rest = tail;
+            }
+            None => {
+                out.push('{');
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
 /// The owner's message: the case, the window and the reason, how to answer, and that it may
 /// say no — no video, no position, no other owner.
 fn message(
     c: &CanvassRow,
     cameras: &[String],
     kind: NoticeKind,
+    template: &NoticeTemplate,
     public_url: &str,
     token: &str,
     expires_us: i64,
@@ -336,39 +437,33 @@ fn message(
             .unwrap_or_default()
     };
     let base = public_url.trim_end_matches('/');
-    let subject = format!(
-        "{}Footage request, case {}: {} to {} UTC",
-        if kind == NoticeKind::Reminder {
-            "Reminder: "
-        } else {
-            ""
-        },
-        c.case_number,
-        utc(c.start_us),
-        utc(c.end_us)
-    );
-    let reminder = if kind == NoticeKind::Reminder {
-        "Your recorder may soon delete this footage. If you have not answered yet, please do so soon.\n\n"
-    } else {
-        ""
+    let value = |name: &str| {
+        Some(match name {
+            "case" => c.case_number.clone(),
+            "offence" => c.offence.clone(),
+            "start" => utc(c.start_us),
+            "end" => utc(c.end_us),
+            "reason" => c.reason.clone(),
+            "cameras" => cameras.join(", "),
+            "link" => format!("{base}/submit#{token}"),
+            "portal" => format!("{base}/portal/requests"),
+            "expires" => utc(expires_us),
+            _ => return None,
+        })
     };
-    let body = format!(
-        "Hello,\n\n{reminder}The police department is investigating a {offence} (case {case}) and asks whether \
-         your camera ({cams}) recorded anything between {start} and {end} UTC.\n\n\
-         Why: {reason}\n\n\
-         If it did, you can send the footage here (this link works only for this request, until {expires} UTC):\n\
-         {base}/submit#{token}\n\n\
-         Or sign in to your partner portal to answer or decline: {base}/portal/requests\n\n\
-         You are free to say no; nothing is shared unless you send it. This message carries no video. \
-         To stop these emails, change your choice on the Participation page of the portal.\n",
-        offence = c.offence,
-        case = c.case_number,
-        cams = cameras.join(", "),
-        start = utc(c.start_us),
-        end = utc(c.end_us),
-        reason = c.reason,
-        expires = utc(expires_us),
+    let (subject, body) = (
+        render(&template.subject, value),
+        render(&template.body, value),
     );
+    let (subject, body) = match kind {
+        NoticeKind::Request => (subject, body),
+        NoticeKind::Reminder => (
+            format!("Reminder: {subject}"),
+            format!(
+                "Your recorder may soon delete this footage. If you have not answered yet, please do so soon.\n\n{body}"
+            ),
+        ),
+    };
     Email {
         to: String::new(),
         subject,
@@ -379,6 +474,34 @@ fn message(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn templates_fill_in_one_pass_and_are_checked() {
+        let t = NoticeTemplate::default();
+        assert!(t.validate().is_ok());
+        let v = |n: &str| match n {
+            "reason" => Some("see {link}".to_owned()),
+            "link" => Some("https://x/submit#T".to_owned()),
+            _ => None,
+        };
+        assert_eq!(
+            render("{reason} / {link} / {nope} / {", v),
+            "see {link} / https://x/submit#T / {nope} / {"
+        );
+        let bad = |subject: &str, body: &str| {
+            NoticeTemplate {
+                subject: subject.into(),
+                body: body.into(),
+            }
+            .validate()
+            .err()
+            .unwrap_or_default()
+        };
+        assert!(bad("{case}", "{portal} only").contains("{link}"));
+        assert!(bad("{case}", "{link} only").contains("{portal}"));
+        assert!(bad("{address}", "{link} {portal}").contains("unknown placeholder {address}"));
+        assert!(bad("two\nlines", "{link} {portal}").contains("one line"));
+    }
 
     #[test]
     fn backoff_doubles_from_a_minute_to_an_hour() {

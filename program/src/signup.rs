@@ -184,9 +184,14 @@ impl Program {
         }
         self.store.delete_signup(&hash)?;
         self.audit(NewAuditEvent {
+            // The audit log keeps what was accepted: the version and the text's SHA-256.
             detail: format!(
-                "{} signed up; address verified; terms {} accepted",
-                p.pseudonym, row.terms_version
+                "{} signed up; address verified; terms {} accepted (text sha256 {})",
+                p.pseudonym,
+                row.terms_version,
+                hex::encode(<sha2::Sha256 as sha2::Digest>::digest(
+                    row.terms_text.as_bytes()
+                ))
             ),
             ..event(&row.username, AuditAction::PartnerCreate, Outcome::Ok)
         })?;

@@ -116,6 +116,11 @@ pub struct MailConfig {
     /// `[mail]`: the address is what is verified). 0: no limit.
     #[serde(default = "default_signups_per_hour")]
     pub signups_per_source_per_hour: u32,
+    /// The owners' email about an area request; `{case}`, `{offence}`, `{start}`, `{end}`,
+    /// `{reason}`, `{cameras}`, `{link}`, `{portal}`, `{expires}`. Default: the program's words.
+    pub request_subject: Option<String>,
+    /// Must contain `{link}` and `{portal}`.
+    pub request_body: Option<String>,
 }
 
 fn default_signups_per_hour() -> u32 {
@@ -127,6 +132,17 @@ fn default_mail_tls() -> String {
 }
 
 impl MailConfig {
+    /// The owners' email template: the configured words, or the program's.
+    pub fn template(&self) -> anyhow::Result<vms_program::notices::NoticeTemplate> {
+        let d = vms_program::notices::NoticeTemplate::default();
+        let t = vms_program::notices::NoticeTemplate {
+            subject: self.request_subject.clone().unwrap_or(d.subject),
+            body: self.request_body.clone().unwrap_or(d.body),
+        };
+        t.validate().map_err(|e| anyhow::anyhow!("mail.{e}"))?;
+        Ok(t)
+    }
+
     /// The checked mail settings (the password read from its file).
     pub fn settings(&self) -> anyhow::Result<vms_web::mailer::MailSettings> {
         use vms_web::mailer::MailTls;
@@ -157,6 +173,7 @@ impl MailConfig {
             public_url: self.public_url.clone(),
         };
         m.validate().map_err(|e| anyhow::anyhow!("mail: {e}"))?;
+        self.template()?;
         Ok(m)
     }
 }
