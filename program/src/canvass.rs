@@ -166,11 +166,25 @@ impl Program {
         self.check_canvass(n)?;
         let partners = self.store.partners()?;
         let now = self.store.clock().now_utc_micros();
-        Ok(self
-            .hits(n.center()?, n.radius_m)?
+        let center = n.center()?;
+        let out: Vec<Candidate> = self
+            .hits(center, n.radius_m)?
             .into_iter()
             .map(|(hit, c)| candidate(hit, &c, &partners, n.start_us, now))
-            .collect())
+            .collect();
+        // It shows what a registry search shows: audited the same way.
+        self.audit(NewAuditEvent {
+            case_number: Some(n.case_number.chars().take(64).collect()),
+            detail: format!(
+                "area request preview within {} m of {:.4},{:.4}: {} cameras",
+                n.radius_m,
+                center.lat(),
+                center.lon(),
+                out.len()
+            ),
+            ..event(&s.username, AuditAction::RegistrySearch, Outcome::Ok)
+        })?;
+        Ok(out)
     }
 
     /// Sends a canvass: one footage request per owner for its cameras within the radius (or
@@ -396,6 +410,15 @@ impl Program {
         if n.end_us <= n.start_us {
             return Err(ProgramError::Invalid("end must be after start".into()));
         }
+        // Footage from the last ten years, not the future (and no arithmetic near i64's ends).
+        let now = self.store.clock().now_utc_micros();
+        if n.start_us < now.saturating_sub(3650 * 24 * 3_600_000_000)
+            || n.end_us > now.saturating_add(3_600_000_000)
+        {
+            return Err(ProgramError::Invalid(
+                "the window must lie in the past ten years".into(),
+            ));
+        }
         if n.end_us
             .checked_sub(n.start_us)
             .is_none_or(|d| d > i64::from(hours) * 3_600_000_000)
@@ -416,6 +439,15 @@ impl Program {
             let Some(c) = self.store.camera_info(n.camera)? else {
                 continue;
             };
+            // A partner who left the program is not shown to investigators any more.
+            if c.partner != AGENCY
+                && self
+                    .store
+                    .partner(c.partner)?
+                    .is_none_or(|p| p.status == PartnerStatus::Left)
+            {
+                continue;
+            }
             out.push((
                 RegistryHit {
                     camera: c.id,

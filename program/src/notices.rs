@@ -149,9 +149,9 @@ impl Program {
     /// start, once told, while the request is unanswered and the window not yet lost. `None`
     /// when it never should (answered, retention unknown, not emailed).
     fn reminder_at(&self, c: &CanvassRow, o: &CanvassOwner) -> Result<Option<i64>> {
-        if !matches!(o.notice, Notice::Sent { .. }) {
+        let Notice::Sent { at_us: sent_us } = o.notice else {
             return Ok(None);
-        }
+        };
         let pending = self
             .store
             .request(o.request)?
@@ -176,9 +176,14 @@ impl Program {
         let Some(days) = keeps else {
             return Ok(None);
         };
-        let lost_at = c.start_us + i64::from(days) * 24 * HOUR_US;
+        let Some(lost_at) = (i64::from(days) * 24 * HOUR_US).checked_add(c.start_us) else {
+            return Ok(None);
+        };
+        let remind_at = lost_at.saturating_sub(REMIND_BEFORE_US);
         let now = self.store.clock().now_utc_micros();
-        Ok((now < lost_at).then_some(lost_at - REMIND_BEFORE_US))
+        // Not when the first email already went out that close to the end (two emails a
+        // minute apart tell the owner nothing new), nor once the window is lost.
+        Ok((now < lost_at && remind_at > sent_us).then_some(remind_at))
     }
 
     /// The message for a due notice, with a fresh link for the owner's request (revoking the

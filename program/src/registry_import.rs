@@ -54,7 +54,8 @@ pub struct ImportReport {
     pub cameras_created: usize,
     pub cameras_moved: usize,
     pub unchanged: usize,
-    /// `(row number, what is wrong)`: the header is row 1 of a CSV; features count from 1.
+    /// `(row number, what is wrong)`: a CSV's line (the header is line 1); features count
+    /// from 1.
     pub errors: Vec<(usize, String)>,
 }
 
@@ -68,16 +69,33 @@ fn parse(data: &[u8]) -> Result<Vec<(usize, std::result::Result<Row, String>)>> 
     let mut r = csv::ReaderBuilder::new()
         .trim(csv::Trim::All)
         .from_reader(data);
-    r.headers()
-        .map_err(|e| ProgramError::Invalid(format!("the CSV header cannot be read: {e}")))?;
+    let headers = r
+        .headers()
+        .map_err(|e| ProgramError::Invalid(format!("the CSV header cannot be read: {e}")))?
+        .clone();
     let mut out = Vec::new();
-    for (i, rec) in r.deserialize::<Row>().enumerate() {
+    let mut last_line = 1;
+    for (i, rec) in r.records().enumerate() {
         if i >= MAX_ROWS {
             return Err(ProgramError::TooLarge(format!(
                 "an import holds at most {MAX_ROWS} rows"
             )));
         }
-        out.push((i + 2, rec.map_err(|e| csv_error(&e))));
+        // The line the record starts on, as a text editor shows it (blank lines and quoted
+        // line breaks counted), or the error's own position.
+        let (line, row) = match rec {
+            Ok(rec) => (
+                rec.position().map_or(last_line + 1, |p| p.line()),
+                rec.deserialize::<Row>(Some(&headers))
+                    .map_err(|e| csv_error(&e)),
+            ),
+            Err(e) => (
+                e.position().map_or(last_line + 1, |p| p.line()),
+                Err(csv_error(&e)),
+            ),
+        };
+        last_line = line;
+        out.push((usize::try_from(line).unwrap_or(usize::MAX), row));
     }
     if out.is_empty() {
         return Err(ProgramError::Invalid(

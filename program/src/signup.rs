@@ -138,31 +138,55 @@ impl Program {
             )
         };
         let hash = auth::token_hash(token.trim());
+        // One verification at a time, and the waiting row taken before anything is made: the
+        // same link opened twice at once makes one partner.
+        let _guard = self.canvass_guard()?;
         let row = self.store.signup(&hash)?.ok_or_else(refused)?;
+        self.store.delete_signup(&hash)?;
         let now = self.store.clock().now_utc_micros();
         if row.expires_us <= now {
-            self.store.delete_signup(&hash)?;
             return Err(refused());
         }
         if self.store.user(&row.username)?.is_some() {
-            self.store.delete_signup(&hash)?;
             return Err(ProgramError::Conflict(
                 "that username was taken meanwhile: sign up again with another".into(),
             ));
         }
-        let mut p = self.store.create_partner(PartnerRow {
-            id: 0,
-            pseudonym: String::new(),
-            contact_name: row.contact_name.clone(),
-            contact_email: row.contact_email.clone(),
-            contact_phone: row.contact_phone.clone(),
-            address: row.address.clone(),
-            terms_version: Some(row.terms_version.clone()),
-            terms_accepted_us: Some(row.created_us),
-            status: PartnerStatus::Active,
-            created_us: now,
-        })?;
-        p.pseudonym = format!("P-{:04}", p.id);
+        // An owner the department registered (an import) signs up for its own record: the
+        // account joins it rather than making a second owner of the same cameras.
+        let users = self.store.users()?;
+        let existing = self.store.partners()?.into_iter().find(|p| {
+            p.contact_email
+                .trim()
+                .eq_ignore_ascii_case(&row.contact_email)
+                && p.status != PartnerStatus::Left
+                && !users.iter().any(|u| u.partner == Some(p.id))
+        });
+        let mut p = match existing {
+            Some(mut p) => {
+                p.terms_version = Some(row.terms_version.clone());
+                p.terms_accepted_us = Some(row.created_us);
+                if p.contact_name.is_empty() {
+                    p.contact_name = row.contact_name.clone();
+                }
+                p
+            }
+            None => self.store.create_partner(PartnerRow {
+                id: 0,
+                pseudonym: String::new(),
+                contact_name: row.contact_name.clone(),
+                contact_email: row.contact_email.clone(),
+                contact_phone: row.contact_phone.clone(),
+                address: row.address.clone(),
+                terms_version: Some(row.terms_version.clone()),
+                terms_accepted_us: Some(row.created_us),
+                status: PartnerStatus::Active,
+                created_us: now,
+            })?,
+        };
+        if p.pseudonym.is_empty() {
+            p.pseudonym = format!("P-{:04}", p.id);
+        }
         self.store.put_partner(&p)?;
         let user = vms_storage::UserRow {
             username: row.username.clone(),

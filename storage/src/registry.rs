@@ -522,14 +522,19 @@ impl Store {
         Ok(row)
     }
 
-    /// Writes a camera's record; a change of its sharing mode is entered in its terms history
-    /// at the store clock's now, in the same batch.
+    /// Writes an existing camera's record; a change of its sharing mode is entered in its
+    /// terms history at the store clock's now, in the same batch.
     pub fn put_camera_info(&self, c: &CameraInfo) -> Result<()> {
         let _guard = self
             .db
             .camera_lock
             .lock()
             .map_err(|_| Error::ShuttingDown)?;
+        // A change read before a removal must not bring the camera back (its enrollment and
+        // name rows are gone; only registration creates a camera).
+        if self.camera_info(c.id)?.is_none() {
+            return Err(Error::NotFound(format!("camera {}", c.id)));
+        }
         self.put_camera_info_locked(c)
     }
 

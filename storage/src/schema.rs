@@ -89,7 +89,8 @@ fn build_layouts(db: &Db) -> Result<()> {
 /// enrollment (earlier changes were not recorded; from now on every change is).
 fn start_terms_history(db: &Db) -> Result<()> {
     let mut batch = WriteBatch::default();
-    for c in db.all_rows::<CameraInfo>(cf::CAMERA_INFO)? {
+    // Rows of a schema-2 store have the schema-6 layout (the fields came later).
+    for c in db.all_rows::<CameraInfoV6>(cf::CAMERA_INFO)? {
         batch.put_cf(
             db.cf(cf::TERMS)?,
             index::camera_time_key(c.id, c.created_us),

@@ -109,7 +109,11 @@ fn searches_match_a_full_scan_in_a_city_across_the_antimeridian_and_near_the_pol
     }
     let removed: Vec<u32> = (0..all.len() / 10).map(|n| all[n * 10 + 5].0).collect();
     for id in &removed {
+        let before = store.camera_info(*id).unwrap().unwrap();
         store.remove_registered_camera(*id).unwrap();
+        assert_eq!(store.camera_info(*id).unwrap(), None);
+        // A change read before the removal does not bring the camera back.
+        assert!(store.put_camera_info(&before).is_err());
         assert_eq!(store.camera_info(*id).unwrap(), None);
     }
     // A removed registration's id (its audit trail names it) is never given out again.

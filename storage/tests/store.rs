@@ -967,6 +967,28 @@ fn sharing_terms_history_is_kept_and_started_by_the_upgrade() {
         for k in keys {
             db.delete_cf(h, k).unwrap();
         }
+        // The camera row as schema 2 stored it (the schema-6 layout, as a tuple): no place.
+        let v2 = (
+            c.id,
+            "porch".to_owned(),
+            1u64,
+            CameraSource::Rtsp {
+                url: "rtsp://127.0.0.1:9/x".into(),
+            },
+            None::<Vec<u8>>,
+            SharingMode::Live,
+            30u32,
+            "moved".to_owned(),
+            false,
+            Vec::<Vec<(f32, f32)>>::new(),
+            T0,
+        );
+        db.put_cf(
+            db.cf_handle(cf::CAMERA_INFO).unwrap(),
+            c.id.to_be_bytes(),
+            vms_storage::index::encode(&v2),
+        )
+        .unwrap();
         let meta = db.cf_handle(cf::META).unwrap();
         db.put_cf(meta, SCHEMA_KEY, 2u32.to_be_bytes()).unwrap();
     }
@@ -976,6 +998,8 @@ fn sharing_terms_history_is_kept_and_started_by_the_upgrade() {
         [(T0, SharingMode::Live)],
         "the upgrade starts the history with today's terms from enrollment"
     );
+    let after = store.camera_info(c.id).unwrap().unwrap();
+    assert_eq!((after.address.as_str(), after.created_us), ("moved", T0));
 }
 
 /// Issue 22 F5: accounts stored before owners enrolled their own second factor (schema 3) are

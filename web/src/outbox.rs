@@ -111,8 +111,15 @@ async fn deliver(
         }
         Err((e, permanent)) => {
             st.mail_stats.failed.fetch_add(1, Ordering::Relaxed);
+            // The server's own words (which often repeat the owner's address) go to the log;
+            // the canvass shows investigators only what kind of failure it was.
             tracing::warn!(request = d.request, error = %e, permanent, "notice not sent");
-            st.program.notice_failed(&d, e, *permanent)
+            let shown = if *permanent {
+                "the owner's mail server refused the address"
+            } else {
+                "the mail server could not be reached or asked to try later"
+            };
+            st.program.notice_failed(&d, shown, *permanent)
         }
     })
     .await;

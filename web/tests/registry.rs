@@ -287,6 +287,12 @@ async fn a_canvass_asks_each_owner_once_and_follows_their_answers() {
         )
         .await;
     assert_eq!(st, StatusCode::OK, "{p}");
+    let previewed = w.last_audit().event;
+    assert_eq!(
+        (previewed.action.as_str(), previewed.actor.as_str()),
+        ("registry.search", "investigator"),
+        "a preview shows what a search shows: audited alike"
+    );
     let ids: Vec<u64> = p
         .as_array()
         .unwrap()
@@ -552,6 +558,14 @@ async fn a_registry_of_ten_thousand_rows_is_imported_with_row_errors_and_again_i
         .map(|e| e["row"].as_u64().unwrap())
         .collect();
     assert_eq!(errs, [2, 3], "a line and an unknown property: {r}");
+    // Row numbers are the file's lines: a blank line and a quoted line break count.
+    let (st, _, r) = import(
+        "owner_email,camera_name,lat,lon\n\nq@example.org,\"gate\nnorth\",45.5,-122.6\nq@example.org,x,95,0\n".to_owned(),
+        &admin,
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK, "{r}");
+    assert_eq!(r["errors"][0]["row"], 5, "{r}");
     for junk in ["{\"type\": \"Feature\"}", "{not json", ""] {
         let (st, _, v) = import(junk.to_owned(), &admin).await;
         assert_eq!(st, StatusCode::BAD_REQUEST, "{junk}: {v}");

@@ -26,7 +26,9 @@ export async function render(ctx) {
       clusters.clearLayers(); cones.clearLayers();
       for (const x of hits) {
         const m = L.circleMarker([x.lat, x.lon], { radius: 6, color: x.registered ? '#6a4c93' : '#1d3557', weight: 2, fillOpacity: 0.7 });
-        m.bindTooltip(`${x.name} — ${x.owner} (${x.registered ? 'registered' : x.sharing}${x.kind ? `, ${x.kind}` : ''})`);
+        // A text node, never HTML: names come from partners and imports.
+        const tip = `${x.name} — ${x.owner} (${x.registered ? 'registered' : x.sharing}${x.kind ? `, ${x.kind}` : ''})`;
+        m.bindTooltip(() => document.createTextNode(tip));
         clusters.addLayer(m);
         const cone = viewCone(L, x.lat, x.lon, x.view);
         if (cone) cones.addLayer(cone);
