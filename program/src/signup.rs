@@ -76,11 +76,8 @@ impl Program {
                 n.username
             )));
         }
-        if self.store.user(n.username)?.is_some() {
-            return Err(ProgramError::Conflict(
-                "username is taken: choose another".into(),
-            ));
-        }
+        // Whether the name is taken is told only once the address is verified: a public form
+        // must not answer "does account X exist" (staff accounts included) to anyone.
         auth::check_password_strength(n.password).map_err(ProgramError::Invalid)?;
         let password_hash = auth::hash_password(n.password).map_err(ProgramError::Internal)?;
         let now = self.store.clock().now_utc_micros();
