@@ -93,6 +93,52 @@ pub async fn type_into(c: &fantoccini::Client, css: &str, text: &str) -> Result<
     e.send_keys(text).await
 }
 
+/// Signs in through the sign-in form the page shows now (password, then the TOTP `code` if
+/// any) and waits until the header names the user; a refusal comes back as the page's words.
+pub async fn sign_in_form(
+    c: &fantoccini::Client,
+    user: &str,
+    password: &str,
+    code: Option<String>,
+) -> Result<(), CmdError> {
+    type_into(c, "#login:not(.hidden) #username", user).await?;
+    type_into(c, "#password", password).await?;
+    if let Some(code) = code {
+        type_into(c, "#totp", &code).await?;
+    }
+    click(c, "#login-button").await?;
+    let v = poll(
+        c,
+        Duration::from_secs(15),
+        &format!("{user} signed in"),
+        &format!(
+            "const w = document.getElementById('who').textContent; \
+             const e = document.getElementById('login-error').textContent; \
+             return w.includes('{user} (') ? true : (e ? 'error: ' + e : null);"
+        ),
+    )
+    .await?;
+    assert_eq!(v, Value::Bool(true), "{user}: {v}");
+    Ok(())
+}
+
+/// Signs out from the header and checks nobody's name or pages are left on screen.
+pub async fn sign_out(c: &fantoccini::Client) -> Result<(), CmdError> {
+    click(c, "#logout").await?;
+    c.wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css("#login:not(.hidden) #username"))
+        .await?;
+    let left = c
+        .execute(
+            "return document.getElementById('who').textContent + document.getElementById('nav').textContent;",
+            vec![],
+        )
+        .await?;
+    assert_eq!(left, Value::from(""), "after signing out");
+    Ok(())
+}
+
 /// Opens `url` and signs in through the page's form (password, then the TOTP `code` if any).
 pub async fn sign_in(
     c: &fantoccini::Client,

@@ -20,7 +20,10 @@ use std::time::Duration;
 use fantoccini::{Client, Locator, error::CmdError};
 use serde_json::{Value, json};
 use vms_sim::{SimOptions, SimServer};
-use vms_testkit::browser::{axe, click, poll, read_qr, screenshot, start_browser, type_into};
+use vms_testkit::browser::{
+    axe, click, poll, read_qr, screenshot, sign_in_form as sign_in, sign_out, start_browser,
+    type_into,
+};
 
 const VMS: &str = env!("CARGO_BIN_EXE_vms");
 const CASE: &str = "2026-0042";
@@ -173,32 +176,6 @@ impl Authenticator {
     }
 }
 
-async fn sign_in(
-    c: &Client,
-    user: &str,
-    password: &str,
-    code: Option<String>,
-) -> Result<(), CmdError> {
-    type_into(c, "#login:not(.hidden) #username", user).await?;
-    type_into(c, "#password", password).await?;
-    if let Some(code) = code {
-        type_into(c, "#totp", &code).await?;
-    }
-    click(c, "#login-button").await?;
-    poll(
-        c,
-        Duration::from_secs(15),
-        &format!("{user} signed in"),
-        &format!(
-            "const w = document.getElementById('who').textContent; \
-             const e = document.getElementById('login-error').textContent; \
-             return w.includes('{user} (') ? true : (e ? 'error: ' + e : null);"
-        ),
-    )
-    .await
-    .map(|v| assert_eq!(v, Value::Bool(true), "{user}: {v}"))
-}
-
 /// A first sign-in: the password, then the enrolment page's QR code read with jsQR, a code from
 /// it and a password of the owner's own.
 async fn first_sign_in(
@@ -272,23 +249,6 @@ async fn files_input(c: &Client) -> Result<fantoccini::elements::Element, CmdErr
     )
     .await?;
     c.find(Locator::Id("files")).await
-}
-
-async fn sign_out(c: &Client) -> Result<(), CmdError> {
-    click(c, "#logout").await?;
-    c.wait()
-        .at_most(Duration::from_secs(10))
-        .for_element(Locator::Css("#login:not(.hidden) #username"))
-        .await?;
-    // Nobody's name or pages are left on screen.
-    let left = c
-        .execute(
-            "return document.getElementById('who').textContent + document.getElementById('nav').textContent;",
-            vec![],
-        )
-        .await?;
-    assert_eq!(left, "", "after signing out");
-    Ok(())
 }
 
 /// Fills and submits one of the app's forms: `fields` are `(css, value)`.

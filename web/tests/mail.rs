@@ -159,14 +159,7 @@ async fn owners_are_emailed_through_a_real_smtp_server_that_was_down_at_first() 
     ] {
         assert!(!m.contains(secret), "{secret:?} in the message: {m}");
     }
-    let token = m
-        .split("https://vms.police.example.org/submit#")
-        .nth(1)
-        .unwrap()
-        .split_whitespace()
-        .next()
-        .unwrap()
-        .to_owned();
+    let token = common::smtp::token_after(m, "https://vms.police.example.org/submit#");
 
     // A refused address is not tried again.
     w.clock.advance_secs(7200);
@@ -325,14 +318,7 @@ async fn residents_sign_up_and_confirm_their_address_through_a_real_smtp_server(
     assert_eq!(mail.len(), 1);
     assert!(mail[0].contains("To: bakery@example.org"), "{}", mail[0]);
     assert!(!mail[0].contains("a long enough password"));
-    let token = mail[0]
-        .split("https://vms.police.example.org/join#")
-        .nth(1)
-        .unwrap()
-        .split_whitespace()
-        .next()
-        .unwrap()
-        .to_owned();
+    let token = common::smtp::token_after(&mail[0], "https://vms.police.example.org/join#");
     let verify = |t: String| {
         go(
             &w.app,
@@ -398,16 +384,8 @@ async fn residents_sign_up_and_confirm_their_address_through_a_real_smtp_server(
     .await;
     assert_eq!(st, StatusCode::ACCEPTED, "{v}");
     let mail = messages(maildir.path());
-    let token = mail
-        .last()
-        .unwrap()
-        .split("https://vms.police.example.org/join#")
-        .nth(1)
-        .unwrap()
-        .split_whitespace()
-        .next()
-        .unwrap()
-        .to_owned();
+    let token =
+        common::smtp::token_after(mail.last().unwrap(), "https://vms.police.example.org/join#");
     let (st, _, v) = verify(token).await;
     assert_eq!(st, StatusCode::CONFLICT, "{v}");
     assert!(v["error"].as_str().unwrap().contains("taken"), "{v}");

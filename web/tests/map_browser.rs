@@ -13,39 +13,15 @@ use std::time::Duration;
 use fantoccini::{Client, Locator, error::CmdError};
 use vms_program::auth::{self, totp};
 use vms_storage::{Role, SecretBox, Store, StoreOptions};
-use vms_testkit::browser::{axe, click, poll, screenshot, start_browser, type_into};
+use vms_testkit::browser::{
+    axe, click, poll, screenshot, sign_in_form, sign_out, start_browser, type_into,
+};
 use vms_web::state::MapSettings;
 use vms_web::{AppState, Settings};
 
 const PASSWORD: &str = "correct horse battery";
 const LAT: f64 = 45.5231;
 const LON: f64 = -122.6765;
-
-async fn sign_in(c: &Client, user: &str, code: Option<String>) -> Result<(), CmdError> {
-    type_into(c, "#login:not(.hidden) #username", user).await?;
-    type_into(c, "#password", PASSWORD).await?;
-    if let Some(code) = code {
-        type_into(c, "#totp", &code).await?;
-    }
-    click(c, "#login-button").await?;
-    poll(
-        c,
-        Duration::from_secs(15),
-        &format!("{user} signed in"),
-        "return document.querySelector('#page-title') !== null && document.getElementById('login').classList.contains('hidden');",
-    )
-    .await?;
-    Ok(())
-}
-
-async fn sign_out(c: &Client) -> Result<(), CmdError> {
-    click(c, "#logout").await?;
-    c.wait()
-        .at_most(Duration::from_secs(10))
-        .for_element(Locator::Css("#login:not(.hidden) #username"))
-        .await?;
-    Ok(())
-}
 
 /// axe-core's serious and critical violations on the page, with a screenshot.
 async fn check(c: &Client, name: &str, violations: &mut Vec<String>) -> Result<(), CmdError> {
@@ -153,14 +129,7 @@ async fn a_partner_registers_on_the_map_and_an_investigator_canvasses_around_an_
         poll(&c, Duration::from_secs(15), "the sign-up sent",
             "return document.getElementById('join-status').textContent.includes('bakery@example.org');").await?;
         let mail = common::smtp::messages(maildir.path());
-        let token = mail[0]
-            .split("http://vms.invalid/join#")
-            .nth(1)
-            .unwrap()
-            .split_whitespace()
-            .next()
-            .unwrap()
-            .to_owned();
+        let token = common::smtp::token_after(&mail[0], "http://vms.invalid/join#");
         // Opened from the email: a fresh page load (not a fragment change of the open page).
         c.goto("about:blank").await?;
         c.goto(&format!("{base}/join#{token}")).await?;
@@ -169,7 +138,7 @@ async fn a_partner_registers_on_the_map_and_an_investigator_canvasses_around_an_
         check(&c, "join-confirmed", &mut violations).await?;
         click(&c, "#join-confirmed a").await?;
         // ---- the partner registers its doorbell by clicking the map ----
-        sign_in(&c, "bakery", None).await?;
+        sign_in_form(&c, "bakery", PASSWORD, None).await?;
         poll(
             &c,
             Duration::from_secs(15),
@@ -200,7 +169,7 @@ async fn a_partner_registers_on_the_map_and_an_investigator_canvasses_around_an_
         sign_out(&c).await?;
 
         // ---- the investigator finds it and canvasses around the point ----
-        sign_in(&c, "investigator", code().await).await?;
+        sign_in_form(&c, "investigator", PASSWORD, code().await).await?;
         click(&c, "nav a[href='/map']").await?;
         poll(&c, Duration::from_secs(15), "the camera on the map",
             "const t = document.getElementById('map-count'); return t && t.textContent.startsWith('1 camera');").await?;
@@ -235,7 +204,7 @@ async fn a_partner_registers_on_the_map_and_an_investigator_canvasses_around_an_
         sign_out(&c).await?;
 
         // ---- the partner approves and answers with a file ----
-        sign_in(&c, "bakery", None).await?;
+        sign_in_form(&c, "bakery", PASSWORD, None).await?;
         click(&c, "nav a[href='/portal/requests']").await?;
         click(&c, "#partner-requests button.approve").await?;
         poll(&c, Duration::from_secs(10), "approved",
@@ -263,7 +232,7 @@ async fn a_partner_registers_on_the_map_and_an_investigator_canvasses_around_an_
         sign_out(&c).await?;
 
         // ---- the investigator's progress has moved ----
-        sign_in(&c, "investigator", code().await).await?;
+        sign_in_form(&c, "investigator", PASSWORD, code().await).await?;
         click(&c, "nav a[href='/map']").await?;
         click(&c, "#canvass-list button").await?;
         let counts = poll(&c, Duration::from_secs(10), "the counts",
@@ -282,7 +251,7 @@ async fn a_partner_registers_on_the_map_and_an_investigator_canvasses_around_an_
             &admin_secret,
             vms_storage::clock::system_now_micros() / 1_000_000,
         ));
-        sign_in(&c, "admin", admin_code).await?;
+        sign_in_form(&c, "admin", PASSWORD, admin_code).await?;
         click(&c, "nav a[href='/map']").await?;
         c.wait()
             .at_most(Duration::from_secs(10))

@@ -96,3 +96,14 @@ pub fn free_port() -> u16 {
         .map(|a| a.port())
         .unwrap_or(2525)
 }
+
+/// The token of the link in `message` that starts with `prefix` (e.g.
+/// `https://vms.example.org/join#`): what a person clicking it would open.
+pub fn token_after(message: &str, prefix: &str) -> String {
+    message
+        .split(prefix)
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no link {prefix} in: {message}"))
+        .to_owned()
+}
