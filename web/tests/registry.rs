@@ -127,6 +127,14 @@ async fn partners_register_cameras_by_position_and_staff_find_them_without_their
         !text.contains("Elm St") && !text.contains("Partner 1 Name"),
         "no address or owner name: {text}"
     );
+    // Not in the investigator's camera lists (no video); in its owner's.
+    let (_, list) = w.call(Method::GET, "/api/cameras", &inv, None).await;
+    assert!(
+        list.as_array().unwrap().iter().all(|c| c["id"] != doorbell),
+        "{list}"
+    );
+    let (_, mine) = w.call(Method::GET, "/api/cameras", &p1, None).await;
+    assert!(mine.as_array().unwrap().iter().any(|c| c["id"] == doorbell));
     let (_, c) = w
         .call(Method::GET, &format!("/api/cameras/{doorbell}"), &inv, None)
         .await;
