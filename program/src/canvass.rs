@@ -335,7 +335,7 @@ impl Program {
                 })
                 .count();
             owners.push(OwnerProgress {
-                owner: self.pseudonym(o.partner)?,
+                owner: self.owner_label(o.partner)?,
                 request: o.request,
                 cameras: o.cameras.clone(),
                 status: r.status,
@@ -390,7 +390,8 @@ impl Program {
             .map_err(|_| ProgramError::Internal("canvass lock poisoned".into()))
     }
 
-    fn pseudonym(&self, partner: u64) -> Result<String> {
+    /// What staff call a camera's owner: its pseudonym, or "agency" for the agency's own.
+    pub fn owner_label(&self, partner: u64) -> Result<String> {
         Ok(if partner == AGENCY {
             "agency".into()
         } else {
@@ -440,19 +441,19 @@ impl Program {
                 continue;
             };
             // A partner who left the program is not shown to investigators any more.
-            if c.partner != AGENCY
-                && self
-                    .store
-                    .partner(c.partner)?
-                    .is_none_or(|p| p.status == PartnerStatus::Left)
-            {
-                continue;
-            }
+            let owner = if c.partner == AGENCY {
+                "agency".to_owned()
+            } else {
+                match self.store.partner(c.partner)? {
+                    Some(p) if p.status != PartnerStatus::Left => p.pseudonym,
+                    _ => continue,
+                }
+            };
             out.push((
                 RegistryHit {
                     camera: c.id,
                     name: c.name.clone(),
-                    owner: self.pseudonym(c.partner)?,
+                    owner,
                     point: n.placed.point,
                     view: n.placed.view,
                     kind: c.kind.map(|k| k.as_str()),

@@ -65,7 +65,7 @@ impl Program {
             now,
         )
         .map_err(ProgramError::Invalid)?;
-        let mut p = self.store.create_partner(PartnerRow {
+        let p = self.store.create_partner(PartnerRow {
             id: 0,
             pseudonym: String::new(),
             contact_name: text("contact_name", n.contact_name, true)?,
@@ -77,8 +77,6 @@ impl Program {
             status: PartnerStatus::Active,
             created_us: now,
         })?;
-        p.pseudonym = format!("P-{:04}", p.id);
-        self.store.put_partner(&p)?;
         user.partner = Some(p.id);
         self.store.put_user(&user)?;
         self.audit(NewAuditEvent {

@@ -243,7 +243,7 @@ impl Program {
             Some(id) => *id,
             None => {
                 let now = self.store.clock().now_utc_micros();
-                let mut p = self.store.create_partner(PartnerRow {
+                let p = self.store.create_partner(PartnerRow {
                     id: 0,
                     pseudonym: String::new(),
                     contact_name: text("owner_name", &r.owner_name, false)?,
@@ -255,8 +255,6 @@ impl Program {
                     status: PartnerStatus::Active,
                     created_us: now,
                 })?;
-                p.pseudonym = format!("P-{:04}", p.id);
-                self.store.put_partner(&p)?;
                 owners.insert(email, p.id);
                 report.owners_created += 1;
                 p.id

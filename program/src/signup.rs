@@ -159,7 +159,7 @@ impl Program {
                 && p.status != PartnerStatus::Left
                 && !users.iter().any(|u| u.partner == Some(p.id))
         });
-        let mut p = match existing {
+        let p = match existing {
             Some(mut p) => {
                 p.terms_version = Some(row.terms_version.clone());
                 p.terms_accepted_us = Some(row.created_us);
@@ -181,9 +181,6 @@ impl Program {
                 created_us: now,
             })?,
         };
-        if p.pseudonym.is_empty() {
-            p.pseudonym = format!("P-{:04}", p.id);
-        }
         self.store.put_partner(&p)?;
         let user = vms_storage::UserRow {
             username: row.username.clone(),

@@ -346,9 +346,14 @@ impl Store {
 
     // Partners.
 
+    /// Stores a new partner under the next id; one without a pseudonym gets `P-<id>` in the
+    /// same write (what reports and exports call it).
     pub fn create_partner(&self, mut p: PartnerRow) -> Result<PartnerRow> {
         self.db.insert_next(cf::PARTNERS, |id| {
             p.id = id;
+            if p.pseudonym.is_empty() {
+                p.pseudonym = format!("P-{id:04}");
+            }
             p
         })
     }

@@ -142,9 +142,6 @@ pub fn seed_demo(
         status: PartnerStatus::Active,
         created_us: now,
     })?;
-    let mut partner = partner;
-    partner.pseudonym = format!("P-{:04}", partner.id);
-    store.put_partner(&partner)?;
     let modes = [
         SharingMode::Live,
         SharingMode::OnRequest,
@@ -173,7 +170,7 @@ pub fn seed_demo(
     // Neighbours who registered their doorbells (no video): what the registry map and area
     // requests are for.
     for n in 1..=8u64 {
-        let mut p = store.create_partner(PartnerRow {
+        let p = store.create_partner(PartnerRow {
             id: 0,
             pseudonym: String::new(),
             contact_name: format!("Resident {n} (demo)"),
@@ -185,8 +182,6 @@ pub fn seed_demo(
             status: PartnerStatus::Active,
             created_us: now,
         })?;
-        p.pseudonym = format!("P-{:04}", p.id);
-        store.put_partner(&p)?;
         for k in 0..4usize {
             let i = sim_urls.len() + (n as usize - 1) * 4 + k;
             store.enroll_camera(CameraInfo {

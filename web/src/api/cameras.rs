@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use vms_program::cameras::{Enrollment, Placement, TermsChange};
 use vms_program::policy::{Action, Resource, Subject, authorize};
 use vms_storage::geo::View;
-use vms_storage::{AGENCY, CameraInfo, CameraSource, NewAuditEvent, Role, Store};
+use vms_storage::{AGENCY, CameraInfo, CameraSource, NewAuditEvent, Role};
 
 use crate::error::{ApiError, ApiJson, ApiPath, ApiResult};
 use crate::routes::Caller;
@@ -36,7 +36,10 @@ pub(crate) struct CameraOut {
 }
 
 pub(crate) fn camera_out(st: &AppState, s: &Subject, c: &CameraInfo) -> CameraOut {
-    let partner_label = partner_label(&st.store, c.partner);
+    let partner_label = st
+        .program
+        .owner_label(c.partner)
+        .unwrap_or_else(|_| format!("P-{}", c.partner));
     let own = s.partner == Some(c.partner);
     let sees_address = c.partner == AGENCY || s.role == Role::Admin || own;
     // Positions are the registry map's, agency-only: viewers see none.
@@ -68,18 +71,6 @@ pub(crate) fn source_name(s: &CameraSource) -> &'static str {
         CameraSource::ConfigFile => "config",
         CameraSource::Registered => "registered",
     }
-}
-
-pub(crate) fn partner_label(store: &Store, id: u64) -> String {
-    if id == vms_storage::AGENCY {
-        return "agency".into();
-    }
-    store
-        .partner(id)
-        .ok()
-        .flatten()
-        .map(|p| p.pseudonym)
-        .unwrap_or_else(|| format!("P-{id}"))
 }
 
 pub(crate) async fn list_cameras(
